@@ -1,0 +1,1 @@
+"""giftcard-adapter: NewStore gift-card webhooks on Shopify's gift-card ledger."""

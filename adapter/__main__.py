@@ -1,0 +1,99 @@
+"""giftcard-adapter serve | migrate | sandbox"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from adapter.observability import metrics
+from adapter.observability.logging import configure_logging
+from adapter.settings import Settings, SettingsError, load_settings
+
+log = structlog.get_logger("adapter")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except (SettingsError, ValidationError) as error:
+        # One clear message, no traceback, no secret values (pydantic omits SecretStr input).
+        print(f"giftcard-adapter: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _serve(settings: Settings) -> None:
+    from adapter.app import create_app
+    from adapter.embedded import with_embedded_defaults
+    from adapter.observability.metrics_server import create_metrics_app
+
+    async with AsyncExitStack() as stack:
+        settings = await with_embedded_defaults(settings, stack)
+        runner = web.AppRunner(create_app(settings), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        metrics_runner = web.AppRunner(create_metrics_app(), access_log=None)
+        await metrics_runner.setup()
+        stack.push_async_callback(metrics_runner.cleanup)
+        await web.TCPSite(metrics_runner, settings.http_host, settings.metrics_port).start()
+        log.info("serving", host=settings.http_host, port=settings.http_port, metrics_port=settings.metrics_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting_down")
+
+
+async def _migrate(settings: Settings, target: int | None) -> None:
+    from adapter.embedded import with_embedded_defaults
+    from adapter.store.database import create_pool
+    from adapter.store.migrations import migrate
+
+    async with AsyncExitStack() as stack:
+        if settings.database_url is None:
+            settings = await with_embedded_defaults(settings, stack, ledger=False)
+        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                version = await migrate(conn, target)
+            log.info("migrated", version=version)
+        finally:
+            await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="giftcard-adapter")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve NewStore's webhooks")
+    migrate_cmd = commands.add_parser("migrate", help="apply the SQL migrations (under an advisory lock)")
+    migrate_cmd.add_argument("--target", type=int, default=None, help="version to move to (default: latest)")
+    sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
+    sandbox_cmd.add_argument("--host", default="127.0.0.1")
+    sandbox_cmd.add_argument("--port", type=int, default=8089)
+    args = parser.parse_args(argv)
+
+    if args.command == "sandbox":
+        configure_logging("console", "INFO")
+        from adapter.sandbox.server import run_sandbox
+
+        run_sandbox(args.host, args.port, None)
+        return
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if args.command == "serve":
+        metrics.preinitialise()
+        asyncio.run(_serve(settings))
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings, args.target))
+
+
+if __name__ == "__main__":
+    main()

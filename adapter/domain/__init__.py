@@ -1,0 +1,1 @@
+"""Pure domain values: money, card codes and the errors use cases raise."""

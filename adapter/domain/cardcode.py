@@ -1,0 +1,55 @@
+"""Gift-card numbers: normalisation and the ledger's code rules.
+
+A card number is a bearer secret. CardCode keeps it out of repr/str so that an accidental log
+line or exception text shows only the last four characters.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+_STRIP = re.compile(r"[\s\-]+")
+_LEDGER_CODE = re.compile(r"^[a-z0-9]{8,20}$")
+_ALPHABET = string.ascii_lowercase + string.digits
+GENERATED_LENGTH = 16
+
+
+class CardCode:
+    """A normalised card number: spaces and dashes stripped, lower-cased."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, raw: str) -> None:
+        self._value = _STRIP.sub("", raw).lower()
+
+    @classmethod
+    def generate(cls) -> CardCode:
+        """16 characters of a-z0-9 from a cryptographic RNG, the ledger's own format."""
+        return cls("".join(secrets.choice(_ALPHABET) for _ in range(GENERATED_LENGTH)))
+
+    @property
+    def value(self) -> str:
+        """The full code. Only for the ledger call, the digest and encryption."""
+        return self._value
+
+    @property
+    def last4(self) -> str:
+        return self._value[-4:]
+
+    @property
+    def is_ledger_valid(self) -> bool:
+        """8-20 characters of a-z0-9: what Shopify accepts as a code."""
+        return bool(_LEDGER_CODE.match(self._value))
+
+    def __repr__(self) -> str:
+        return f"CardCode(…{self.last4})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CardCode) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)

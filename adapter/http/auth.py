@@ -1,0 +1,42 @@
+"""API keys from NEWSTORE_API_KEYS, accepted as Bearer, raw Authorization or X-API-Key.
+
+Every configured key is compared, in constant time, with no early exit: the time taken says
+nothing about which key (or how much of one) matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from aiohttp import web
+
+
+class ApiKeys:
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._digests = tuple(hashlib.sha256(k.encode()).digest() for k in keys)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def accepts(self, request: web.Request) -> bool:
+        candidates = _candidates(request)
+        matched = False
+        for candidate in candidates:
+            digest = hashlib.sha256(candidate.encode()).digest()
+            for known in self._digests:
+                matched |= hmac.compare_digest(digest, known)
+        return matched
+
+
+def _candidates(request: web.Request) -> list[str]:
+    found = []
+    authorization = request.headers.get("Authorization", "").strip()
+    if authorization:
+        scheme, _, rest = authorization.partition(" ")
+        found.append(rest.strip() if scheme.lower() == "bearer" and rest.strip() else authorization)
+    api_key = request.headers.get("X-API-Key", "").strip()
+    if api_key:
+        found.append(api_key)
+    return found

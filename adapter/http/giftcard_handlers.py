@@ -1,0 +1,113 @@
+"""Thin handlers for NewStore's gift-card webhooks: read, validate, call the use case, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel
+
+from adapter.domain.cardcode import CardCode
+from adapter.http.errors import ApiError
+from adapter.http.keys import SERVICES
+from adapter.http.middleware import DEADLINE
+from adapter.http.presenter import present
+from adapter.http.requests import read_key, read_object, validate
+from adapter.http.schemas import ActivateRequest, BalanceRequest, DeactivateRequest, IssueRequest
+from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
+from adapter.services import balance as balance_service
+from adapter.services.create_card import CreateCommand, create_card
+from adapter.services.deactivate import deactivate as deactivate_service
+
+
+def bind_card(code: CardCode) -> None:
+    structlog.contextvars.bind_contextvars(card_last4=code.last4)
+
+
+def stored(response: StoredResponse) -> web.Response:
+    headers = {"Idempotent-Replayed": "true"} if response.replayed else {}
+    return web.Response(status=response.status, body=response.body, content_type="application/json",
+                        headers=headers)
+
+
+async def run_idempotent(
+    request: web.Request,
+    operation: str,
+    key_fields: tuple[str, ...],
+    model: type[BaseModel],
+    prepare: Callable[[Any], tuple[bytes, Callable[[Claim], Awaitable[StoredResponse]]]],
+    *,
+    encrypt: bool,
+) -> web.Response:
+    """The shared order of checks (spec §6.3): key, replay whatever the body says, validate, claim.
+
+    `prepare(validated)` returns the request's fingerprint and the work to run under the claim."""
+    services = request.app[SERVICES]
+    body = await read_object(request)
+    key = read_key(body, *key_fields)
+    try:
+        fp, work = prepare(validate(model, body))
+        invalid = None
+    except ApiError as error:
+        fp, work, invalid = None, None, error
+    if key is not None:
+        replay = await services.idempotency.replay(operation, key, fp)
+        if replay is not None:
+            return stored(replay)
+    if invalid is not None:
+        raise invalid
+    response = await services.idempotency.execute(
+        operation, key, fp, work, presenter=present, encrypt=encrypt, deadline=request[DEADLINE]
+    )
+    return stored(response)
+
+
+async def balance(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    command = validate(BalanceRequest, await read_object(request))
+    code = CardCode(command.identifier.number)
+    bind_card(code)
+    status, body = present(await balance_service.balance(services, code, request[DEADLINE]))
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+async def issue(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    def prepare(command: IssueRequest):
+        money = command.amount.money()
+        create = CreateCommand("issue", money, None, command.customer.id, command.correlation_id)
+        fp = fingerprint("issue", money.amount, money.currency)
+        return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
+
+    return await run_idempotent(request, "issue", ("idempotence_key", "correlation_id"), IssueRequest,
+                                prepare, encrypt=True)
+
+
+async def activate(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    def prepare(command: ActivateRequest):
+        code = CardCode(command.card_number)
+        bind_card(code)
+        money = command.amount.money()
+        create = CreateCommand("activate", money, code, command.customer.id)
+        fp = fingerprint("activate", services.vault.digest(code), money.amount, money.currency)
+        return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
+
+    return await run_idempotent(request, "activate", ("idempotence_key",), ActivateRequest, prepare, encrypt=True)
+
+
+async def deactivate(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    def prepare(command: DeactivateRequest):
+        code = CardCode(command.card_number)
+        bind_card(code)
+        fp = fingerprint("deactivate", services.vault.digest(code))
+        return fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE])
+
+    return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare,
+                                encrypt=True)

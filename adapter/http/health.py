@@ -1,0 +1,36 @@
+"""Liveness (no dependencies) and readiness (Postgres reachable, migrations applied)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from adapter.http import jsonio
+from adapter.http.keys import READINESS, SERVICES
+from adapter.store.migrations import current_version, latest_version
+
+
+def _json(status: int, body: dict) -> web.Response:
+    return web.Response(status=status, body=jsonio.dumps(body), content_type="application/json")
+
+
+async def live(request: web.Request) -> web.Response:
+    return _json(200, {"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    state = request.app[READINESS]
+    if getattr(state, "draining", False):
+        return _json(503, {"status": "draining"})
+    services = request.app[SERVICES]
+    try:
+        async with asyncio.timeout(2):
+            async with services.pool.acquire() as conn:
+                version = await current_version(conn)
+    except Exception:
+        return _json(503, {"status": "unavailable", "postgres": "unreachable"})
+    expected = latest_version()
+    if version != expected:
+        return _json(503, {"status": "unavailable", "migrations": f"at {version}, expected {expected}"})
+    return _json(200, {"status": "ok", "postgres": "ok", "migrations": version})

@@ -1,0 +1,14 @@
+"""Typed application keys for the resources handlers use."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapter.http.auth import ApiKeys
+from adapter.services.context import Services
+from adapter.settings import Settings
+
+SERVICES = web.AppKey("services", Services)
+SETTINGS = web.AppKey("settings", Settings)
+API_KEYS = web.AppKey("api_keys", ApiKeys)
+READINESS = web.AppKey("readiness", object)

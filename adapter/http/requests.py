@@ -1,0 +1,60 @@
+"""Reading a NewStore request: the body, the idempotency key, the validated model."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from adapter.http import jsonio
+from adapter.http.errors import ApiError, bad_request
+
+M = TypeVar("M", bound=BaseModel)
+
+_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most 255 characters",
+}
+
+
+async def read_object(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()  # aiohttp enforces client_max_size (413) here
+    try:
+        body = jsonio.loads(raw)
+    except jsonio.BadJson as error:
+        raise bad_request("body", str(error)) from None
+    if not isinstance(body, dict):
+        raise bad_request("body", "must be a JSON object")
+    return body
+
+
+def read_key(body: dict[str, Any], *fields: str) -> str | None:
+    """The first present key field, validated as a 1-255 character string."""
+    for field in fields:
+        if field in body and body[field] is not None:
+            value = body[field]
+            if not isinstance(value, str):
+                raise bad_request(field, "must be a string")
+            if not 1 <= len(value) <= 255:
+                raise bad_request(field, "must be 1 to 255 characters")
+            return value
+    return None
+
+
+def validate(model: type[M], body: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise _first_problem(error) from None
+
+
+def _first_problem(error: ValidationError) -> ApiError:
+    problem = error.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in problem["loc"]) or "body"
+    message = _MESSAGES.get(problem["type"], problem["msg"])
+    return bad_request(field, message)

@@ -1,0 +1,18 @@
+"""The URL table, and nothing else. Route names are the operation labels of the metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from adapter.http import giftcard_handlers as giftcards
+from adapter.http import health, openapi
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/gift_card/balance", giftcards.balance, name="balance")
+    app.router.add_post("/gift_card/issue", giftcards.issue, name="issue")
+    app.router.add_post("/gift_card/activate", giftcards.activate, name="activate")
+    app.router.add_post("/gift_card/deactivate", giftcards.deactivate, name="deactivate")
+    app.router.add_get("/health/live", health.live)
+    app.router.add_get("/health/ready", health.ready)
+    app.router.add_get("/openapi.json", openapi.openapi)

@@ -1,0 +1,174 @@
+"""Exactly-once request handling on Postgres (after Brandur Leach's idempotency keys).
+
+- A final record for (operation, key) is replayed byte for byte, whatever the new body says.
+- Otherwise the request claims the key with one arbitrated INSERT ... ON CONFLICT; the winner
+  holds a lease and does the work. Its final answer is stored by the use case, inside the same
+  transaction as the business rows (Claim.finish).
+- A concurrent duplicate polls briefly for that answer, then gives up with 503.
+- An open record whose lease ran out (its process died, or it gave the lease back after an
+  unknown outcome) is taken over, and the use case resumes from what it recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from adapter.crypto import CodeVault
+from adapter.domain.errors import RetryLater
+from adapter.observability import metrics
+from adapter.store import idempotency as records
+from adapter.store.idempotency import IdempotencyRecord
+
+log = structlog.get_logger(__name__)
+
+_POLL_SECONDS = (0.01, 0.02, 0.05, 0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+# Turns a use case's outcome (a result or a final Decline) into NewStore's status and body.
+Presenter = Callable[[Any], tuple[int, bytes]]
+
+
+@dataclass
+class Claim:
+    """The right to work on one key, held until finish() or the lease ends."""
+
+    record: IdempotencyRecord
+    owner: str
+    vault: CodeVault
+    presenter: Presenter
+    encrypt: bool
+    response: StoredResponse | None = field(default=None)
+
+    @property
+    def record_id(self) -> int:
+        return self.record.id
+
+    async def finish(self, conn, outcome: Any) -> StoredResponse:
+        """Store the final answer; call inside the transaction that writes the business rows."""
+        status, body = self.presenter(outcome)
+        stored = self.vault.encrypt(body, context=_context(self.record)) if self.encrypt else body
+        if not await records.finish(conn, self.record.id, self.owner, status, stored, self.encrypt):
+            # Our lease was taken over: the new owner's answer wins; roll ours back.
+            raise RetryLater("the request is being completed by another worker")
+        self.response = StoredResponse(status, body)
+        return self.response
+
+
+def _context(record: IdempotencyRecord) -> bytes:
+    return f"{record.operation}:{record.id}".encode()
+
+
+def fingerprint(operation: str, *parts: object) -> bytes:
+    """SHA-256 over the operation and the fields that define the request's effect."""
+    digest = hashlib.sha256(operation.encode())
+    for part in parts:
+        digest.update(b"\x1f")
+        digest.update(part if isinstance(part, bytes) else str(part).encode())
+    return digest.digest()
+
+
+class IdempotencyCoordinator:
+    def __init__(
+        self, pool, vault: CodeVault, *, lease_seconds: float, wait_seconds: float, owner: str | None = None
+    ) -> None:
+        self._pool = pool
+        self._vault = vault
+        self._lease = lease_seconds
+        self._wait = wait_seconds
+        self.owner = owner or uuid.uuid4().hex
+
+    async def replay(self, operation: str, key: str, request_fingerprint: bytes | None) -> StoredResponse | None:
+        """The stored final answer for this key, if there is one, whatever the new body says.
+
+        `request_fingerprint` is None when the new body does not even validate: that too is a
+        changed body, counted and logged (without values)."""
+        async with self._pool.acquire() as conn:
+            record = await records.fetch(conn, operation, key)
+        if record is None or not record.is_final:
+            return None
+        self._check_mismatch(record, request_fingerprint)
+        return self._replay(record)
+
+    def _check_mismatch(self, record: IdempotencyRecord, request_fingerprint: bytes | None) -> None:
+        if record.fingerprint != request_fingerprint:
+            metrics.IDEMPOTENCY_MISMATCHES.labels(record.operation).inc()
+            log.warning("idempotency_body_mismatch", operation=record.operation)
+
+    async def execute(
+        self,
+        operation: str,
+        key: str | None,
+        request_fingerprint: bytes,
+        work: Callable[[Claim], Awaitable[StoredResponse]],
+        *,
+        presenter: Presenter,
+        encrypt: bool,
+        deadline: float,
+    ) -> StoredResponse:
+        if key is None:
+            # Not idempotent by the caller's choice; a private key still gives the write its
+            # record, so an unknown outcome is settled like any other.
+            metrics.NOT_IDEMPOTENT.labels(operation).inc()
+            log.warning("request_without_idempotency_key", operation=operation)
+            key = f"auto:{uuid.uuid4().hex}"
+        loop = asyncio.get_running_loop()
+        give_up_at = min(loop.time() + self._wait, deadline)
+        polls = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+                if claimed is None:
+                    existing = await records.fetch(conn, operation, key)
+                    if existing is not None and not existing.is_final and not existing.lease_alive:
+                        claimed = await records.take_over(conn, existing.id, self.owner, self._lease)
+                        if claimed is not None:
+                            log.info("idempotency_takeover", operation=operation)
+            if claimed is not None:
+                return await self._run(claimed, work, presenter, encrypt)
+            if existing is not None and existing.is_final:
+                self._check_mismatch(existing, request_fingerprint)
+                metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "replayed").inc()
+                return self._replay(existing)
+            if loop.time() >= give_up_at:
+                metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "timed_out").inc()
+                raise RetryLater("a request with this idempotency key is still in progress", retry_after=1)
+            await asyncio.sleep(min(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)], max(give_up_at - loop.time(), 0)))
+            polls += 1
+
+    async def _run(self, record, work, presenter, encrypt) -> StoredResponse:
+        claim = Claim(record, self.owner, self._vault, presenter, encrypt)
+        try:
+            response = await work(claim)
+        except BaseException:
+            # Not final: give the lease back so a retry (or the reconciler) can resume at once.
+            await asyncio.shield(self._release(record.id))
+            raise
+        return response
+
+    async def _release(self, record_id: int) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                await records.release(conn, record_id, self.owner)
+        except Exception:  # Postgres gone: the lease simply runs out.
+            log.warning("idempotency_release_failed", exc_info=True)
+
+    def _replay(self, record: IdempotencyRecord) -> StoredResponse:
+        body = record.response_body or b""
+        if record.response_encrypted:
+            body = self._vault.decrypt(body, context=_context(record))
+        metrics.IDEMPOTENT_REPLAYS.labels(record.operation).inc()
+        return StoredResponse(record.response_status or 500, body, replayed=True)

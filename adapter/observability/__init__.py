@@ -1,0 +1,1 @@
+"""Logging and metrics. Every metric is defined once, in metrics.py."""

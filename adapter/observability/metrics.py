@@ -1,0 +1,112 @@
+"""Every Prometheus metric the service exports, defined once.
+
+Labels come only from small fixed sets (operation, outcome, result, error code): never a card,
+a key or a store id. Labelled series are pre-initialised so rate() sees the first increment.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NAMESPACE = "giftcard_adapter"
+
+OPERATIONS = (
+    "balance", "issue", "activate", "deactivate",
+    "authorize", "capture", "refund", "revoke",
+)
+# success: 2xx; decline: 4xx instrument_error; invalid: other 4xx; retry: 503; error: 500.
+OUTCOMES = ("success", "decline", "invalid", "unauthorized", "retry", "error")
+
+SHOPIFY_OPERATIONS = (
+    "giftCardCreate", "giftCardDebit", "giftCardCredit", "giftCardDeactivate",
+    "giftCard", "giftCards", "giftCardConfiguration",
+)
+SHOPIFY_RESULTS = (
+    "ok", "user_error", "throttled", "http_429", "http_5xx", "http_4xx", "timeout",
+    "network", "graphql_error", "internal_error",
+)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 15.0)
+
+REQUESTS = Counter(
+    "requests", "NewStore-facing requests by operation and outcome",
+    ["operation", "outcome"], namespace=NAMESPACE,
+)
+REQUEST_DURATION = Histogram(
+    "request_duration_seconds", "NewStore-facing request latency",
+    ["operation", "outcome"], namespace=NAMESPACE, buckets=_LATENCY_BUCKETS,
+)
+SHOPIFY_CALLS = Counter(
+    "shopify_calls", "GraphQL calls to Shopify by operation and result",
+    ["operation", "result"], namespace=NAMESPACE,
+)
+SHOPIFY_CALL_DURATION = Histogram(
+    "shopify_call_duration_seconds", "GraphQL call latency to Shopify",
+    ["operation", "result"], namespace=NAMESPACE, buckets=_LATENCY_BUCKETS,
+)
+SHOPIFY_THROTTLE_AVAILABLE = Gauge(
+    "shopify_throttle_points_available", "Cost points available in Shopify's bucket, last seen",
+    namespace=NAMESPACE,
+)
+SHOPIFY_THROTTLE_WAIT = Counter(
+    "shopify_throttle_wait_seconds", "Time spent pacing or waiting out THROTTLED/429",
+    namespace=NAMESPACE,
+)
+SHOPIFY_API_VERSION_MISMATCH = Counter(
+    "shopify_api_version_mismatches", "Responses served by another API version than requested",
+    namespace=NAMESPACE,
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "idempotency_replays", "Stored answers replayed for a repeated key",
+    ["operation"], namespace=NAMESPACE,
+)
+IDEMPOTENCY_CONFLICTS = Counter(
+    "idempotency_conflicts", "Concurrent duplicates that found the key in progress",
+    ["operation", "result"], namespace=NAMESPACE,
+)
+IDEMPOTENCY_MISMATCHES = Counter(
+    "idempotency_mismatches", "Replays whose request body differed from the original",
+    ["operation"], namespace=NAMESPACE,
+)
+NOT_IDEMPOTENT = Counter(
+    "requests_without_idempotency_key", "Mutating requests processed without a key",
+    ["operation"], namespace=NAMESPACE,
+)
+UNKNOWN_OUTCOMES = Counter(
+    "ledger_unknown_outcomes", "Ledger writes whose outcome was not known when they ended",
+    ["operation"], namespace=NAMESPACE,
+)
+SETTLEMENTS = Counter(
+    "ledger_settlements", "Unknown ledger writes settled by reading the ledger",
+    ["operation", "result"], namespace=NAMESPACE,
+)
+CODE_COLLISIONS = Counter(
+    "issue_code_collisions", "Generated codes the ledger already had", namespace=NAMESPACE,
+)
+SEARCH_WARNINGS = Counter(
+    "shopify_search_warnings", "giftCards searches Shopify answered with a warning", namespace=NAMESPACE,
+)
+
+ERROR_CODES = ("bad_request", "instrument_error", "unauthorized", "retry_error", "internal_error", "rate_limit")
+SETTLEMENT_RESULTS = ("applied", "absent_resent", "declined", "still_unknown")
+CONFLICT_RESULTS = ("replayed", "timed_out")
+
+
+def preinitialise() -> None:
+    """Touch every labelled series once so dashboards see zeros rather than gaps."""
+    for operation in OPERATIONS:
+        for outcome in OUTCOMES:
+            REQUESTS.labels(operation, outcome)
+            REQUEST_DURATION.labels(operation, outcome)
+        IDEMPOTENT_REPLAYS.labels(operation)
+        IDEMPOTENCY_MISMATCHES.labels(operation)
+        NOT_IDEMPOTENT.labels(operation)
+        UNKNOWN_OUTCOMES.labels(operation)
+        for result in CONFLICT_RESULTS:
+            IDEMPOTENCY_CONFLICTS.labels(operation, result)
+        for result in SETTLEMENT_RESULTS:
+            SETTLEMENTS.labels(operation, result)
+    for operation in SHOPIFY_OPERATIONS:
+        for result in SHOPIFY_RESULTS:
+            SHOPIFY_CALLS.labels(operation, result)
+            SHOPIFY_CALL_DURATION.labels(operation, result)

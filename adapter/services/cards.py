@@ -1,0 +1,61 @@
+"""Finding a card by its code: our registry first, then Shopify's search for cards made elsewhere."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import structlog
+
+from adapter.domain.cardcode import CardCode
+from adapter.domain.errors import Decline
+from adapter.ports import LedgerCard, LedgerError
+from adapter.services.context import Services
+from adapter.services.ledger_errors import transient_from
+from adapter.store import cards as registry
+
+log = structlog.get_logger(__name__)
+
+UNKNOWN_CARD = "unknown gift card"
+
+
+async def locate(services: Services, code: CardCode, deadline: float) -> str:
+    """The Shopify id of the card with this code, or Decline("unknown gift card")."""
+    if not code.is_ledger_valid:
+        raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
+    digest = services.vault.digest(code)
+    async with services.pool.acquire() as conn:
+        known = await registry.find(conn, digest)
+    if known is not None:
+        return known.shopify_id
+    try:
+        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
+    except LedgerError as error:
+        raise transient_from(error) from None
+    # Only the full code can identify a card, and a hit can only be checked by its last four.
+    if len(hits) != 1 or hits[0].last_characters != code.last4:
+        log.info("card_not_found", hits=len(hits))
+        raise Decline(UNKNOWN_CARD)
+    card = hits[0]
+    async with services.pool.acquire() as conn:
+        await registry.remember(conn, digest, card.id, card.last_characters, card.balance.currency, "discovered")
+    log.info("card_discovered")
+    return card.id
+
+
+async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:
+    """The card, fresh from the ledger; Decline when it is unknown, deactivated or expired."""
+    try:
+        card = await services.ledger.get_card(card_id=card_id, deadline=deadline)
+    except LedgerError as error:
+        raise transient_from(error) from None
+    if card is None:
+        raise Decline(UNKNOWN_CARD)
+    ensure_usable(card, services.today())
+    return card
+
+
+def ensure_usable(card: LedgerCard, today: date) -> None:
+    if not card.enabled:
+        raise Decline("gift card is deactivated")
+    if card.is_expired(today):
+        raise Decline("gift card has expired")

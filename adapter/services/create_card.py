@@ -1,0 +1,145 @@
+"""Issue and activate: create a card in the ledger, exactly once.
+
+The intent (code digest, encrypted code, marker) is in Postgres before giftCardCreate is sent.
+Resending a create with the same code can never make a second card, because codes are unique
+per shop: "Code has already been taken" after an attempt that may have landed means "find it",
+proven by the marker in its note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from adapter.domain.cardcode import CardCode
+from adapter.domain.errors import Decline, RetryLater
+from adapter.domain.money import Money
+from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.observability import metrics
+from adapter.ports import LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
+from adapter.services.context import Services
+from adapter.services.finishing import finish_declined
+from adapter.services.ledger_errors import decline_from, transient_from
+from adapter.services.results import CardNumberResult
+from adapter.store import audit, cards, writes
+from adapter.store.writes import LedgerWrite
+
+log = structlog.get_logger(__name__)
+
+MAX_CODE_COLLISIONS = 5
+
+
+@dataclass(frozen=True)
+class CreateCommand:
+    operation: str                # "issue" or "activate"
+    amount: Money
+    code: CardCode | None         # None for issue: we generate it
+    customer_id: str | None
+    correlation_id: str | None = None
+
+
+async def create_card(services: Services, claim: Claim, command: CreateCommand, deadline: float) -> StoredResponse:
+    async with services.pool.acquire() as conn:
+        write = await writes.for_idempotency(conn, claim.record_id)
+    try:
+        if write is None:
+            await _ensure_shop_currency(services, command.amount, deadline)
+            write = await _record_intent(services, claim, command)
+        card, code = await _create_once(services, command, write, deadline)
+    except Decline as decline:
+        return await finish_declined(services, claim, decline, write.write_id if write else None)
+    async with services.pool.acquire() as conn, conn.transaction():
+        digest = services.vault.digest(code)
+        await cards.remember(conn, digest, card.id, card.last_characters, card.balance.currency,
+                             command.operation, command.customer_id)
+        await writes.mark_applied(conn, write.write_id, shopify_card_id=card.id)
+        await audit.record(conn, operation=command.operation, write_id=write.write_id, shopify_card_id=card.id,
+                           last_characters=card.last_characters, amount=command.amount.amount,
+                           currency=command.amount.currency, idempotency_key_id=claim.record_id)
+        return await claim.finish(conn, CardNumberResult(code, command.correlation_id))
+
+
+async def _ensure_shop_currency(services: Services, amount: Money, deadline: float) -> None:
+    try:
+        currency = await services.shop_currency.get(deadline)
+    except LedgerError as error:
+        raise transient_from(error) from None
+    if amount.currency != currency:
+        raise Decline("currency does not match the shop's gift-card currency")
+
+
+async def _record_intent(services: Services, claim: Claim, command: CreateCommand) -> LedgerWrite:
+    code = command.code or CardCode.generate()
+    async with services.pool.acquire() as conn:
+        return await writes.record_intent(
+            conn, idempotency_id=claim.record_id, operation=command.operation,
+            code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
+            amount=command.amount.amount, currency=command.amount.currency,
+        )
+
+
+async def _create_once(
+    services: Services, command: CreateCommand, write: LedgerWrite, deadline: float
+) -> tuple[LedgerCard, CardCode]:
+    if write.state == "declined":
+        raise Decline("the gift card could not be created")
+    code = services.vault.decrypt_code(write.code_encrypted)
+    previously_sent = write.may_have_been_sent
+    for _ in range(MAX_CODE_COLLISIONS):
+        async with services.pool.acquire() as conn:
+            await writes.mark_sending(conn, write.write_id)
+        try:
+            card = await services.ledger.create_card(
+                code=code.value, amount=command.amount, note=write.marker, deadline=deadline
+            )
+            return card, code
+        except LedgerDecline as declined:
+            if not declined.code_taken:
+                raise decline_from(declined) from None
+            if previously_sent:
+                found = await _find_our_card(services, code, write.marker, deadline)
+                if found is not None:
+                    metrics.SETTLEMENTS.labels(command.operation, "applied").inc()
+                    return found, code
+            if command.operation == "activate":
+                if previously_sent:
+                    # Taken, but our own earlier attempt may not be searchable yet.
+                    raise RetryLater("card creation not yet confirmed, retry with the same key") from None
+                raise Decline("card number already in use") from None
+            if previously_sent:
+                raise RetryLater("card creation not yet confirmed, retry with the same key") from None
+            code = await _replace_code(services, write)
+        except LedgerOutcomeUnknown as unknown:
+            async with services.pool.acquire() as conn:
+                await writes.mark_unknown(conn, write.write_id)
+            metrics.UNKNOWN_OUTCOMES.labels(command.operation).inc()
+            log.warning("ledger_outcome_unknown", reason=unknown.reason)
+            raise transient_from(unknown) from None
+        except LedgerError as error:
+            if not isinstance(error, LedgerOutcomeUnknown):
+                async with services.pool.acquire() as conn:
+                    await writes.mark_not_sent(conn, write.write_id)
+            raise transient_from(error) from None
+    raise RetryLater("could not find a free card code, retry with the same key")
+
+
+async def _replace_code(services: Services, write: LedgerWrite) -> CardCode:
+    metrics.CODE_COLLISIONS.inc()
+    log.warning("generated_code_collision")
+    code = CardCode.generate()
+    async with services.pool.acquire() as conn:
+        await writes.replace_code(conn, write.write_id, services.vault.digest(code), services.vault.encrypt_code(code))
+    return code
+
+
+async def _find_our_card(services: Services, code: CardCode, marker: str, deadline: float) -> LedgerCard | None:
+    """The card with this code, if our marker proves we created it."""
+    try:
+        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
+    except LedgerError as error:
+        raise transient_from(error) from None
+    for card in hits:
+        if card.last_characters == code.last4 and card.note == marker:
+            return card
+    return None

@@ -1,0 +1,32 @@
+"""The card-code registry: keyed code digest -> Shopify card id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredCard:
+    shopify_id: str
+    last_characters: str
+    currency: str | None
+    origin: str
+
+
+async def find(conn, code_digest: bytes) -> RegisteredCard | None:
+    row = await conn.fetchrow(
+        "SELECT shopify_id, last_characters, currency, origin FROM cards WHERE code_digest = $1", code_digest
+    )
+    return RegisteredCard(**dict(row)) if row else None
+
+
+async def remember(
+    conn, code_digest: bytes, shopify_id: str, last_characters: str, currency: str | None,
+    origin: str, customer_id: str | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin, customer_id)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (code_digest) DO NOTHING""",
+        code_digest, shopify_id, last_characters, currency, origin, customer_id,
+    )

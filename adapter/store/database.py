@@ -1,0 +1,33 @@
+"""The asyncpg pool, and the embedded Postgres for local runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def mask_dsn(dsn: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db, for logs."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=10)
+    log.info("database_connected", dsn=mask_dsn(dsn))
+    return pool
+
+
+def start_embedded_postgres(data_dir: Path) -> tuple[str, object]:
+    """Start (or reuse) a pgserver instance under data_dir; returns its URI and the handle."""
+    import pgserver  # imported lazily: production never needs it
+
+    path = (data_dir / "postgres").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(path), cleanup_mode="stop")
+    log.warning("embedded_postgres_started", data_dir=str(path))
+    return server.get_uri(), server

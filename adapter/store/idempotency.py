@@ -1,0 +1,102 @@
+"""SQL for idempotency records: claim, read, take over, finish, release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+_COLUMNS = (
+    "id, operation, key, fingerprint, state, locked_by, locked_until, response_status,"
+    " response_body, response_encrypted, created_at, locked_until > now() AS lease_alive"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    id: int
+    operation: str
+    key: str
+    fingerprint: bytes
+    state: str
+    locked_by: str | None
+    locked_until: datetime | None
+    response_status: int | None
+    response_body: bytes | None
+    response_encrypted: bool
+    created_at: datetime
+    lease_alive: bool
+
+    @property
+    def is_final(self) -> bool:
+        return self.state == "final"
+
+
+def _record(row: asyncpg.Record | None) -> IdempotencyRecord | None:
+    return IdempotencyRecord(**dict(row)) if row else None
+
+
+async def fetch(conn, operation: str, key: str) -> IdempotencyRecord | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM idempotency_keys WHERE operation = $1 AND key = $2", operation, key
+    )
+    return _record(row)
+
+
+async def claim(
+    conn, operation: str, key: str, fingerprint: bytes, owner: str, lease_seconds: float
+) -> IdempotencyRecord | None:
+    """The one arbitrated insert: the caller that gets a row back owns the key."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO idempotency_keys (operation, key, fingerprint, locked_by, locked_until)
+            VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+            ON CONFLICT (operation, key) DO NOTHING
+            RETURNING {_COLUMNS}""",
+        operation, key, fingerprint, owner, lease_seconds,
+    )
+    return _record(row)
+
+
+async def take_over(conn, record_id: int, owner: str, lease_seconds: float) -> IdempotencyRecord | None:
+    """Take an open record whose lease ran out (its owner died or gave it back)."""
+    row = await conn.fetchrow(
+        f"""UPDATE idempotency_keys
+               SET locked_by = $2, locked_until = now() + make_interval(secs => $3), updated_at = now()
+             WHERE id = $1 AND state = 'open' AND (locked_until IS NULL OR locked_until <= now())
+            RETURNING {_COLUMNS}""",
+        record_id, owner, lease_seconds,
+    )
+    return _record(row)
+
+
+async def finish(conn, record_id: int, owner: str, status: int, body: bytes, encrypted: bool) -> bool:
+    """Store the final answer. Must run in the transaction that writes the business rows.
+
+    Guarded by the lease owner, so a process whose lease was taken over cannot overwrite the
+    answer the new owner is producing."""
+    result = await conn.execute(
+        """UPDATE idempotency_keys
+              SET state = 'final', response_status = $3, response_body = $4, response_encrypted = $5,
+                  locked_by = NULL, locked_until = NULL, completed_at = now(), updated_at = now()
+            WHERE id = $1 AND state = 'open' AND locked_by = $2""",
+        record_id, owner, status, body, encrypted,
+    )
+    return result.endswith(" 1")
+
+
+async def release(conn, record_id: int, owner: str) -> None:
+    """Give the lease back without a final answer: a retry may take over at once."""
+    await conn.execute(
+        """UPDATE idempotency_keys SET locked_by = NULL, locked_until = now(), updated_at = now()
+            WHERE id = $1 AND state = 'open' AND locked_by = $2""",
+        record_id, owner,
+    )
+
+
+async def forget(conn, record_id: int, owner: str) -> None:
+    """Delete an open record that never reached the ledger (e.g. a request rejected after the
+    claim by a validation that needs the database): a corrected retry is then processed anew."""
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE id = $1 AND state = 'open' AND locked_by = $2", record_id, owner
+    )

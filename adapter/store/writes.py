@@ -1,0 +1,135 @@
+"""Ledger-write intents: recorded before a Shopify write, settled after it."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+MARKER_PREFIX = "gca:v1"
+
+_COLUMNS = (
+    "write_id, idempotency_id, operation, state, code_digest, code_encrypted, shopify_card_id,"
+    " amount, currency, ledger_transaction_id, processed_at, attempts, first_sent_at, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerWrite:
+    write_id: str
+    idempotency_id: int | None
+    operation: str
+    state: str
+    code_digest: bytes | None
+    code_encrypted: bytes | None
+    shopify_card_id: str | None
+    amount: Decimal | None
+    currency: str | None
+    ledger_transaction_id: str | None
+    processed_at: datetime | None
+    attempts: int
+    first_sent_at: datetime | None
+    created_at: datetime
+
+    @property
+    def marker(self) -> str:
+        """The note that ties the ledger transaction to us. Holds no code or personal data."""
+        return marker(self.operation, self.write_id)
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        return self.attempts > 0
+
+
+def marker(operation: str, write_id: str) -> str:
+    return f"{MARKER_PREFIX}:{operation}:{write_id}"
+
+
+def new_write_id() -> str:
+    return secrets.token_hex(16)
+
+
+def _write(row) -> LedgerWrite | None:
+    return LedgerWrite(**dict(row)) if row else None
+
+
+async def record_intent(
+    conn, *, idempotency_id: int | None, operation: str, code_digest: bytes | None = None,
+    code_encrypted: bytes | None = None, shopify_card_id: str | None = None,
+    amount: Decimal | None = None, currency: str | None = None,
+) -> LedgerWrite:
+    row = await conn.fetchrow(
+        f"""INSERT INTO ledger_writes (write_id, idempotency_id, operation, code_digest, code_encrypted,
+                                        shopify_card_id, amount, currency)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+        new_write_id(), idempotency_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency,
+    )
+    return _write(row)
+
+
+async def for_idempotency(conn, idempotency_id: int) -> LedgerWrite | None:
+    """The latest write of a record (a record makes at most one live write at a time)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM ledger_writes WHERE idempotency_id = $1 ORDER BY created_at DESC LIMIT 1",
+        idempotency_id,
+    )
+    return _write(row)
+
+
+async def mark_sending(conn, write_id: str) -> None:
+    """Count the attempt before the request leaves: if we die mid-call, the write is known to
+    have possibly been sent and will be settled, never blindly resent."""
+    await conn.execute(
+        """UPDATE ledger_writes SET attempts = attempts + 1, first_sent_at = coalesce(first_sent_at, now()),
+                  last_sent_at = now(), updated_at = now() WHERE write_id = $1""",
+        write_id,
+    )
+
+
+async def mark_unknown(conn, write_id: str) -> None:
+    await conn.execute(
+        "UPDATE ledger_writes SET state = 'unknown', updated_at = now() WHERE write_id = $1 AND state <> 'applied'",
+        write_id,
+    )
+
+
+async def mark_not_sent(conn, write_id: str) -> None:
+    """The call provably did not execute (throttled, connect failure): undo the attempt count
+    so the next try may send without settling first."""
+    await conn.execute(
+        """UPDATE ledger_writes SET attempts = greatest(attempts - 1, 0), updated_at = now()
+            WHERE write_id = $1 AND state = 'pending'""",
+        write_id,
+    )
+
+
+async def mark_applied(
+    conn, write_id: str, *, shopify_card_id: str | None = None, ledger_transaction_id: str | None = None,
+    processed_at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        """UPDATE ledger_writes
+              SET state = 'applied', code_encrypted = NULL, updated_at = now(),
+                  shopify_card_id = coalesce($2, shopify_card_id),
+                  ledger_transaction_id = coalesce($3, ledger_transaction_id),
+                  processed_at = coalesce($4, processed_at)
+            WHERE write_id = $1""",
+        write_id, shopify_card_id, ledger_transaction_id, processed_at,
+    )
+
+
+async def mark_declined(conn, write_id: str) -> None:
+    await conn.execute(
+        "UPDATE ledger_writes SET state = 'declined', code_encrypted = NULL, updated_at = now() WHERE write_id = $1",
+        write_id,
+    )
+
+
+async def replace_code(conn, write_id: str, code_digest: bytes, code_encrypted: bytes) -> None:
+    """An issue whose generated code collided: nothing was created, try another code."""
+    await conn.execute(
+        """UPDATE ledger_writes SET code_digest = $2, code_encrypted = $3, attempts = 0, state = 'pending',
+                  first_sent_at = NULL, updated_at = now() WHERE write_id = $1""",
+        write_id, code_digest, code_encrypted,
+    )
