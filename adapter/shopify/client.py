@@ -1,0 +1,355 @@
+"""LedgerPort over Shopify's GraphQL Admin API: transport, cost pacing, retries.
+
+The one rule that shapes this module: a gift-card write has no idempotency on Shopify's side
+(spec §11), so a write that may have reached Shopify is NEVER resent here. It surfaces as
+LedgerOutcomeUnknown and the caller settles it by reading the ledger (find_transaction /
+search_cards). Only answers that prove non-execution (THROTTLED, 429, a failed connect) are
+resent, with the same document and note marker. Reads are retried freely within the deadline.
+
+Every call takes `deadline`, an absolute event-loop time; no wait and no attempt runs past it.
+Never logged: the access token, and request variables (a search query or a create input holds a
+card code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import aiohttp
+import structlog
+
+from adapter.domain.money import Money
+from adapter.observability.metrics import (
+    SEARCH_WARNINGS,
+    SHOPIFY_API_VERSION_MISMATCH,
+    SHOPIFY_CALL_DURATION,
+    SHOPIFY_CALLS,
+    SHOPIFY_THROTTLE_WAIT,
+)
+from adapter.ports import (
+    LedgerCard,
+    LedgerConfiguration,
+    LedgerConfigurationError,
+    LedgerDecline,
+    LedgerOutcomeUnknown,
+    LedgerSearchWarning,
+    LedgerTransaction,
+    LedgerUnavailable,
+)
+from adapter.shopify import documents, mapping
+from adapter.shopify.documents import Document
+from adapter.shopify.pacing import CostBucket, estimated_cost
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+_BACKOFF_BASE = 0.1      # seconds; doubled per retry, full jitter
+_BACKOFF_CAP = 2.0
+_MAX_CONNECT_RESENDS = 3  # a write whose connect failed: nothing was sent
+_MAX_THROTTLE_RESENDS = 20  # THROTTLED/429 loops are bounded by the deadline; this is a backstop
+_MIN_THROTTLE_WAIT = 0.05  # a THROTTLED answer whose figures say "no wait" still gets a pause
+
+
+class _NotSent(Exception):
+    """Nothing reached Shopify (connect, DNS or TLS failure): safe to resend, even a write."""
+
+
+class _MaybeSent(Exception):
+    """Shopify may have executed it (5xx, timeout or reset after sending, unreadable answer)."""
+
+
+class _Resend(Exception):
+    """Definitely not executed and Shopify asked us to wait (THROTTLED, 429)."""
+
+    def __init__(self, wait: float, reason: str, cost: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+        self.reason = reason
+        self.cost = cost
+
+
+class ShopifyClient:
+    """One shop's GraphQL endpoint. Share one instance (and its session) per shop."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        graphql_url: str,
+        access_token: str,
+        api_version: str,
+        read_retries: int = 3,
+        bucket: CostBucket | None = None,
+    ) -> None:
+        self._session = session
+        self._url = graphql_url
+        self._api_version = api_version
+        self._read_retries = read_retries
+        self._headers = {
+            "X-Shopify-Access-Token": access_token,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self.bucket = bucket or CostBucket()
+        self._version_mismatches_logged: set[str] = set()
+
+    def __repr__(self) -> str:  # never the token
+        return f"ShopifyClient(url={self._url!r}, api_version={self._api_version!r})"
+
+    @staticmethod
+    def graphql_url_for(shop_domain: str, api_version: str) -> str:
+        """`mystore`, `mystore.myshopify.com` or `https://mystore.myshopify.com/` -> the Admin
+        GraphQL URL for that version."""
+        shop = shop_domain.strip().lower()
+        for prefix in ("https://", "http://"):
+            shop = shop.removeprefix(prefix)
+        shop = shop.split("/", 1)[0].removesuffix(".myshopify.com")
+        if not shop:
+            raise ValueError("empty shop domain")
+        return f"https://{shop}.myshopify.com/admin/api/{api_version}/graphql.json"
+
+    # ---- LedgerPort: writes --------------------------------------------------------------
+
+    async def create_card(self, *, code: str, amount: Money, note: str, deadline: float) -> LedgerCard:
+        # initialAmount in the shop currency; crossCurrencyRedemptionStrategy left unset (§2).
+        variables = {"input": {
+            "initialAmount": _money_input(amount),
+            "code": code,
+            "note": note,
+        }}
+        return await self._call(documents.CREATE_CARD, variables, mapping.created_card, deadline)
+
+    async def debit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction:
+        variables = {"id": card_id, "input": {"debitAmount": _money_input(amount), "note": note}}
+        return await self._call(documents.DEBIT_CARD, variables, mapping.debit_transaction, deadline)
+
+    async def credit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction:
+        variables = {"id": card_id, "input": {"creditAmount": _money_input(amount), "note": note}}
+        return await self._call(documents.CREDIT_CARD, variables, mapping.credit_transaction, deadline)
+
+    async def deactivate(self, *, card_id: str, deadline: float) -> LedgerCard:
+        # Deactivating twice succeeds with the original deactivatedAt (§7.7).
+        return await self._call(documents.DEACTIVATE_CARD, {"id": card_id}, mapping.deactivated_card, deadline)
+
+    # ---- LedgerPort: reads ---------------------------------------------------------------
+
+    async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None:
+        return await self._call(documents.GET_CARD, {"id": card_id}, mapping.read_card, deadline)
+
+    async def search_cards(self, *, query: str, first: int, deadline: float) -> list[LedgerCard]:
+        try:
+            return await self._call(
+                documents.SEARCH_CARDS, {"first": first, "query": query}, mapping.searched_cards, deadline
+            )
+        except LedgerSearchWarning:
+            SEARCH_WARNINGS.inc()
+            raise
+
+    async def find_transaction(
+        self, *, card_id: str, note: str, not_before: datetime, deadline: float
+    ) -> LedgerTransaction | None:
+        """Newest first: stop at the marker, at the first transaction older than `not_before`,
+        or when the pages run out. An unknown card has no transactions."""
+        if not_before.tzinfo is None:  # Shopify's processedAt is always UTC-aware
+            not_before = not_before.replace(tzinfo=timezone.utc)
+        after: str | None = None
+        while True:
+            page = await self._call(
+                documents.READ_CARD, {"id": card_id, "after": after}, mapping.transactions_page, deadline
+            )
+            for found in page.transactions:
+                if found.note == note:
+                    return found
+                if found.processed_at < not_before:
+                    return None
+            if not page.has_next_page or not page.end_cursor:
+                return None
+            after = page.end_cursor
+
+    async def configuration(self, *, deadline: float) -> LedgerConfiguration:
+        return await self._call(documents.CONFIGURATION, None, mapping.configuration, deadline)
+
+    # ---- transport -----------------------------------------------------------------------
+
+    async def _call(
+        self, document: Document, variables: dict[str, Any] | None,
+        parse: Callable[[mapping.Body], T], deadline: float,
+    ) -> T:
+        """Send `document` until it yields an answer, a definite failure, or the deadline."""
+        loop = asyncio.get_running_loop()
+        payload = json.dumps({
+            "query": document.text,
+            "variables": variables or {},
+            "operationName": document.operation_name,
+        }).encode()
+        cost = estimated_cost(document.operation_name, variables)
+        transient_retries = 0
+        connect_resends = 0
+        throttle_resends = 0
+        while True:
+            await self.bucket.acquire(cost, deadline)
+            try:
+                return await self._attempt(document, payload, parse, deadline)
+            except _Resend as resend:
+                throttle_resends += 1
+                wait = max(resend.wait, _MIN_THROTTLE_WAIT)
+                if throttle_resends > _MAX_THROTTLE_RESENDS or loop.time() + wait >= deadline:
+                    raise LedgerUnavailable(
+                        f"{document.root_field}: {resend.reason}, no time left to wait", retry_after=wait
+                    ) from None
+                log.info("shopify_resend", operation=document.operation_name, reason=resend.reason,
+                         wait=round(wait, 3))
+                if resend.cost is None:
+                    # 429: the bucket model knows nothing of it; hold every caller of this shop.
+                    # The next acquire() does the waiting.
+                    self.bucket.block_for(wait)
+                else:
+                    # THROTTLED: (requested - available) / restoreRate, then resend priced at
+                    # Shopify's own figure for this document.
+                    cost = resend.cost
+                    SHOPIFY_THROTTLE_WAIT.inc(wait)
+                    await asyncio.sleep(wait)
+            except _NotSent as failure:
+                connect_resends += 1
+                if connect_resends > _MAX_CONNECT_RESENDS:
+                    raise LedgerUnavailable(f"{document.root_field}: {failure}") from None
+                await self._backoff(connect_resends, deadline, document, str(failure))
+            except _MaybeSent as failure:
+                if document.is_write:
+                    raise LedgerOutcomeUnknown(f"{document.root_field}: {failure}") from None
+                transient_retries += 1
+                if transient_retries > self._read_retries:
+                    raise LedgerUnavailable(f"{document.root_field}: {failure}") from None
+                await self._backoff(transient_retries, deadline, document, str(failure))
+
+    async def _backoff(self, retry: int, deadline: float, document: Document, reason: str) -> None:
+        delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (retry - 1)))
+        if asyncio.get_running_loop().time() + delay >= deadline:
+            raise LedgerUnavailable(f"{document.root_field}: {reason}, no time left to retry")
+        log.info("shopify_retry", operation=document.operation_name, reason=reason, retry=retry)
+        await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, document: Document, payload: bytes, parse: Callable[[mapping.Body], T], deadline: float,
+    ) -> T:
+        """One HTTP exchange, counted and timed under one result label (spec §10, §11)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        remaining = deadline - started
+        if remaining <= 0:
+            raise LedgerUnavailable(f"{document.root_field}: deadline passed before sending")
+        result = "network"
+        try:
+            try:
+                async with self._session.post(
+                    self._url, data=payload, headers=self._headers,
+                    timeout=self._timeout(remaining), allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    served_version = response.headers.get("X-Shopify-API-Version")
+                    retry_after = response.headers.get("Retry-After")
+                    raw = await response.read()
+            except aiohttp.ClientConnectorError as exc:
+                # A subclass of ClientOSError, so caught first: the connection never opened.
+                raise _NotSent(f"connect failed ({type(exc).__name__})") from None
+            except aiohttp.ConnectionTimeoutError:
+                result = "timeout"
+                raise _NotSent("connect timed out") from None
+            except TimeoutError:
+                result = "timeout"
+                raise _MaybeSent("timed out after sending") from None
+            except aiohttp.InvalidURL:
+                result = "http_4xx"
+                raise LedgerConfigurationError(f"{document.root_field}: invalid Shopify URL") from None
+            except aiohttp.ClientError as exc:
+                raise _MaybeSent(f"connection lost after sending ({type(exc).__name__})") from None
+
+            self._check_version(served_version)
+            if status == 429:
+                result = "http_429"
+                raise _Resend(_retry_after_seconds(retry_after), "HTTP 429")
+            if status >= 500:
+                result = "http_5xx"
+                raise _MaybeSent(f"HTTP {status}")
+            if status in (402, 423):
+                result = "http_4xx"
+                raise LedgerUnavailable(f"{document.root_field}: shop unavailable (HTTP {status})")
+            if status != 200:
+                # 400/401/403/404 and anything unexpected (3xx too): not executed, our setup.
+                result = "http_4xx"
+                raise LedgerConfigurationError(f"{document.root_field}: HTTP {status}")
+            try:
+                body = mapping.parse_body(raw)
+            except mapping.MalformedResponse as exc:
+                raise _MaybeSent(str(exc)) from None
+            throttle = mapping.throttle_status(body)
+            if throttle is not None:
+                self.bucket.update(throttle)
+
+            result = "graphql_error"
+            try:
+                value = parse(body)
+            except mapping.Throttled as throttled:
+                result = "throttled"
+                raise _Resend(throttled.wait, "THROTTLED", throttled.requested) from None
+            except mapping.RetryableError as exc:
+                result = "internal_error"
+                raise _MaybeSent(f"INTERNAL_SERVER_ERROR: {exc}") from None
+            except mapping.MalformedResponse as exc:
+                result = "network"
+                raise _MaybeSent(f"malformed answer: {exc}") from None
+            except LedgerDecline:
+                result = "user_error"
+                raise
+            except LedgerOutcomeUnknown:
+                result = "internal_error"
+                raise
+            # LedgerConfigurationError, LedgerSearchWarning: graphql_error, as set above.
+            result = "ok"
+            return value
+        finally:
+            elapsed = loop.time() - started
+            SHOPIFY_CALLS.labels(document.root_field, result).inc()
+            SHOPIFY_CALL_DURATION.labels(document.root_field, result).observe(elapsed)
+            if result != "ok":
+                log.info("shopify_call", operation=document.operation_name, result=result,
+                         seconds=round(elapsed, 3))
+
+    def _timeout(self, remaining: float) -> aiohttp.ClientTimeout:
+        """The session's own limits (e.g. connect=3 s, so a dead host is retried in time), with
+        the total cut to what is left before the deadline."""
+        base = self._session.timeout
+        return aiohttp.ClientTimeout(
+            total=remaining, connect=base.connect, sock_connect=base.sock_connect,
+            sock_read=base.sock_read, ceil_threshold=base.ceil_threshold,
+        )
+
+    def _check_version(self, served: str | None) -> None:
+        """Shopify serves the oldest supported version for an unsupported one (§2): count every
+        mismatch, log each served version once per client."""
+        if served is None or served == self._api_version:
+            return
+        SHOPIFY_API_VERSION_MISMATCH.inc()
+        if served not in self._version_mismatches_logged:
+            self._version_mismatches_logged.add(served)
+            log.warning("shopify_api_version_mismatch", requested=self._api_version, served=served)
+
+
+def _retry_after_seconds(value: str | None) -> float:
+    """Retry-After in seconds; 1 s if absent or not a number (spec §9)."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+    return seconds if seconds >= 0 else 1.0
+
+
+def _money_input(amount: Money) -> dict[str, str]:
+    """The currency's minor-unit places ("30.00", JPY "500"), never a float."""
+    return {"amount": amount.ledger_string(), "currencyCode": amount.currency}

@@ -1,0 +1,334 @@
+"""Pure translation of Shopify GraphQL answers into port results or port exceptions.
+
+No I/O, no clock, no metrics: every function takes the parsed body and returns a value or raises.
+The transport (client.py) decides what to do with the two signals defined here, `Throttled` and
+`RetryableError`, which never leave the client.
+
+Money stays exact: bodies are parsed with Decimal for floats, and amounts are Shopify's decimal
+strings handed to Money.from_ledger. Messages put into exceptions never carry variable values,
+because a variable may hold a card code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from adapter.domain.money import Money, MoneyError
+from adapter.ports import (
+    LedgerCard,
+    LedgerConfiguration,
+    LedgerConfigurationError,
+    LedgerDecline,
+    LedgerOutcomeUnknown,
+    LedgerSearchWarning,
+    LedgerTransaction,
+)
+
+Body = dict[str, Any]
+
+
+# ---- signals for the transport ------------------------------------------------------------
+
+class MalformedResponse(Exception):
+    """The answer is not the JSON we expect. A write may still have executed."""
+
+
+class Throttled(Exception):
+    """THROTTLED: not executed (spec §9). `wait` is (requested - available) / restoreRate."""
+
+    def __init__(self, wait: float, requested: float | None) -> None:
+        super().__init__(f"throttled, wait {wait:.3f}s")
+        self.wait = wait
+        self.requested = requested
+
+
+class RetryableError(Exception):
+    """A read that failed on Shopify's side (INTERNAL_SERVER_ERROR): safe to resend."""
+
+
+# ---- envelope ------------------------------------------------------------------------------
+
+def parse_body(raw: bytes) -> Body:
+    """JSON with floats as Decimal: no amount ever passes through a float."""
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedResponse("response body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise MalformedResponse("response body is not a JSON object")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleStatus:
+    maximum: float
+    available: float
+    restore_rate: float
+    requested: float | None = None
+    actual: float | None = None
+
+
+def throttle_status(body: Body) -> ThrottleStatus | None:
+    """`extensions.cost`, with figures as numbers whatever their JSON type (spec §9)."""
+    cost = (body.get("extensions") or {}).get("cost")
+    if not isinstance(cost, dict):
+        return None
+    status = cost.get("throttleStatus") or {}
+    try:
+        return ThrottleStatus(
+            maximum=float(status["maximumAvailable"]),
+            available=float(status["currentlyAvailable"]),
+            restore_rate=float(status["restoreRate"]),
+            requested=_number(cost.get("requestedQueryCost")),
+            actual=_number(cost.get("actualQueryCost")),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def error_codes(body: Body) -> list[str]:
+    """`errors[].extensions.code`, "UNKNOWN" where absent. Safe to log (no values)."""
+    errors = body.get("errors")
+    if not errors:
+        return []
+    if not isinstance(errors, list):  # REST-style {"errors": "..."} (401 bodies)
+        return ["UNKNOWN"]
+    return [str(((e or {}).get("extensions") or {}).get("code") or "UNKNOWN") for e in errors]
+
+
+def _describe(errors: list[Any]) -> str:
+    """Codes and messages for an exception, except for variable problems whose messages may
+    quote a variable's value (a card code): those keep only the offending paths."""
+    parts = []
+    for error in errors:
+        error = error if isinstance(error, dict) else {"message": str(error)}
+        extensions = error.get("extensions") or {}
+        code = extensions.get("code") or "UNKNOWN"
+        if code == "INVALID_VARIABLE" or "problems" in extensions or "value" in extensions:
+            paths = [".".join(map(str, p.get("path") or [])) for p in extensions.get("problems") or []]
+            parts.append(f"{code} at {', '.join(paths) or '?'}")
+        else:
+            parts.append(f"{code}: {error.get('message', '')}")
+    return "; ".join(parts)
+
+
+def raise_for_errors(body: Body, *, root_field: str, write: bool) -> None:
+    """Top-level `errors` (spec §9, §10, §11).
+
+    THROTTLED -> Throttled (not executed). INTERNAL_SERVER_ERROR -> unknown on a write,
+    RetryableError on a read. Everything else (ACCESS_DENIED, undefinedField, INVALID_VARIABLE,
+    MAX_COST_EXCEEDED, RESOURCE_NOT_FOUND, any validation error) is our fault or the shop's
+    setup: LedgerConfigurationError.
+    """
+    errors = body.get("errors")
+    if not errors:
+        return
+    if not isinstance(errors, list):
+        raise LedgerConfigurationError(f"Shopify error: {str(errors)[:200]}")
+    codes = error_codes(body)
+    if "THROTTLED" in codes:
+        status = throttle_status(body)
+        if status is None or status.restore_rate <= 0:
+            raise Throttled(1.0, None)
+        requested = status.requested if status.requested is not None else status.available
+        wait = max(0.0, (requested - status.available) / status.restore_rate)
+        raise Throttled(wait, status.requested)
+    description = _describe(errors)
+    if "INTERNAL_SERVER_ERROR" in codes:
+        if write:
+            raise LedgerOutcomeUnknown(f"{root_field}: {description}")
+        raise RetryableError(description)
+    data = body.get("data")
+    if write and isinstance(data, dict) and data.get(root_field) is not None:
+        # A partial answer: the mutation ran, but a nested selection failed (e.g. a missing
+        # scope on the transaction's card). Claiming "not executed" would be false.
+        raise LedgerOutcomeUnknown(f"{root_field} executed with errors: {description}")
+    raise LedgerConfigurationError(f"{root_field}: {description}")
+
+
+def _payload(body: Body, root_field: str, *, write: bool) -> Any:
+    raise_for_errors(body, root_field=root_field, write=write)
+    data = body.get("data")
+    if not isinstance(data, dict) or root_field not in data:
+        if write:
+            raise LedgerOutcomeUnknown(f"{root_field}: answer without data")
+        raise MalformedResponse(f"{root_field}: answer without data")
+    return data[root_field]
+
+
+def raise_for_user_errors(payload: Any, root_field: str) -> None:
+    """One userError means a definite decline, except INTERNAL_ERROR: outcome unknown (spec §11).
+    The duplicate-code error has `code: null` (spec §5); LedgerDecline.code_taken spots it."""
+    errors = (payload or {}).get("userErrors") or []
+    if not errors:
+        return
+    if any(e.get("code") == "INTERNAL_ERROR" for e in errors):
+        raise LedgerOutcomeUnknown(f"{root_field}: userError INTERNAL_ERROR")
+    first = errors[0]
+    raise LedgerDecline(first.get("code"), list(first.get("field") or []), first.get("message") or "")
+
+
+# ---- values --------------------------------------------------------------------------------
+
+def money(node: Any) -> Money:
+    """MoneyV2 -> Money. Shopify trims zeros ("-30.0"); we quantise to the currency."""
+    try:
+        amount = node["amount"]
+        if not isinstance(amount, (str, Decimal, int)) or isinstance(amount, bool):
+            raise MalformedResponse("amount is not a decimal string")
+        return Money.from_ledger(str(amount), str(node["currencyCode"]))
+    except (KeyError, TypeError, MoneyError) as exc:
+        raise MalformedResponse("malformed MoneyV2") from exc
+
+
+def _datetime(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _date(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def card(node: Any) -> LedgerCard:
+    try:
+        return LedgerCard(
+            id=node["id"],
+            last_characters=str(node["lastCharacters"]).lower(),
+            balance=money(node["balance"]),
+            enabled=bool(node["enabled"]),
+            expires_on=_date(node.get("expiresOn")),
+            deactivated_at=_datetime(node.get("deactivatedAt")),
+            note=node.get("note"),
+            created_at=_datetime(node.get("createdAt")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse("malformed GiftCard") from exc
+
+
+def transaction(node: Any, *, card_id: str | None = None) -> LedgerTransaction:
+    try:
+        gift_card = node.get("giftCard") or {}
+        balance = gift_card.get("balance")
+        return LedgerTransaction(
+            id=node["id"],
+            amount=money(node["amount"]),
+            note=node.get("note"),
+            processed_at=datetime.fromisoformat(node["processedAt"]),
+            card_id=gift_card.get("id") or card_id,
+            balance_after=money(balance) if balance else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse("malformed GiftCardTransaction") from exc
+
+
+# ---- one function per document -------------------------------------------------------------
+
+def created_card(body: Body) -> LedgerCard:
+    payload = _payload(body, "giftCardCreate", write=True)
+    raise_for_user_errors(payload, "giftCardCreate")
+    node = (payload or {}).get("giftCard")
+    if node is None:
+        raise LedgerOutcomeUnknown("giftCardCreate: no card and no userErrors")
+    return _written(card, node, "giftCardCreate")
+
+
+def debit_transaction(body: Body) -> LedgerTransaction:
+    return _transaction_payload(body, "giftCardDebit", "giftCardDebitTransaction")
+
+
+def credit_transaction(body: Body) -> LedgerTransaction:
+    return _transaction_payload(body, "giftCardCredit", "giftCardCreditTransaction")
+
+
+def _transaction_payload(body: Body, root_field: str, object_field: str) -> LedgerTransaction:
+    payload = _payload(body, root_field, write=True)
+    raise_for_user_errors(payload, root_field)
+    node = (payload or {}).get(object_field)
+    if node is None:
+        raise LedgerOutcomeUnknown(f"{root_field}: no transaction and no userErrors")
+    return _written(transaction, node, root_field)
+
+
+def deactivated_card(body: Body) -> LedgerCard:
+    payload = _payload(body, "giftCardDeactivate", write=True)
+    raise_for_user_errors(payload, "giftCardDeactivate")
+    node = (payload or {}).get("giftCard")
+    if node is None:
+        raise LedgerOutcomeUnknown("giftCardDeactivate: no card and no userErrors")
+    return _written(card, node, "giftCardDeactivate")
+
+
+def _written(parse: Any, node: Any, root_field: str) -> Any:
+    """A write that succeeded but whose answer we can't read has still happened: unknown,
+    so it gets settled rather than resent."""
+    try:
+        return parse(node)
+    except MalformedResponse as exc:
+        raise LedgerOutcomeUnknown(f"{root_field}: {exc}") from exc
+
+
+def read_card(body: Body) -> LedgerCard | None:
+    """`giftCard(id)`: an unknown id is `null` with no error (spec §4)."""
+    node = _payload(body, "giftCard", write=False)
+    return None if node is None else card(node)
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionsPage:
+    card: LedgerCard | None
+    transactions: list[LedgerTransaction]   # in the order received (newest first)
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def transactions_page(body: Body) -> TransactionsPage:
+    node = _payload(body, "giftCard", write=False)
+    if node is None:
+        return TransactionsPage(None, [], False, None)
+    connection = node.get("transactions")
+    if connection is None:  # nullable in the schema; only a missing scope would null it
+        raise MalformedResponse("giftCard.transactions is null")
+    page_info = connection.get("pageInfo") or {}
+    return TransactionsPage(
+        card=card(node),
+        transactions=[transaction(t, card_id=node.get("id")) for t in connection.get("nodes") or []],
+        has_next_page=bool(page_info.get("hasNextPage")),
+        end_cursor=page_info.get("endCursor"),
+    )
+
+
+def search_warnings(body: Body) -> list[dict[str, Any]]:
+    """`extensions.search[].warnings`, without the query (it may hold a card code)."""
+    found = []
+    for search in (body.get("extensions") or {}).get("search") or []:
+        for warning in (search or {}).get("warnings") or []:
+            found.append({k: warning.get(k) for k in ("field", "code", "message")})
+    return found
+
+
+def searched_cards(body: Body) -> list[LedgerCard]:
+    """A warning means Shopify ignored part of our filter and the result is unfiltered: never
+    trust it (spec §8.1)."""
+    connection = _payload(body, "giftCards", write=False)
+    warnings = search_warnings(body)
+    if warnings:
+        summary = "; ".join(f"{w['field']}: {w['code']} {w['message']}" for w in warnings)
+        raise LedgerSearchWarning(f"giftCards search ignored a term: {summary}")
+    if connection is None:
+        raise MalformedResponse("giftCards is null")
+    return [card(node) for node in connection.get("nodes") or []]
+
+
+def configuration(body: Body) -> LedgerConfiguration:
+    node = _payload(body, "giftCardConfiguration", write=False)
+    if node is None:
+        raise MalformedResponse("giftCardConfiguration is null")
+    return LedgerConfiguration(issue_limit=money(node["issueLimit"]), purchase_limit=money(node["purchaseLimit"]))

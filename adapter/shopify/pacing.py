@@ -1,0 +1,108 @@
+"""Our model of Shopify's per-shop cost bucket, so we wait before sending instead of being
+THROTTLED (spec §9).
+
+Shopify answers every request with `extensions.cost.throttleStatus`; each answer resets the model
+to Shopify's figures, and between answers it refills at `restoreRate`. A caller reserves its
+estimated cost up front (the bucket may go negative), so concurrent callers queue behind one
+another instead of all seeing the same points. Until the first answer the bucket is unknown and
+nobody waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from adapter.observability.metrics import SHOPIFY_THROTTLE_AVAILABLE, SHOPIFY_THROTTLE_WAIT
+from adapter.ports import LedgerUnavailable
+from adapter.shopify.mapping import ThrottleStatus
+
+# Estimated requested cost per document (operationName). Recorded: a gift-card mutation 10, or
+# 11 when a debit/credit also selects its giftCard; giftCardConfiguration 1; giftCard(id) with
+# transactions(first: 5) 9. Shopify refunds the unused part, so erring high only costs latency.
+ESTIMATED_COST: dict[str, float] = {
+    "CreateCard": 10,
+    "DebitCard": 11,
+    "CreditCard": 11,
+    "DeactivateCard": 10,
+    "GetCard": 2,
+    "ReadCard": 104,     # card 2 + connection 2 + 50 nodes x (node + amount)
+    "Configuration": 3,
+}
+
+
+def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
+    if operation_name == "SearchCards":
+        first = int((variables or {}).get("first") or 1)
+        return 2 + 2 * first   # connection 2 + per node (card + balance)
+    return ESTIMATED_COST.get(operation_name, 10)
+
+
+class CostBucket:
+    """One shop's leaky bucket, as far as we know it."""
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock
+        self._known = False
+        self.maximum = 0.0
+        self.restore_rate = 0.0
+        self._available = 0.0
+        self._as_of = 0.0
+        self._blocked_until = 0.0
+
+    def _now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    @property
+    def known(self) -> bool:
+        return self._known
+
+    def available(self, now: float | None = None) -> float:
+        """Points available now (negative while reservations are outstanding)."""
+        if not self._known:
+            return float("inf")
+        now = self._now() if now is None else now
+        refilled = self._available + max(0.0, now - self._as_of) * self.restore_rate
+        return min(self.maximum, refilled)
+
+    def update(self, status: ThrottleStatus) -> None:
+        """Shopify's own figures replace the model (they include refunds of unused cost)."""
+        if status.restore_rate <= 0 or status.maximum <= 0:
+            return
+        self._known = True
+        self.maximum = status.maximum
+        self.restore_rate = status.restore_rate
+        self._available = status.available
+        self._as_of = self._now()
+        SHOPIFY_THROTTLE_AVAILABLE.set(status.available)
+
+    def block_for(self, seconds: float) -> None:
+        """After a 429: nobody sends for `seconds` (Retry-After covers the whole shop)."""
+        self._blocked_until = max(self._blocked_until, self._now() + seconds)
+
+    def wait_for(self, cost: float, now: float | None = None) -> float:
+        """Seconds until `cost` points are available, without reserving them."""
+        now = self._now() if now is None else now
+        wait = max(0.0, self._blocked_until - now)
+        if self._known:
+            cost = min(cost, self.maximum)  # a cost above the bucket could never be paid
+            shortfall = cost - self.available(now)
+            if shortfall > 0:
+                wait = max(wait, shortfall / self.restore_rate)
+        return wait
+
+    async def acquire(self, cost: float, deadline: float) -> float:
+        """Reserve `cost` points, waiting first if the bucket can't pay them. Returns the wait.
+        Raises LedgerUnavailable (and reserves nothing) if the wait would pass the deadline."""
+        now = self._now()
+        wait = self.wait_for(cost, now)
+        if now + wait >= deadline and wait > 0:
+            raise LedgerUnavailable("Shopify cost budget exhausted until past the deadline", retry_after=wait)
+        if self._known:
+            # Reserve now, with no await in between, so the next caller sees our debt.
+            self._available = self.available(now) - min(cost, self.maximum)
+            self._as_of = now
+        if wait > 0:
+            SHOPIFY_THROTTLE_WAIT.inc(wait)
+            await asyncio.sleep(wait)
+        return wait

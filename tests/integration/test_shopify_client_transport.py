@@ -1,0 +1,496 @@
+"""ShopifyClient over real HTTP against a tiny scripted server: what it sends, what it resends,
+and which port exception each transport failure becomes (spec §9, §10, §11).
+
+Assertions are on what the server received (counts, headers, variables), with timing checked
+only as "did it wait at all" with generous bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import REGISTRY
+
+from adapter.domain.money import Money
+from adapter.ports import (
+    LedgerConfigurationError,
+    LedgerDecline,
+    LedgerOutcomeUnknown,
+    LedgerSearchWarning,
+    LedgerUnavailable,
+)
+from adapter.shopify.client import ShopifyClient
+
+TOKEN = "shpat_test_token_0123456789"
+VERSION = "2026-07"
+CARD_ID = "gid://shopify/GiftCard/663920574770"
+MARKER = "gca:v1:authorize:5f0c2e7a9b4d4e1f8a3c6d2b1e0f9a87"
+
+Step = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def cost(available: float = 1989, requested: float = 11, restore: float = 100.0, maximum: float = 2000.0) -> dict:
+    return {"cost": {"requestedQueryCost": requested, "actualQueryCost": requested,
+                     "throttleStatus": {"maximumAvailable": maximum, "currentlyAvailable": available,
+                                        "restoreRate": restore}}}
+
+
+def card_node(**overrides: Any) -> dict:
+    return {"id": CARD_ID, "lastCharacters": "7369", "enabled": True, "expiresOn": None, "deactivatedAt": None,
+            "note": None, "createdAt": "2026-11-20T15:10:00Z",
+            "balance": {"amount": "100.0", "currencyCode": "USD"}, **overrides}
+
+
+DEBIT_OK = {"data": {"giftCardDebit": {"giftCardDebitTransaction": {
+    "id": "gid://shopify/GiftCardDebitTransaction/247048503602", "note": MARKER,
+    "processedAt": "2026-11-20T15:13:22Z", "amount": {"amount": "-30.0", "currencyCode": "USD"},
+    "giftCard": {"id": CARD_ID, "balance": {"amount": "70.0", "currencyCode": "USD"}}},
+    "userErrors": []}}, "extensions": cost()}
+
+CARD_OK = {"data": {"giftCard": card_node()}, "extensions": cost(requested=2)}
+
+THROTTLED = {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+             "extensions": {"cost": {"requestedQueryCost": 11, "actualQueryCost": None,
+                                     "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1,
+                                                        "restoreRate": 100.0}}}}
+
+INTERNAL = {"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+
+
+def answer(payload: dict, status: int = 200, headers: dict | None = None) -> Step:
+    async def step(request: web.Request) -> web.StreamResponse:
+        return web.json_response(payload, status=status, headers=headers)
+    return step
+
+
+def slow(seconds: float, payload: dict) -> Step:
+    async def step(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.json_response(payload)
+    return step
+
+
+def drop_connection() -> Step:
+    """The request was read (a write would have executed); the answer is lost."""
+    async def step(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        request.transport.close()
+        await asyncio.sleep(0.05)
+        return web.Response()
+    return step
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: dict
+    at: float
+
+
+@dataclass
+class ScriptedShopify:
+    steps: deque[Step] = field(default_factory=deque)
+    received: list[Received] = field(default_factory=list)
+    served_version: str | None = None
+
+    def then(self, *steps: Step) -> ScriptedShopify:
+        self.steps.extend(steps)
+        return self
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(Received(dict(request.headers), json.loads(await request.read()),
+                                      asyncio.get_running_loop().time()))
+        if not self.steps:
+            return web.json_response({"errors": "script exhausted"}, status=599)
+        response = await self.steps.popleft()(request)
+        if isinstance(response, web.Response) and response.status != 599:
+            response.headers.setdefault("X-Shopify-API-Version", self.served_version or request.match_info["version"])
+        return response
+
+    @property
+    def variables(self) -> list[dict]:
+        return [r.body["variables"] for r in self.received]
+
+
+@pytest.fixture
+def shop() -> ScriptedShopify:
+    return ScriptedShopify()
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def client(aiohttp_server, shop: ScriptedShopify, session: aiohttp.ClientSession) -> ShopifyClient:
+    app = web.Application()
+    app.router.add_post("/admin/api/{version}/graphql.json", shop.handle)
+    server = await aiohttp_server(app)
+    url = str(server.make_url(f"/admin/api/{VERSION}/graphql.json"))
+    return ShopifyClient(session, graphql_url=url, access_token=TOKEN, api_version=VERSION, read_retries=2)
+
+
+def deadline_in(seconds: float) -> float:
+    return asyncio.get_running_loop().time() + seconds
+
+
+def calls(operation: str, result: str) -> float:
+    return REGISTRY.get_sample_value(
+        "giftcard_adapter_shopify_calls_total", {"operation": operation, "result": result}) or 0.0
+
+
+def counter(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+USD30 = Money(Decimal("30.00"), "USD")
+
+
+# ---- the happy path: what goes on the wire ---------------------------------------------
+
+async def test_debit_sends_token_minor_unit_amount_and_marker(client, shop) -> None:
+    shop.then(answer(DEBIT_OK))
+    before = calls("giftCardDebit", "ok")
+    tx = await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert tx.amount == Money(Decimal("-30.00"), "USD") and tx.balance_after == Money(Decimal("70.00"), "USD")
+    (sent,) = shop.received
+    assert sent.headers["X-Shopify-Access-Token"] == TOKEN
+    assert "Authorization" not in sent.headers
+    assert sent.headers["Content-Type"].startswith("application/json")
+    assert sent.body["operationName"] == "DebitCard"
+    assert sent.body["variables"] == {"id": CARD_ID, "input": {
+        "debitAmount": {"amount": "30.00", "currencyCode": "USD"}, "note": MARKER}}
+    assert calls("giftCardDebit", "ok") == before + 1
+
+
+async def test_create_sends_initial_amount_in_minor_units(client, shop) -> None:
+    shop.then(answer({"data": {"giftCardCreate": {"giftCard": card_node(note="gca:v1:issue:x"),
+                                                  "giftCardCode": "k3v9q2m8x7p4t6w1", "userErrors": []}},
+                      "extensions": cost(requested=10)}))
+    card = await client.create_card(code="k3v9q2m8x7p4t6w1", amount=Money(Decimal("500"), "JPY"),
+                                    note="gca:v1:issue:x", deadline=deadline_in(5))
+    assert card.id == CARD_ID
+    sent = shop.variables[0]["input"]
+    assert sent == {"initialAmount": {"amount": "500", "currencyCode": "JPY"}, "code": "k3v9q2m8x7p4t6w1",
+                    "note": "gca:v1:issue:x"}
+    assert "initialValue" not in shop.received[0].body["query"]
+
+
+async def test_unknown_card_is_none_and_deactivate_returns_the_card(client, shop) -> None:
+    shop.then(answer({"data": {"giftCard": None}}),
+              answer({"data": {"giftCardDeactivate": {"giftCard": card_node(
+                  enabled=False, deactivatedAt="2026-11-21T09:00:00Z"), "userErrors": []}}}))
+    assert await client.get_card(card_id="gid://shopify/GiftCard/1", deadline=deadline_in(5)) is None
+    card = await client.deactivate(card_id=CARD_ID, deadline=deadline_in(5))
+    assert card.enabled is False and card.balance.ledger_string() == "100.00"
+
+
+# ---- throttling ------------------------------------------------------------------------
+
+async def test_throttled_write_is_resent_once_with_the_same_marker_after_waiting(client, shop) -> None:
+    shop.then(answer(THROTTLED), answer(DEBIT_OK))
+    throttled_before = calls("giftCardDebit", "throttled")
+    tx = await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert tx.note == MARKER
+    assert len(shop.received) == 2
+    assert shop.received[0].body == shop.received[1].body  # same document, same marker
+    # (11 - 1) / 100 = 0.1 s: it waited, generously bounded.
+    assert shop.received[1].at - shop.received[0].at >= 0.05
+    assert calls("giftCardDebit", "throttled") == throttled_before + 1
+
+
+async def test_throttled_with_no_time_left_is_unavailable_not_resent(client, shop) -> None:
+    slow_refill = {**THROTTLED, "extensions": cost(available=0, requested=11, restore=1.0)}
+    slow_refill["extensions"]["cost"]["actualQueryCost"] = None
+    shop.then(answer(slow_refill))
+    with pytest.raises(LedgerUnavailable):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(2))
+    assert len(shop.received) == 1
+
+
+async def test_429_waits_retry_after_then_resends(client, shop) -> None:
+    shop.then(answer({"errors": "Too many requests"}, status=429, headers={"Retry-After": "0.2"}),
+              answer(DEBIT_OK))
+    before = calls("giftCardDebit", "http_429")
+    await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 2 and shop.received[0].body == shop.received[1].body
+    assert shop.received[1].at - shop.received[0].at >= 0.15
+    assert calls("giftCardDebit", "http_429") == before + 1
+
+
+async def test_429_without_retry_after_waits_one_second_or_gives_up(client, shop) -> None:
+    # Default 1 s does not fit a 0.5 s deadline: unavailable, nothing resent.
+    shop.then(answer({"errors": "Too many requests"}, status=429))
+    with pytest.raises(LedgerUnavailable):
+        await client.get_card(card_id=CARD_ID, deadline=deadline_in(0.5))
+    assert len(shop.received) == 1
+
+
+async def test_pacing_waits_before_sending_when_the_model_bucket_is_empty(client, shop) -> None:
+    # The first answer says the bucket is empty, refilling at 100/s; a debit costs ~11.
+    shop.then(answer({**CARD_OK, "extensions": cost(available=0, requested=2)}), answer(DEBIT_OK))
+    waited_before = counter("giftcard_adapter_shopify_throttle_wait_seconds_total")
+    await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 2
+    assert shop.received[1].at - shop.received[0].at >= 0.05
+    assert counter("giftcard_adapter_shopify_throttle_wait_seconds_total") > waited_before
+    assert REGISTRY.get_sample_value("giftcard_adapter_shopify_throttle_points_available") is not None
+
+
+async def test_pacing_refuses_up_front_when_the_wait_passes_the_deadline(client, shop) -> None:
+    shop.then(answer({**CARD_OK, "extensions": cost(available=0, requested=2, restore=1.0)}))
+    await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    with pytest.raises(LedgerUnavailable) as caught:
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(2))
+    assert len(shop.received) == 1  # never sent
+    assert caught.value.retry_after > 2
+
+
+# ---- 5xx, INTERNAL_SERVER_ERROR: reads retry, writes are unknown -------------------------
+
+async def test_5xx_on_a_read_is_retried(client, shop) -> None:
+    shop.then(answer({"error": "bad gateway"}, status=502), answer(CARD_OK))
+    before = calls("giftCard", "http_5xx")
+    card = await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    assert card is not None and len(shop.received) == 2
+    assert calls("giftCard", "http_5xx") == before + 1
+
+
+async def test_5xx_on_a_read_exhausts_retries_as_unavailable(client, shop) -> None:
+    shop.then(*[answer({}, status=503)] * 5)
+    with pytest.raises(LedgerUnavailable):
+        await client.get_card(card_id=CARD_ID, deadline=deadline_in(10))
+    assert len(shop.received) == 3  # read_retries=2: one attempt plus two retries
+
+
+async def test_5xx_on_a_write_is_unknown_and_sent_exactly_once(client, shop) -> None:
+    shop.then(answer({}, status=500), answer(DEBIT_OK))
+    with pytest.raises(LedgerOutcomeUnknown):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+
+
+async def test_internal_server_error_on_a_write_is_unknown_and_on_a_read_retried(client, shop) -> None:
+    shop.then(answer(INTERNAL), answer(INTERNAL), answer(CARD_OK))
+    with pytest.raises(LedgerOutcomeUnknown):
+        await client.credit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+    assert await client.get_card(card_id=CARD_ID, deadline=deadline_in(5)) is not None
+    assert len(shop.received) == 3
+
+
+async def test_user_error_internal_error_on_a_write_is_unknown(client, shop) -> None:
+    shop.then(answer({"data": {"giftCardDebit": {"giftCardDebitTransaction": None, "userErrors": [
+        {"field": ["id"], "code": "INTERNAL_ERROR", "message": "oops"}]}}}))
+    before = calls("giftCardDebit", "internal_error")
+    with pytest.raises(LedgerOutcomeUnknown):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+    assert calls("giftCardDebit", "internal_error") == before + 1
+
+
+# ---- lost connections and timeouts --------------------------------------------------------
+
+async def test_connection_dropped_after_a_write_is_unknown_and_not_resent(client, shop) -> None:
+    shop.then(drop_connection(), answer(DEBIT_OK))
+    with pytest.raises(LedgerOutcomeUnknown):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+
+
+async def test_connection_dropped_on_a_read_is_retried(client, shop) -> None:
+    shop.then(drop_connection(), answer(CARD_OK))
+    assert await client.get_card(card_id=CARD_ID, deadline=deadline_in(5)) is not None
+    assert len(shop.received) == 2
+
+
+async def test_slow_write_past_the_deadline_is_unknown(client, shop) -> None:
+    shop.then(slow(2.0, DEBIT_OK), answer(DEBIT_OK))
+    before = calls("giftCardDebit", "timeout")
+    with pytest.raises(LedgerOutcomeUnknown):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(0.3))
+    assert len(shop.received) == 1
+    assert calls("giftCardDebit", "timeout") == before + 1
+
+
+async def test_slow_read_past_the_deadline_is_unavailable(client, shop) -> None:
+    shop.then(slow(2.0, CARD_OK), answer(CARD_OK))
+    with pytest.raises(LedgerUnavailable):
+        await client.get_card(card_id=CARD_ID, deadline=deadline_in(0.3))
+    assert len(shop.received) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_connect_failure_on_a_write_is_unavailable_not_unknown(session) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/admin/api/{VERSION}/graphql.json"
+    client = ShopifyClient(session, graphql_url=url, access_token=TOKEN, api_version=VERSION)
+    with pytest.raises(LedgerUnavailable):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+
+
+# ---- 4xx ---------------------------------------------------------------------------------
+
+async def test_401_is_a_configuration_error(client, shop) -> None:
+    shop.then(answer({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"},
+                     status=401))
+    before = calls("giftCardDebit", "http_4xx")
+    with pytest.raises(LedgerConfigurationError):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+    assert calls("giftCardDebit", "http_4xx") == before + 1
+
+
+@pytest.mark.parametrize("status", [402, 423])
+async def test_frozen_or_locked_shop_is_unavailable(client, shop, status) -> None:
+    shop.then(answer({"errors": "Unavailable Shop"}, status=status))
+    with pytest.raises(LedgerUnavailable):
+        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+
+
+async def test_access_denied_is_a_configuration_error(client, shop) -> None:
+    shop.then(answer({"data": {"giftCard": None}, "errors": [{"message": "Access denied",
+                      "extensions": {"code": "ACCESS_DENIED"}}]}))
+    before = calls("giftCard", "graphql_error")
+    with pytest.raises(LedgerConfigurationError):
+        await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    assert len(shop.received) == 1
+    assert calls("giftCard", "graphql_error") == before + 1
+
+
+# ---- version, search, transactions --------------------------------------------------------
+
+async def test_version_mismatch_is_counted(client, shop) -> None:
+    shop.served_version = "2025-10"
+    shop.then(answer(CARD_OK), answer(CARD_OK))
+    before = counter("giftcard_adapter_shopify_api_version_mismatches_total")
+    await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    assert counter("giftcard_adapter_shopify_api_version_mismatches_total") == before + 2
+
+
+async def test_matching_version_is_not_counted(client, shop) -> None:
+    shop.then(answer(CARD_OK))
+    before = counter("giftcard_adapter_shopify_api_version_mismatches_total")
+    await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
+    assert counter("giftcard_adapter_shopify_api_version_mismatches_total") == before
+
+
+async def test_search_warning_fails_the_search(client, shop) -> None:
+    shop.then(answer({"data": {"giftCards": {"nodes": [card_node()]}}, "extensions": {
+        "search": [{"path": ["giftCards"], "query": "x", "warnings": [
+            {"field": "updated_at", "message": "Invalid search field for this query.", "code": "invalid_field"}]}],
+        **cost(requested=6)}}))
+    before = counter("giftcard_adapter_shopify_search_warnings_total")
+    with pytest.raises(LedgerSearchWarning):
+        await client.search_cards(query="updated_at:>=2026-07-14", first=2, deadline=deadline_in(5))
+    assert counter("giftcard_adapter_shopify_search_warnings_total") == before + 1
+    assert shop.variables == [{"first": 2, "query": "updated_at:>=2026-07-14"}]
+
+
+async def test_search_returns_cards(client, shop) -> None:
+    shop.then(answer({"data": {"giftCards": {"nodes": [card_node()]}}, "extensions": cost(requested=6)}))
+    cards = await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))
+    assert [c.last_characters for c in cards] == ["7369"]
+
+
+def tx(n: int, note: str | None, at: str, amount: str = "-1.0") -> dict:
+    return {"__typename": "GiftCardDebitTransaction", "id": f"gid://shopify/GiftCardDebitTransaction/{n}",
+            "note": note, "processedAt": at, "amount": {"amount": amount, "currencyCode": "USD"}}
+
+
+def page(nodes: list[dict], next_cursor: str | None) -> dict:
+    return {"data": {"giftCard": {**card_node(), "updatedAt": "2026-11-20T15:13:22Z", "transactions": {
+        "nodes": nodes, "pageInfo": {"hasNextPage": next_cursor is not None, "endCursor": next_cursor}}}},
+        "extensions": cost(requested=104)}
+
+
+NOT_BEFORE = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+
+
+async def test_find_transaction_pages_newest_first_until_the_marker(client, shop) -> None:
+    shop.then(answer(page([tx(5, "other", "2026-11-20T15:20:00Z"), tx(4, None, "2026-11-20T15:19:00Z")], "c1")),
+              answer(page([tx(3, MARKER, "2026-11-20T15:13:22Z", "-30.0")], None)))
+    found = await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+                                          deadline=deadline_in(5))
+    assert found is not None and found.id.endswith("/3") and found.amount.ledger_string() == "-30.00"
+    assert found.card_id == CARD_ID
+    assert shop.variables == [{"id": CARD_ID, "after": None}, {"id": CARD_ID, "after": "c1"}]
+
+
+async def test_find_transaction_stops_at_transactions_older_than_the_attempt(client, shop) -> None:
+    shop.then(answer(page([tx(2, "other", "2026-11-20T15:01:00Z"), tx(1, None, "2026-11-20T14:59:00Z")], "c1")))
+    assert await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+                                         deadline=deadline_in(5)) is None
+    assert len(shop.received) == 1
+
+
+async def test_find_transaction_on_an_unknown_card_is_none(client, shop) -> None:
+    shop.then(answer({"data": {"giftCard": None}}))
+    assert await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+                                         deadline=deadline_in(5)) is None
+
+
+async def test_configuration(client, shop) -> None:
+    shop.then(answer({"data": {"giftCardConfiguration": {
+        "issueLimit": {"amount": "3000.0", "currencyCode": "CAD"},
+        "purchaseLimit": {"amount": "1000.0", "currencyCode": "CAD"}}}, "extensions": cost(requested=1)}))
+    config = await client.configuration(deadline=deadline_in(5))
+    assert config.issue_limit == Money(Decimal("3000.00"), "CAD")
+    assert shop.variables == [{}]
+
+
+@pytest.mark.parametrize("domain", ["mystore", "mystore.myshopify.com", "https://MyStore.myshopify.com/"])
+def test_graphql_url_for(domain: str) -> None:
+    assert ShopifyClient.graphql_url_for(domain, "2026-10") == \
+        "https://mystore.myshopify.com/admin/api/2026-10/graphql.json"
+
+
+def test_repr_hides_the_token() -> None:
+    client = ShopifyClient(None, graphql_url="https://x.myshopify.com/admin/api/2026-10/graphql.json",  # type: ignore[arg-type]
+                           access_token=TOKEN, api_version="2026-10")
+    assert TOKEN not in repr(client)
+
+
+async def test_logs_never_carry_the_token_a_code_or_a_query(client, shop) -> None:
+    from structlog.testing import capture_logs
+
+    code = "k3v9q2m8x7p4t6w1"
+    shop.served_version = "2025-10"
+    shop.then(
+        answer(THROTTLED),
+        answer({"data": {"giftCardCreate": {"giftCard": None, "giftCardCode": None, "userErrors": [
+            {"field": ["input", "code"], "code": None, "message": "Code has already been taken"}]}}}),
+        answer({}, status=502),
+        answer({"data": {"giftCards": {"nodes": []}}, "extensions": {"search": [{"path": ["giftCards"],
+               "query": code, "warnings": [{"field": "x", "message": "Invalid search field for this query.",
+                                            "code": "invalid_field"}]}]}}),
+    )
+    with capture_logs() as logs:
+        with pytest.raises(LedgerDecline):
+            await client.create_card(code=code, amount=USD30, note="gca:v1:issue:x", deadline=deadline_in(5))
+        with pytest.raises(LedgerSearchWarning):
+            await client.search_cards(query=code, first=2, deadline=deadline_in(5))
+    text = repr(logs)
+    assert logs, "expected some log lines"
+    assert any(line["event"] == "shopify_api_version_mismatch" for line in logs)
+    assert TOKEN not in text and code not in text
