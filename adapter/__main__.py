@@ -30,12 +30,15 @@ def _settings() -> Settings:
 
 async def _serve(settings: Settings) -> None:
     from adapter.app import create_app
+    from adapter.http.keys import READINESS
     from adapter.embedded import with_embedded_defaults
     from adapter.observability.metrics_server import create_metrics_app
 
     async with AsyncExitStack() as stack:
         settings = await with_embedded_defaults(settings, stack)
-        runner = web.AppRunner(create_app(settings), access_log=None)
+        app = create_app(settings)
+        # handler_cancellation stays off: a client that hangs up never cuts a ledger write short.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_timeout_seconds)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
@@ -49,6 +52,11 @@ async def _serve(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        # Readiness turns false at once; keep serving while the load balancer takes us out,
+        # then stop listening and let in-flight requests finish (runner.cleanup, via the stack).
+        app[READINESS].draining = True
+        log.info("draining", seconds=settings.shutdown_drain_seconds)
+        await asyncio.sleep(settings.shutdown_drain_seconds)
         log.info("shutting_down")
 
 

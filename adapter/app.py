@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -10,11 +11,14 @@ from aiohttp import web
 
 from adapter.crypto import CodeVault
 from adapter.http.auth import ApiKeys
-from adapter.http.keys import API_KEYS, READINESS, SERVICES, SETTINGS
+from adapter.http.keys import API_KEYS, READINESS, SERVICES, SETTINGS, WORKERS
+from adapter.http.presenter import present
 from adapter.http.middleware import handle
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency
+from adapter.services.workers import Reaper, Reconciler, WorkerSettings
+from adapter.observability.runtime import probe_event_loop_lag, watch_pool
 from adapter.settings import Settings
 from adapter.shopify.client import ShopifyClient
 from adapter.store.database import create_pool
@@ -38,6 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     if not app[API_KEYS].enabled:
         log.warning("authentication_disabled", reason="NEWSTORE_API_KEYS is empty (embedded mode only)")
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_workers)
     setup_routes(app)
     return app
 
@@ -56,6 +61,7 @@ async def _resources(app: web.Application):
                              min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     async with pool.acquire() as conn:
         await migrate(conn)
+    watch_pool(pool)
     # One session for every Shopify call; per-call deadlines are set by the client.
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, connect=3),
@@ -68,9 +74,46 @@ async def _resources(app: web.Application):
     coordinator = IdempotencyCoordinator(pool, vault, lease_seconds=settings.idempotency_lease_seconds,
                                          wait_seconds=settings.idempotency_wait_seconds)
     app[SERVICES] = Services(pool=pool, ledger=ledger, vault=vault, idempotency=coordinator,
-                             shop_currency=ShopCurrency(ledger))
+                             shop_currency=ShopCurrency(ledger),
+                             resend_after_seconds=settings.ledger_resend_after_seconds)
     try:
         yield
     finally:
         await session.close()
         await pool.close()
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        reconcile_interval=settings.reconcile_interval_seconds,
+        grace=settings.reconcile_grace_seconds,
+        lease=settings.idempotency_lease_seconds,
+        deadline=settings.request_deadline_seconds,
+        reverse_after=settings.reverse_unanswered_debit_after_seconds,
+        reap_interval=settings.reap_interval_seconds,
+        retention_days=settings.idempotency_retention_days,
+    )
+
+
+@dataclass
+class Workers:
+    reconciler: Reconciler
+    reaper: Reaper
+    stopping: asyncio.Event
+
+
+async def _workers(app: web.Application):
+    """The reconciler and reaper, stopped between records at shutdown."""
+    settings = app[SETTINGS]
+    config = worker_settings(settings)
+    workers = Workers(Reconciler(app[SERVICES], present, config), Reaper(app[SERVICES], config), asyncio.Event())
+    app[WORKERS] = workers
+    tasks = [asyncio.create_task(probe_event_loop_lag(workers.stopping))]
+    if settings.workers_enabled:
+        tasks += [asyncio.create_task(workers.reconciler.run(workers.stopping)),
+                  asyncio.create_task(workers.reaper.run(workers.stopping))]
+    try:
+        yield
+    finally:
+        workers.stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

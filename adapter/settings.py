@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = Field(default=3.0, ge=0, le=30)
     idempotency_lease_seconds: float = Field(default=20.0, gt=0)
     idempotency_retention_days: int = Field(default=30, ge=1)
+    # An unknown write is resent only once the ledger shows it absent this long after the attempt.
+    ledger_resend_after_seconds: float = Field(default=10.0, ge=0)
+    # Background workers (every replica runs them).
+    workers_enabled: bool = True
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
+    reconcile_grace_seconds: float = Field(default=5.0, ge=0)
+    reverse_unanswered_debit_after_seconds: float = Field(default=1800.0, ge=0)
+    reap_interval_seconds: float = Field(default=60.0, gt=0)
+    # Graceful shutdown: readiness turns false, new requests are still served for the drain
+    # window (the load balancer notices), then in-flight requests get shutdown_timeout to finish.
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0)
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
 

@@ -40,14 +40,17 @@ CREATE TABLE ledger_writes (
     idempotency_id        bigint REFERENCES idempotency_keys (id) ON DELETE SET NULL,
     operation             text        NOT NULL,
     state                 text        NOT NULL DEFAULT 'pending'
-                          CHECK (state IN ('pending', 'unknown', 'applied', 'declined')),
+                          CHECK (state IN ('pending', 'unknown', 'applied', 'declined', 'abandoned')),
     code_digest           bytea,
-    code_encrypted        bytea,      -- only while a create may still need settling
+    code_encrypted        bytea,      -- only while the write may still need settling
     shopify_card_id       text,
     amount                numeric,
     currency              text,
     ledger_transaction_id text,
     processed_at          timestamptz,
+    -- What a settler needs to finish the request without its body: metadata (never the card
+    -- number), correlation and customer ids, the card's last four.
+    context               jsonb       NOT NULL DEFAULT '{}',
     attempts              integer     NOT NULL DEFAULT 0,
     first_sent_at         timestamptz,
     last_sent_at          timestamptz,

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from adapter import jsonio
 from adapter.observability.logging import configure_logging
 
 API_KEY = "test-key-current"
@@ -144,6 +145,7 @@ def adapter_settings(database_url: str, sandbox, **overrides):
         newstore_api_keys=SecretStr(f"{API_KEY},{OLD_API_KEY}"),
         card_code_key=SecretStr(CARD_CODE_KEY),
         idempotency_wait_seconds=3.0,
+        workers_enabled=False,  # tests drive the reconciler and reaper passes themselves
     )
     values.update(overrides)
     settings = Settings(**values)
@@ -157,7 +159,9 @@ def make_adapter(aiohttp_client, database_url, sandbox, db):
     from adapter.app import create_app
 
     async def make(**overrides):
-        return await aiohttp_client(create_app(adapter_settings(database_url, sandbox, **overrides)))
+        # Request bodies are serialised like NewStore's: Decimals as exact JSON numbers.
+        return await aiohttp_client(create_app(adapter_settings(database_url, sandbox, **overrides)),
+                                    json_serialize=lambda value: jsonio.dumps(value).decode())
 
     return make
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapter.domain.errors import ConfigurationFault, Decline, InvalidInput, RetryLater, UseCaseError
-from adapter.http import jsonio
+from adapter import jsonio
 
 
 class ApiError(Exception):

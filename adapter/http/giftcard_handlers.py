@@ -38,8 +38,6 @@ async def run_idempotent(
     key_fields: tuple[str, ...],
     model: type[BaseModel],
     prepare: Callable[[Any], tuple[bytes, Callable[[Claim], Awaitable[StoredResponse]]]],
-    *,
-    encrypt: bool,
 ) -> web.Response:
     """The shared order of checks (spec §6.3): key, replay whatever the body says, validate, claim.
 
@@ -59,7 +57,7 @@ async def run_idempotent(
     if invalid is not None:
         raise invalid
     response = await services.idempotency.execute(
-        operation, key, fp, work, presenter=present, encrypt=encrypt, deadline=request[DEADLINE]
+        operation, key, fp, work, presenter=present, deadline=request[DEADLINE]
     )
     return stored(response)
 
@@ -83,7 +81,7 @@ async def issue(request: web.Request) -> web.Response:
         return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
 
     return await run_idempotent(request, "issue", ("idempotence_key", "correlation_id"), IssueRequest,
-                                prepare, encrypt=True)
+                                prepare)
 
 
 async def activate(request: web.Request) -> web.Response:
@@ -97,7 +95,7 @@ async def activate(request: web.Request) -> web.Response:
         fp = fingerprint("activate", services.vault.digest(code), money.amount, money.currency)
         return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
 
-    return await run_idempotent(request, "activate", ("idempotence_key",), ActivateRequest, prepare, encrypt=True)
+    return await run_idempotent(request, "activate", ("idempotence_key",), ActivateRequest, prepare)
 
 
 async def deactivate(request: web.Request) -> web.Response:
@@ -109,5 +107,4 @@ async def deactivate(request: web.Request) -> web.Response:
         fp = fingerprint("deactivate", services.vault.digest(code))
         return fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE])
 
-    return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare,
-                                encrypt=True)
+    return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare)

@@ -21,6 +21,16 @@ log = structlog.get_logger("adapter.http")
 DEADLINE = web.RequestKey("deadline", float)
 UNAUTHENTICATED_PATHS = frozenset({"/health/live", "/health/ready", "/openapi.json"})
 
+# Postgres going away, restarting or refusing connections: retryable, never a 500.
+DEPENDENCY_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    ConnectionError,
+    OSError,
+)
+
 _HTTP_ERRORS = {
     404: "unknown path",
     405: "method not allowed",
@@ -75,8 +85,7 @@ async def handle(request: web.Request, handler) -> web.StreamResponse:
             raise
         api_error = ApiError(error.status, "bad_request", _HTTP_ERRORS.get(error.status, error.reason))
         error_code, response = api_error.error_code, error_response(api_error)
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-            ConnectionError, OSError, asyncio.TimeoutError) as error:
+    except (*DEPENDENCY_ERRORS, asyncio.TimeoutError) as error:
         log.error("dependency_unavailable", error_type=type(error).__name__)
         api_error = ApiError(503, "retry_error", "temporarily unavailable, retry with the same key", retry_after=1)
         error_code, response = api_error.error_code, error_response(api_error)

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from adapter.http import jsonio
+from adapter import jsonio
 from adapter.http.errors import ApiError, bad_request
 
 M = TypeVar("M", bound=BaseModel)

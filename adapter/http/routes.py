@@ -6,6 +6,7 @@ from aiohttp import web
 
 from adapter.http import giftcard_handlers as giftcards
 from adapter.http import health, openapi
+from adapter.http import payment_handlers as payments
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,6 +14,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/gift_card/issue", giftcards.issue, name="issue")
     app.router.add_post("/gift_card/activate", giftcards.activate, name="activate")
     app.router.add_post("/gift_card/deactivate", giftcards.deactivate, name="deactivate")
+    app.router.add_post("/financial_instruments", payments.authorize, name="authorize")
+    app.router.add_post("/financial_instruments/{instrument_id}/_capture", payments.capture, name="capture")
+    app.router.add_post("/financial_instruments/{instrument_id}/_refund", payments.refund, name="refund")
+    app.router.add_post("/financial_instruments/{instrument_id}/_revoke", payments.revoke, name="revoke")
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
     app.router.add_get("/openapi.json", openapi.openapi)

@@ -37,32 +37,37 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
 
 
+def _known_currency(currency: str) -> str:
+    try:
+        return parse_currency(currency)
+    except MoneyError as error:
+        raise PydanticCustomError("currency", str(error)) from None
+
+
+def _money_rules(value: Decimal, currency: str | None) -> Decimal:
+    """Currency-dependent rules; with an invalid currency, only the rules that don't need it."""
+    try:
+        if currency is None:
+            check_amount(value)
+        else:
+            Money.parse(value, currency)
+    except MoneyError as error:
+        raise PydanticCustomError("money", str(error)) from None
+    return value
+
+
 class Amount(_Model):
     """Major units: 25.5 means 25.50. Currency is checked first so the value can use it."""
 
     currency: Str
     value: JsonNumber
 
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, currency: str) -> str:
-        try:
-            return parse_currency(currency)
-        except MoneyError as error:
-            raise PydanticCustomError("currency", str(error)) from None
+    _currency = field_validator("currency")(_known_currency)
 
     @field_validator("value")
     @classmethod
     def _money_rules(cls, value: Decimal, info) -> Decimal:
-        currency = info.data.get("currency")
-        try:
-            if currency is None:
-                check_amount(value)  # the currency is itself invalid: check what doesn't depend on it
-            else:
-                Money.parse(value, currency)
-        except MoneyError as error:
-            raise PydanticCustomError("money", str(error)) from None
-        return value
+        return _money_rules(value, info.data.get("currency"))
 
     def money(self) -> Money:
         return Money.parse(self.value, self.currency)
@@ -112,6 +117,68 @@ class DeactivateRequest(_Model):
     pin: Str | None = None
     store_id: Str | None = None
     idempotence_key: IdempotencyKey | None = None
+
+
+class PspArguments(_Model):
+    """PSP amounts arrive as arguments.amount + arguments.currency (major units)."""
+
+    currency: Str
+    amount: JsonNumber
+    payment_method: Str | None = None
+    instrument: Any = None  # ignored
+
+    _currency = field_validator("currency")(_known_currency)
+
+    @field_validator("amount")
+    @classmethod
+    def _money_rules(cls, value: Decimal, info) -> Decimal:
+        return _money_rules(value, info.data.get("currency"))
+
+    def money(self) -> Money:
+        return Money.parse(self.amount, self.currency)
+
+
+class PspRequest(_Model):
+    account_id: Str | None = None
+    transactions: list[Any] | None = None  # read, never trusted: our own totals decide
+    idempotency_key: IdempotencyKey
+    arguments: PspArguments
+    metadata: dict[str, Any] | None = None
+
+
+class AuthorizeArguments(PspArguments):
+    payment_method: Str
+
+    @field_validator("payment_method")
+    @classmethod
+    def _gift_card_only(cls, method: str) -> str:
+        if method != "gift_card":
+            raise PydanticCustomError("payment_method", 'must be "gift_card"')
+        return method
+
+
+class AuthorizeMetadata(BaseModel):
+    """The card number arrives here; every other key is kept and echoed back (minus number)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    number: Str
+
+
+class AuthorizeRequest(PspRequest):
+    arguments: AuthorizeArguments
+    metadata: AuthorizeMetadata
+
+
+class PspTransaction(_Model):
+    transaction_id: str
+    instrument_id: str
+    capture_amount: Decimal
+    refund_amount: Decimal
+    currency: str
+    reason: str
+    payment_method: str
+    metadata: dict[str, Any]
+    processed_at: str
 
 
 class CardNumberAnswer(_Model):

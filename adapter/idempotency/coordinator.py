@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 
 _POLL_SECONDS = (0.01, 0.02, 0.05, 0.1)
 
+# Answers of these operations carry a card number: stored encrypted.
+ENCRYPTED_OPERATIONS = frozenset({"issue", "activate", "deactivate"})
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
@@ -116,7 +119,6 @@ class IdempotencyCoordinator:
         work: Callable[[Claim], Awaitable[StoredResponse]],
         *,
         presenter: Presenter,
-        encrypt: bool,
         deadline: float,
     ) -> StoredResponse:
         if key is None:
@@ -138,7 +140,7 @@ class IdempotencyCoordinator:
                         if claimed is not None:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
-                return await self._run(claimed, work, presenter, encrypt)
+                return await self._run(claimed, work, presenter)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)
                 metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "replayed").inc()
@@ -149,17 +151,21 @@ class IdempotencyCoordinator:
             await asyncio.sleep(min(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)], max(give_up_at - loop.time(), 0)))
             polls += 1
 
-    async def _run(self, record, work, presenter, encrypt) -> StoredResponse:
-        claim = Claim(record, self.owner, self._vault, presenter, encrypt)
+    def claim_for(self, record: IdempotencyRecord, presenter: Presenter) -> Claim:
+        """A claim on a record this owner holds the lease of (also used by the settler)."""
+        return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS)
+
+    async def _run(self, record, work, presenter) -> StoredResponse:
+        claim = self.claim_for(record, presenter)
         try:
             response = await work(claim)
         except BaseException:
             # Not final: give the lease back so a retry (or the reconciler) can resume at once.
-            await asyncio.shield(self._release(record.id))
+            await asyncio.shield(self.release(record.id))
             raise
         return response
 
-    async def _release(self, record_id: int) -> None:
+    async def release(self, record_id: int) -> None:
         try:
             async with self._pool.acquire() as conn:
                 await records.release(conn, record_id, self.owner)

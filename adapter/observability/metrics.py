@@ -87,13 +87,42 @@ SEARCH_WARNINGS = Counter(
     "shopify_search_warnings", "giftCards searches Shopify answered with a warning", namespace=NAMESPACE,
 )
 
+OLDEST_UNSETTLED = Gauge(
+    "oldest_unsettled_operation_seconds", "Age of the oldest ledger write whose outcome is not known",
+    namespace=NAMESPACE,
+)
+RECONCILER_RUNS = Counter(
+    "reconciler_runs", "Reconciler passes by result", ["result"], namespace=NAMESPACE,
+)
+REAPED_KEYS = Counter(
+    "idempotency_keys_reaped", "Idempotency records deleted after retention", namespace=NAMESPACE,
+)
+UNACKNOWLEDGED_CARDS = Counter(
+    "cards_created_without_acknowledgement",
+    "Cards the reconciler found or finished creating after the caller was told to retry (manual review)",
+    namespace=NAMESPACE,
+)
+
+EVENT_LOOP_LAG = Histogram(
+    "event_loop_lag_seconds", "How late the event loop ran a timer (saturation)",
+    namespace=NAMESPACE, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections", ["state"], namespace=NAMESPACE)
+READY = Gauge("ready", "1 while /health/ready would answer 200", namespace=NAMESPACE)
+
 ERROR_CODES = ("bad_request", "instrument_error", "unauthorized", "retry_error", "internal_error", "rate_limit")
-SETTLEMENT_RESULTS = ("applied", "absent_resent", "declined", "still_unknown")
+SETTLEMENT_RESULTS = (
+    "applied", "absent_resent", "declined", "still_unknown",   # inside a request (retry)
+    "completed", "abandoned", "awaiting_retry", "reversed",    # by the reconciler
+)
 CONFLICT_RESULTS = ("replayed", "timed_out")
 
 
 def preinitialise() -> None:
     """Touch every labelled series once so dashboards see zeros rather than gaps."""
+    for operation in (*OPERATIONS, "reverse"):
+        for result in SETTLEMENT_RESULTS:
+            SETTLEMENTS.labels(operation, result)
     for operation in OPERATIONS:
         for outcome in OUTCOMES:
             REQUESTS.labels(operation, outcome)
@@ -104,8 +133,10 @@ def preinitialise() -> None:
         UNKNOWN_OUTCOMES.labels(operation)
         for result in CONFLICT_RESULTS:
             IDEMPOTENCY_CONFLICTS.labels(operation, result)
-        for result in SETTLEMENT_RESULTS:
-            SETTLEMENTS.labels(operation, result)
+    for result in ("ok", "error"):
+        RECONCILER_RUNS.labels(result)
+    for state in ("total", "idle", "max", "in_use"):
+        DB_POOL_SIZE.labels(state)
     for operation in SHOPIFY_OPERATIONS:
         for result in SHOPIFY_RESULTS:
             SHOPIFY_CALLS.labels(operation, result)

@@ -42,3 +42,6 @@ class Services:
     idempotency: IdempotencyCoordinator
     shop_currency: ShopCurrency
     today: Callable[[], date] = utc_today
+    # How long after an attempt was sent an absent write may be sent again: the attempt's own
+    # deadline plus a settling delay.
+    resend_after_seconds: float = 10.0

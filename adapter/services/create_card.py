@@ -52,12 +52,12 @@ async def create_card(services: Services, claim: Claim, command: CreateCommand, 
     async with services.pool.acquire() as conn, conn.transaction():
         digest = services.vault.digest(code)
         await cards.remember(conn, digest, card.id, card.last_characters, card.balance.currency,
-                             command.operation, command.customer_id)
+                             command.operation, write.context.get("customer_id"))
         await writes.mark_applied(conn, write.write_id, shopify_card_id=card.id)
         await audit.record(conn, operation=command.operation, write_id=write.write_id, shopify_card_id=card.id,
                            last_characters=card.last_characters, amount=command.amount.amount,
                            currency=command.amount.currency, idempotency_key_id=claim.record_id)
-        return await claim.finish(conn, CardNumberResult(code, command.correlation_id))
+        return await claim.finish(conn, CardNumberResult(code, write.context.get("correlation_id")))
 
 
 async def _ensure_shop_currency(services: Services, amount: Money, deadline: float) -> None:
@@ -76,6 +76,7 @@ async def _record_intent(services: Services, claim: Claim, command: CreateComman
             conn, idempotency_id=claim.record_id, operation=command.operation,
             code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
             amount=command.amount.amount, currency=command.amount.currency,
+            context={"customer_id": command.customer_id, "correlation_id": command.correlation_id},
         )
 
 

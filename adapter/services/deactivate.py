@@ -22,8 +22,10 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
     async with services.pool.acquire() as conn:
         write = await writes.for_idempotency(conn, claim.record_id)
         if write is None:
+            # The code is kept (encrypted) until the write is settled: the answer carries it.
             write = await writes.record_intent(conn, idempotency_id=claim.record_id, operation="deactivate",
-                                               shopify_card_id=card_id)
+                                               shopify_card_id=card_id, code_digest=services.vault.digest(code),
+                                               code_encrypted=services.vault.encrypt_code(code))
         await writes.mark_sending(conn, write.write_id)
     try:
         card = await services.ledger.deactivate(card_id=card_id, deadline=deadline)

@@ -6,12 +6,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
+
+from adapter import jsonio
 
 MARKER_PREFIX = "gca:v1"
 
 _COLUMNS = (
     "write_id, idempotency_id, operation, state, code_digest, code_encrypted, shopify_card_id,"
-    " amount, currency, ledger_transaction_id, processed_at, attempts, first_sent_at, created_at"
+    " amount, currency, ledger_transaction_id, processed_at, attempts, first_sent_at, last_sent_at,"
+    " created_at, instrument_id, context"
 )
 
 
@@ -30,7 +34,10 @@ class LedgerWrite:
     processed_at: datetime | None
     attempts: int
     first_sent_at: datetime | None
+    last_sent_at: datetime | None
     created_at: datetime
+    instrument_id: UUID | None
+    context: dict
 
     @property
     def marker(self) -> str:
@@ -51,19 +58,25 @@ def new_write_id() -> str:
 
 
 def _write(row) -> LedgerWrite | None:
-    return LedgerWrite(**dict(row)) if row else None
+    if not row:
+        return None
+    values = dict(row)
+    values["context"] = jsonio.loads(values["context"].encode()) if values["context"] else {}
+    return LedgerWrite(**values)
 
 
 async def record_intent(
     conn, *, idempotency_id: int | None, operation: str, code_digest: bytes | None = None,
     code_encrypted: bytes | None = None, shopify_card_id: str | None = None,
-    amount: Decimal | None = None, currency: str | None = None,
+    amount: Decimal | None = None, currency: str | None = None, instrument_id: UUID | None = None,
+    context: dict | None = None,
 ) -> LedgerWrite:
     row = await conn.fetchrow(
         f"""INSERT INTO ledger_writes (write_id, idempotency_id, operation, code_digest, code_encrypted,
-                                        shopify_card_id, amount, currency)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}""",
+                                        shopify_card_id, amount, currency, instrument_id, context)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING {_COLUMNS}""",
         new_write_id(), idempotency_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency,
+        instrument_id, jsonio.dumps(context or {}).decode(),
     )
     return _write(row)
 
@@ -133,3 +146,29 @@ async def replace_code(conn, write_id: str, code_digest: bytes, code_encrypted: 
                   first_sent_at = NULL, updated_at = now() WHERE write_id = $1""",
         write_id, code_digest, code_encrypted,
     )
+
+
+async def mark_abandoned(conn, write_id: str) -> None:
+    """Proven never applied, and its request given up: nothing happened, nothing will."""
+    await conn.execute(
+        """UPDATE ledger_writes SET state = 'abandoned', code_encrypted = NULL, updated_at = now()
+            WHERE write_id = $1 AND state <> 'applied'""",
+        write_id,
+    )
+
+
+async def mark_found(conn, write_id: str, ledger_transaction_id: str, processed_at: datetime) -> None:
+    """The ledger shows the write: its outcome is known even if its request is not answered yet."""
+    await conn.execute(
+        """UPDATE ledger_writes SET state = 'applied', ledger_transaction_id = $2, processed_at = $3,
+                  updated_at = now() WHERE write_id = $1""",
+        write_id, ledger_transaction_id, processed_at,
+    )
+
+
+async def oldest_unsettled_age(conn) -> float:
+    """Seconds since the oldest write whose outcome we do not know was recorded."""
+    return float(await conn.fetchval(
+        """SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM ledger_writes
+            WHERE state = 'unknown' OR (state = 'pending' AND attempts > 0)"""
+    ))

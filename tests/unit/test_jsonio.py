@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapter.http import jsonio
+from adapter import jsonio
 
 
 def test_numbers_parse_exactly_never_through_float():

@@ -1,0 +1,76 @@
+"""Thin handlers for NewStore's payment-provider webhooks (the gift_card tender)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from adapter.domain.cardcode import CardCode
+from adapter.http.giftcard_handlers import bind_card, run_idempotent
+from adapter.http.keys import SERVICES
+from adapter.http.middleware import DEADLINE
+from adapter.http.schemas import AuthorizeRequest, PspRequest
+from adapter.idempotency.coordinator import fingerprint
+from adapter.services import payments
+from adapter.services.payments import PaymentCommand
+
+KEY = ("idempotency_key",)
+
+
+def _instrument_id(request: web.Request) -> UUID | None:
+    """A path id we could never have minted is simply an unknown instrument (404)."""
+    try:
+        return UUID(request.match_info["instrument_id"])
+    except ValueError:
+        return None
+
+
+def _command(body: PspRequest) -> PaymentCommand:
+    metadata = body.metadata.model_dump() if hasattr(body.metadata, "model_dump") else dict(body.metadata or {})
+    return PaymentCommand(body.arguments.money(), metadata, body.account_id)
+
+
+async def authorize(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+
+    def prepare(body: AuthorizeRequest):
+        code = CardCode(body.metadata.number)
+        bind_card(code)
+        command = _command(body)
+        fp = fingerprint("authorize", services.vault.digest(code), command.amount.amount, command.amount.currency)
+        return fp, lambda claim: payments.authorize(services, claim, code, command, request[DEADLINE])
+
+    return await run_idempotent(request, "authorize", KEY, AuthorizeRequest, prepare)
+
+
+async def capture(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    instrument_id = _instrument_id(request)
+
+    def prepare(body: PspRequest):
+        command = _command(body)
+        fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
+        return fp, lambda claim: payments.capture(services, claim, instrument_id, command)
+
+    return await run_idempotent(request, "capture", KEY, PspRequest, prepare)
+
+
+def _credit_back(operation: str, use_case):
+    async def handler(request: web.Request) -> web.Response:
+        services = request.app[SERVICES]
+        instrument_id = _instrument_id(request)
+
+        def prepare(body: PspRequest):
+            command = _command(body)
+            fp = fingerprint(operation, instrument_id, command.amount.amount, command.amount.currency)
+            return fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE])
+
+        return await run_idempotent(request, operation, KEY, PspRequest, prepare)
+
+    handler.__name__ = operation
+    return handler
+
+
+refund = _credit_back("refund", payments.refund)
+revoke = _credit_back("revoke", payments.revoke)

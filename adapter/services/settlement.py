@@ -1,0 +1,127 @@
+"""Settling requests nobody is working on: their process died, or their caller never retried.
+
+Each open record's latest ledger write says how far it got. The rule of the whole service holds
+here too: only the ledger's own answer decides, and nothing is sent twice.
+
+- Nothing sent (or provably refused): abandon. No money moved; the record is deleted so a retry
+  of the key is processed anew, as the 503 its caller got promised.
+- Create or deactivate: resume the use case itself. Resending a create with the same code can
+  never make a second card, and deactivating twice is harmless. A card finished this way is
+  reported for manual review.
+- Refund or revoke found in the ledger: completed, totals and answer stored. Absent (proven):
+  abandoned, the reservation given back.
+- Authorize found in the ledger: left for the caller's retry until `reverse_after`, then credited
+  back (marker op `reverse`) and answered 400 for good. Absent (proven): abandoned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from adapter.domain.errors import Decline, RetryLater
+from adapter.domain.money import Money
+from adapter.idempotency.coordinator import Claim
+from adapter.observability import metrics
+from adapter.services.context import Services
+from adapter.services.create_card import CreateCommand, create_card
+from adapter.services.deactivate import deactivate
+from adapter.services.money_writes import find_settled, safe_to_resend, send_once
+from adapter.services.payments import complete_credit_back
+from adapter.store import audit, instruments, writes
+from adapter.store import idempotency as records
+from adapter.store.writes import LedgerWrite
+
+log = structlog.get_logger(__name__)
+
+REVERSED_MESSAGE = "authorization could not be confirmed in time; the amount was returned to the gift card"
+
+
+async def settle(services: Services, claim: Claim, deadline: float, *, reverse_after: timedelta) -> str:
+    """Drive one leased open record as far as the ledger allows; returns the settlement result."""
+    async with services.pool.acquire() as conn:
+        write = await writes.for_idempotency(conn, claim.record_id)
+    if write is None or write.state in ("declined", "abandoned") or (write.state == "pending" and write.attempts == 0):
+        await _abandon(services, claim, write)
+        return _count(claim.record.operation, "abandoned")
+    operation = write.operation
+    if operation in ("issue", "activate"):
+        command = CreateCommand(operation, Money(write.amount, write.currency), None,
+                                write.context.get("customer_id"), write.context.get("correlation_id"))
+        response = await create_card(services, claim, command, deadline)
+        if response.status == 200:
+            metrics.UNACKNOWLEDGED_CARDS.inc()
+            log.error("card_created_without_acknowledgement", write_operation=operation, write_id=write.write_id)
+        return _count(operation, "completed")
+    if operation == "deactivate":
+        await deactivate(services, claim, services.vault.decrypt_code(write.code_encrypted), deadline)
+        return _count(operation, "completed")
+    if operation == "reverse":
+        await _reverse(services, claim, write, deadline)
+        return _count(operation, "reversed")
+    found = await find_settled(services, write, deadline)
+    if found is None:
+        if not safe_to_resend(services, write):
+            return _count(operation, "still_unknown")
+        await _abandon(services, claim, write)
+        return _count(operation, "abandoned")
+    if operation in ("refund", "revoke"):
+        async with services.pool.acquire() as conn, conn.transaction():
+            await complete_credit_back(conn, claim, write, found)
+        return _count(operation, "completed")
+    # authorize: the customer's money was taken, but NewStore was told to retry.
+    if datetime.now(UTC) - claim.record.created_at < reverse_after:
+        return _count(operation, "awaiting_retry")
+    reverse = await _start_reverse(services, claim, write)
+    await _reverse(services, claim, reverse, deadline)
+    return _count(operation, "reversed")
+
+
+def _count(operation: str, result: str) -> str:
+    metrics.SETTLEMENTS.labels(operation, result).inc()
+    log.info("settled", write_operation=operation, result=result)
+    return result
+
+
+async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) -> None:
+    async with services.pool.acquire() as conn, conn.transaction():
+        if write is not None:
+            if write.operation in ("refund", "revoke") and write.state != "abandoned":
+                await instruments.settle_reservation(conn, write.instrument_id, write.operation, write.amount,
+                                                     applied=False)
+            await writes.mark_abandoned(conn, write.write_id)
+        await records.forget(conn, claim.record_id, claim.owner)
+
+
+async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite) -> LedgerWrite:
+    async with services.pool.acquire() as conn:
+        return await writes.record_intent(
+            conn, idempotency_id=claim.record_id, operation="reverse", code_digest=debit.code_digest,
+            shopify_card_id=debit.shopify_card_id, amount=debit.amount, currency=debit.currency,
+            instrument_id=debit.instrument_id or uuid.uuid4(), context=debit.context,
+        )
+
+
+async def _reverse(services: Services, claim: Claim, write: LedgerWrite, deadline: float) -> None:
+    """Credit an unanswered debit back, then answer the key with a final decline."""
+    amount = Money(write.amount, write.currency)
+    try:
+        transaction = await send_once(
+            services, write,
+            lambda: services.ledger.credit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
+                                           deadline=deadline),
+            deadline,
+        )
+    except Decline:
+        # The card can no longer take the credit (deactivated, expired): a person must step in.
+        log.error("reverse_refused_manual_review", write_id=write.write_id)
+        raise RetryLater("reverse refused by the ledger") from None
+    async with services.pool.acquire() as conn, conn.transaction():
+        await writes.mark_applied(conn, write.write_id, ledger_transaction_id=transaction.id,
+                                  processed_at=transaction.processed_at)
+        await audit.record(conn, operation="reverse", write_id=write.write_id, shopify_card_id=write.shopify_card_id,
+                           last_characters=write.context.get("last4"), amount=write.amount, currency=write.currency,
+                           ledger_transaction_id=transaction.id, idempotency_key_id=claim.record_id)
+        await claim.finish(conn, Decline(REVERSED_MESSAGE))

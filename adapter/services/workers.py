@@ -1,0 +1,119 @@
+"""Background work every replica runs: the reconciler and the key reaper.
+
+Replicas never step on each other: records are leased with FOR UPDATE SKIP LOCKED, and each
+record is then worked on under its own lease like any request. Shutdown stops a worker between
+records, never inside one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from adapter.domain.errors import UseCaseError
+from adapter.idempotency.coordinator import Presenter
+from adapter.observability import metrics
+from adapter.services.context import Services
+from adapter.services.settlement import settle
+from adapter.store import maintenance, writes
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    reconcile_interval: float = 5.0
+    grace: float = 5.0            # a caller's own retry gets this long to come back first
+    batch: int = 20
+    lease: float = 20.0
+    deadline: float = 8.0         # per settled record
+    reverse_after: float = 1800.0
+    reap_interval: float = 60.0
+    reap_batch: int = 500
+    retention_days: int = 30
+
+
+class Reconciler:
+    def __init__(self, services: Services, presenter: Presenter, settings: WorkerSettings) -> None:
+        self._services = services
+        self._presenter = presenter
+        self._settings = settings
+
+    async def run_once(self, stopping: asyncio.Event | None = None) -> dict[str, int]:
+        """One pass: lease a batch of stale open records and settle each. Returns result counts."""
+        services, settings = self._services, self._settings
+        coordinator = services.idempotency
+        async with services.pool.acquire() as conn:
+            leased = await maintenance.claim_stale(conn, coordinator.owner, settings.lease, settings.grace, settings.batch)
+        results: dict[str, int] = {}
+        loop = asyncio.get_running_loop()
+        for index, record in enumerate(leased):
+            if stopping is not None and stopping.is_set():
+                for rest in leased[index:]:
+                    await coordinator.release(rest.id)
+                break
+            claim = coordinator.claim_for(record, self._presenter)
+            try:
+                result = await settle(services, claim, loop.time() + settings.deadline,
+                                      reverse_after=timedelta(seconds=settings.reverse_after))
+            except UseCaseError as error:
+                result = "deferred"
+                log.info("settlement_deferred", reason=error.message)
+            except Exception:
+                result = "failed"
+                log.exception("settlement_failed")
+            if result in ("still_unknown", "awaiting_retry", "deferred", "failed"):
+                await coordinator.release(record.id)
+            results[result] = results.get(result, 0) + 1
+        async with services.pool.acquire() as conn:
+            metrics.OLDEST_UNSETTLED.set(await writes.oldest_unsettled_age(conn))
+        return results
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.run_once(stopping)
+                metrics.RECONCILER_RUNS.labels("ok").inc()
+            except Exception:
+                metrics.RECONCILER_RUNS.labels("error").inc()
+                log.warning("reconciler_pass_failed", exc_info=True)
+            await _sleep_unless(stopping, self._settings.reconcile_interval * random.uniform(0.8, 1.2))
+
+
+class Reaper:
+    def __init__(self, services: Services, settings: WorkerSettings) -> None:
+        self._services = services
+        self._settings = settings
+
+    async def run_once(self, stopping: asyncio.Event | None = None) -> int:
+        """Delete expired records in small batches (short transactions, no long locks)."""
+        total = 0
+        while stopping is None or not stopping.is_set():
+            async with self._services.pool.acquire() as conn:
+                deleted = await maintenance.reap_expired(conn, self._settings.retention_days, self._settings.reap_batch)
+            total += deleted
+            metrics.REAPED_KEYS.inc(deleted)
+            if deleted < self._settings.reap_batch:
+                break
+        if total:
+            log.info("idempotency_keys_reaped", count=total)
+        return total
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.run_once(stopping)
+            except Exception:
+                log.warning("reaper_pass_failed", exc_info=True)
+            await _sleep_unless(stopping, self._settings.reap_interval * random.uniform(0.8, 1.2))
+
+
+async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass

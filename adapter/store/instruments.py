@@ -1,0 +1,93 @@
+"""Payment instruments and their running totals. Every change runs under a row lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+_COLUMNS = (
+    "id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized, captured,"
+    " refunded, revoked, refund_reserved, revoke_reserved"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    id: UUID
+    code_digest: bytes
+    shopify_card_id: str
+    last_characters: str
+    currency: str
+    account_id: str | None
+    authorized: Decimal
+    captured: Decimal
+    refunded: Decimal
+    revoked: Decimal
+    refund_reserved: Decimal
+    revoke_reserved: Decimal
+
+    @property
+    def capturable(self) -> Decimal:
+        """Authorized and neither captured, revoked nor reserved for a revoke."""
+        return self.authorized - self.captured - self.revoked - self.revoke_reserved
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.captured - self.refunded - self.refund_reserved
+
+
+def _instrument(row) -> Instrument | None:
+    return Instrument(**dict(row)) if row else None
+
+
+async def create(
+    conn, *, instrument_id: UUID, code_digest: bytes, shopify_card_id: str, last_characters: str,
+    currency: str, account_id: str | None, authorized: Decimal,
+) -> None:
+    await conn.execute(
+        """INSERT INTO instruments (id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        instrument_id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized,
+    )
+
+
+async def lock(conn, instrument_id: UUID) -> Instrument | None:
+    """Read and lock for the rest of the transaction: concurrent operations on one instrument
+    queue here, so each sees the totals the previous one left."""
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM instruments WHERE id = $1 FOR UPDATE", instrument_id)
+    return _instrument(row)
+
+
+async def get(conn, instrument_id: UUID) -> Instrument | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM instruments WHERE id = $1", instrument_id)
+    return _instrument(row)
+
+
+async def add_capture(conn, instrument_id: UUID, amount: Decimal) -> None:
+    await conn.execute(
+        "UPDATE instruments SET captured = captured + $2, updated_at = now() WHERE id = $1", instrument_id, amount
+    )
+
+
+async def reserve(conn, instrument_id: UUID, operation: str, amount: Decimal) -> None:
+    column = _reserved_column(operation)
+    await conn.execute(
+        f"UPDATE instruments SET {column} = {column} + $2, updated_at = now() WHERE id = $1", instrument_id, amount
+    )
+
+
+async def settle_reservation(conn, instrument_id: UUID, operation: str, amount: Decimal, *, applied: bool) -> None:
+    """Turn a reservation into the real total (applied) or give it back (declined)."""
+    reserved = _reserved_column(operation)
+    total = {"refund": "refunded", "revoke": "revoked"}[operation]
+    moved = amount if applied else Decimal(0)
+    await conn.execute(
+        f"""UPDATE instruments SET {reserved} = {reserved} - $2, {total} = {total} + $3, updated_at = now()
+             WHERE id = $1""",
+        instrument_id, amount, moved,
+    )
+
+
+def _reserved_column(operation: str) -> str:
+    return {"refund": "refund_reserved", "revoke": "revoke_reserved"}[operation]

@@ -1,0 +1,109 @@
+"""Start the sandbox and the adapter as separate processes for benchmarks.
+
+The adapter runs `giftcard-adapter serve` against a sandbox in its own process and a Postgres:
+BENCH_DATABASE_URL if set, else an embedded pgserver in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+API_KEY = "bench-key"
+SANDBOX_TOKEN = "sandbox-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    adapter_url: str
+    sandbox_url: str
+    graphql_url: str
+    adapter_pid: int
+
+
+async def _wait_ready(url: str, timeout: float = 60.0) -> None:
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextlib.asynccontextmanager
+async def running_stack(extra_env: dict[str, str] | None = None):
+    workdir = tempfile.mkdtemp(prefix="gca-bench-")
+    pg_server = None
+    database_url = os.environ.get("BENCH_DATABASE_URL")
+    if not database_url:
+        import pgserver
+
+        pg_server = pgserver.get_server(os.path.join(workdir, "pg"), cleanup_mode="delete")
+        database_url = pg_server.get_uri()
+    sandbox_port, adapter_port, metrics_port = free_port(), free_port(), free_port()
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "adapter", "sandbox", "--port", str(sandbox_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    graphql_url = f"http://127.0.0.1:{sandbox_port}/admin/api/2026-10/graphql.json"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SHOPIFY_GRAPHQL_URL": graphql_url,
+        "SHOPIFY_ACCESS_TOKEN": SANDBOX_TOKEN,
+        "NEWSTORE_API_KEYS": API_KEY,
+        "CARD_CODE_KEY": "b" * 40,
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(adapter_port),
+        "METRICS_PORT": str(metrics_port),
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await _wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
+        await _wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
+        yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid)
+    finally:
+        for process in (adapter, sandbox):
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+            if process.poll() is None:
+                process.kill()
+        if pg_server is not None:
+            pg_server.cleanup()
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")

@@ -1,0 +1,59 @@
+"""Stairway: every migration goes up, down and up again on an empty database."""
+
+import secrets
+
+import asyncpg
+
+from adapter.store.migrations import current_version, load_migrations, migrate
+from tests.conftest import _with_database
+
+
+async def _tables(conn) -> set[str]:
+    rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {r["tablename"] for r in rows} - {"schema_migrations"}
+
+
+async def test_each_migration_goes_up_down_and_up_again(postgres_server_url):
+    name = f"gca_stairway_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        conn = await asyncpg.connect(_with_database(postgres_server_url, name))
+        try:
+            seen = [set()]
+            for step in load_migrations():
+                assert await migrate(conn, step.version) == step.version
+                after_up = await _tables(conn)
+                assert after_up != seen[-1], f"migration {step.version} changed nothing"
+                assert await migrate(conn, step.version - 1) == step.version - 1
+                assert await _tables(conn) == seen[-1]
+                assert await migrate(conn, step.version) == step.version
+                assert await _tables(conn) == after_up
+                seen.append(after_up)
+            assert await current_version(conn) == len(load_migrations())
+            assert await migrate(conn) == len(load_migrations())  # nothing left to do
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_concurrent_migrations_serialise_on_the_advisory_lock(postgres_server_url):
+    import asyncio
+
+    name = f"gca_lock_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(postgres_server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = _with_database(postgres_server_url, name)
+        conns = [await asyncpg.connect(url) for _ in range(3)]
+        versions = await asyncio.gather(*(migrate(c) for c in conns))
+        assert versions == [len(load_migrations())] * 3
+        count = await conns[0].fetchval("SELECT count(*) FROM schema_migrations")
+        assert count == len(load_migrations())
+        for c in conns:
+            await c.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

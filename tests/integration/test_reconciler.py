@@ -1,0 +1,132 @@
+"""The reconciler settles what nobody retries; the reaper expires old keys; replicas don't collide."""
+
+import asyncio
+from decimal import Decimal
+
+from adapter.http.keys import WORKERS
+from tests import ledger_view
+from tests.conftest import AUTH
+from tests.integration.test_giftcard_endpoints import activate_body, issue_body
+from tests.integration.test_payments import authorize_body, new_card, psp
+
+
+def workers(adapter):
+    return adapter.server.app[WORKERS]
+
+
+async def record_state(db, key):
+    async with db.acquire() as conn:
+        return await conn.fetchval("SELECT state FROM idempotency_keys WHERE key = $1", key)
+
+
+async def test_a_lost_refund_nobody_retries_is_completed(make_adapter, sandbox, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    await new_card(sandbox, "reconrefund00001", "100.00")
+    auth = await (await adapter.post("/financial_instruments", json=authorize_body("reconrefund00001", 30, "ra"), headers=AUTH)).json()
+    instrument = auth[0]["instrument_id"]
+    await adapter.post(f"/financial_instruments/{instrument}/_capture", json=psp(30, "rc"), headers=AUTH)
+    await ledger_view.add_fault(sandbox, kind="lose_response", operation="giftCardCredit", count=1)
+    lost = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(10, "rr"), headers=AUTH)
+    assert lost.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"completed": 1}
+    assert await record_state(db, "rr") == "final"
+    # NewStore's late retry gets the success the reconciler stored.
+    retried = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(10, "rr"), headers=AUTH)
+    assert retried.status == 200 and retried.headers["Idempotent-Replayed"] == "true"
+    async with db.acquire() as conn:
+        row = await conn.fetchrow("SELECT refunded, refund_reserved FROM instruments")
+    assert (row["refunded"], row["refund_reserved"]) == (Decimal(10), Decimal(0))
+    card = await ledger_view.card_by_code(sandbox, "reconrefund00001")
+    assert ledger_view.balance_of(card) == Decimal("80") and len(card["transactions"]) == 2
+
+
+async def test_a_failed_refund_nobody_retries_is_abandoned_and_its_reservation_released(make_adapter, sandbox, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0, ledger_resend_after_seconds=0)
+    await new_card(sandbox, "reconabandon0001", "100.00")
+    auth = await (await adapter.post("/financial_instruments", json=authorize_body("reconabandon0001", 30, "aa"), headers=AUTH)).json()
+    instrument = auth[0]["instrument_id"]
+    await adapter.post(f"/financial_instruments/{instrument}/_capture", json=psp(30, "ac"), headers=AUTH)
+    await ledger_view.add_fault(sandbox, kind="error_5xx", operation="giftCardCredit", count=1)
+    failed = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(30, "ar"), headers=AUTH)
+    assert failed.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"abandoned": 1}
+    assert await record_state(db, "ar") is None
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT refund_reserved FROM instruments") == 0
+    # The whole captured amount is refundable again, and a retry is processed anew.
+    retried = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(30, "ar"), headers=AUTH)
+    assert retried.status == 200 and "Idempotent-Replayed" not in retried.headers
+    card = await ledger_view.card_by_code(sandbox, "reconabandon0001")
+    assert ledger_view.balance_of(card) == Decimal("100")
+
+
+async def test_an_unanswered_debit_is_reversed_after_the_bound(make_adapter, sandbox, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(sandbox, "reconreverse0001", "100.00")
+    await ledger_view.add_fault(sandbox, kind="lose_response", operation="giftCardDebit", count=1)
+    lost = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0001", 25, "rv"), headers=AUTH)
+    assert lost.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"reversed": 1}
+    card = await ledger_view.card_by_code(sandbox, "reconreverse0001")
+    assert ledger_view.balance_of(card) == Decimal("100")
+    notes = [t["note"] for t in card["transactions"]]
+    assert notes[0].startswith("gca:v1:authorize:") and notes[1].startswith("gca:v1:reverse:")
+    retried = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0001", 25, "rv"), headers=AUTH)
+    body = await retried.json()
+    assert retried.status == 400 and body["error_code"] == "instrument_error"
+
+
+async def test_an_unanswered_debit_waits_for_the_retry_before_the_bound(make_adapter, sandbox, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    await new_card(sandbox, "reconwait0000001", "100.00")
+    await ledger_view.add_fault(sandbox, kind="lose_response", operation="giftCardDebit", count=1)
+    await adapter.post("/financial_instruments", json=authorize_body("reconwait0000001", 25, "w"), headers=AUTH)
+    assert await workers(adapter).reconciler.run_once() == {"awaiting_retry": 1}
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT state FROM ledger_writes") == "applied"
+    retried = await adapter.post("/financial_instruments", json=authorize_body("reconwait0000001", 25, "w"), headers=AUTH)
+    assert retried.status == 200
+    card = await ledger_view.card_by_code(sandbox, "reconwait0000001")
+    assert ledger_view.balance_of(card) == Decimal("75") and len(card["transactions"]) == 1
+
+
+async def test_an_activation_whose_process_died_is_finished_and_reported(make_adapter, sandbox, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    await ledger_view.add_fault(sandbox, kind="error_5xx", operation="giftCardCreate", count=1)
+    failed = await adapter.post("/gift_card/activate", json=activate_body("reconactivate001", key="ra"), headers=AUTH)
+    assert failed.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"completed": 1}
+    card = await ledger_view.card_by_code(sandbox, "reconactivate001")
+    assert ledger_view.balance_of(card) == Decimal("100")
+    replay = await adapter.post("/gift_card/activate", json=activate_body("reconactivate001", key="ra"), headers=AUTH)
+    assert replay.status == 200 and replay.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_two_replicas_reconcile_without_stepping_on_each_other(make_adapter, sandbox, db):
+    first = await make_adapter(reconcile_grace_seconds=0)
+    second = await make_adapter(reconcile_grace_seconds=0)
+    for index in range(6):
+        await ledger_view.add_fault(sandbox, kind="lose_response", operation="giftCardCreate", count=1)
+        response = await first.post("/gift_card/issue", json=issue_body(key=f"multi-{index}"), headers=AUTH)
+        assert response.status == 503
+    results = await asyncio.gather(workers(first).reconciler.run_once(), workers(second).reconciler.run_once())
+    assert sum(sum(r.values()) for r in results) == 6
+    assert len(await ledger_view.cards(sandbox)) == 6
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE state = 'final'") == 6
+
+
+async def test_the_reaper_deletes_expired_records_in_batches_and_keeps_audit_rows(adapter, db):
+    for index in range(3):
+        await adapter.post("/gift_card/issue", json=issue_body(key=f"old-{index}"), headers=AUTH)
+    async with db.acquire() as conn:
+        await conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '31 days'")
+        audit_rows = await conn.fetchval("SELECT count(*) FROM audit_log")
+    reaper = workers(adapter).reaper
+    assert await reaper.run_once() == 3
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+        assert await conn.fetchval("SELECT count(*) FROM audit_log") == audit_rows == 3
+    # After retention a reused key is a new request.
+    again = await adapter.post("/gift_card/issue", json=issue_body(key="old-0"), headers=AUTH)
+    assert again.status == 200 and "Idempotent-Replayed" not in again.headers
