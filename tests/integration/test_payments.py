@@ -257,7 +257,7 @@ async def test_racing_refunds_never_exceed_the_captured_amount(adapter, sandbox)
         for i in range(10)
     ))
     assert sorted(r.status for r in responses) == [200] * 3 + [400] * 7
-    assert await balance(adapter, "paycard00000001") == Decimal("79")
+    assert await balance(adapter, "paycard00000001") == Decimal("99")  # 100 - 10 + 3 x 3
 
 
 async def test_a_lost_debit_response_is_settled_by_the_retry_with_one_debit(adapter, sandbox):
