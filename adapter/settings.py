@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: float = Field(default=3.0, ge=0, le=30)
     idempotency_lease_seconds: float = Field(default=20.0, gt=0)
     idempotency_retention_days: int = Field(default=30, ge=1)
-    # An unknown write is resent only once the ledger shows it absent this long after the attempt.
-    ledger_resend_after_seconds: float = Field(default=10.0, ge=0)
+    # An unknown write is resent only once the ledger shows it absent this long after the attempt
+    # was sent: longer than Shopify may still be executing a request our client gave up on.
+    ledger_resend_after_seconds: float = Field(default=20.0, ge=0)
     # Background workers (every replica runs them).
     workers_enabled: bool = True
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)

@@ -44,4 +44,4 @@ class Services:
     today: Callable[[], date] = utc_today
     # How long after an attempt was sent an absent write may be sent again: the attempt's own
     # deadline plus a settling delay.
-    resend_after_seconds: float = 10.0
+    resend_after_seconds: float = 20.0

@@ -24,8 +24,14 @@ async def assert_exactly_once(sandbox, db) -> dict[str, int]:
         if card.get("note") and MARKER.match(card["note"]):
             markers[MARKER.match(card["note"])[2]] += 1
     doubled = [write_id for write_id, count in markers.items() if count > 1]
-    assert doubled == [], f"writes applied twice in the ledger: {doubled}"
     async with db.acquire() as conn:
+        if doubled:
+            details = await conn.fetch("SELECT write_id, operation, state, attempts FROM ledger_writes WHERE write_id = ANY($1)",
+                                       doubled)
+            seen = [(c["code"][-4:], t["note"], t["amount"], t["processedAt"]) for c in cards for t in c["transactions"]
+                    if any(d in (t.get("note") or "") for d in doubled)]
+            seen += [(c["code"][-4:], c["note"], "card") for c in cards if any(d in (c.get("note") or "") for d in doubled)]
+            raise AssertionError(f"writes applied twice in the ledger: {[dict(r) for r in details]} {seen}")
         rows = await conn.fetch("SELECT write_id, operation, state, idempotency_id FROM ledger_writes")
         per_record = await conn.fetch(
             """SELECT idempotency_id, count(*) AS effects FROM ledger_writes
