@@ -86,13 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8089)
+    sandbox_cmd.add_argument("--bucket-size", type=float, default=2000.0, help="cost bucket size (points)")
+    sandbox_cmd.add_argument("--restore-rate", type=float, default=100.0, help="cost points restored per second")
     args = parser.parse_args(argv)
 
     if args.command == "sandbox":
         configure_logging("console", "INFO")
+        from adapter.sandbox.config import SandboxConfig
         from adapter.sandbox.server import run_sandbox
 
-        run_sandbox(args.host, args.port, None)
+        run_sandbox(args.host, args.port, SandboxConfig(bucket_size=args.bucket_size, restore_rate=args.restore_rate))
         return
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)

@@ -48,8 +48,13 @@ async def _wait_ready(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+# A bucket that never runs dry: latency and throughput runs measure the adapter, not Shopify's
+# rate limit (bench/throttle measures that on its own).
+UNLIMITED = ("--bucket-size", "1000000", "--restore-rate", "1000000")
+
+
 @contextlib.asynccontextmanager
-async def running_stack(extra_env: dict[str, str] | None = None):
+async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: tuple[str, ...] = UNLIMITED):
     workdir = tempfile.mkdtemp(prefix="gca-bench-")
     pg_server = None
     database_url = os.environ.get("BENCH_DATABASE_URL")
@@ -60,7 +65,7 @@ async def running_stack(extra_env: dict[str, str] | None = None):
         database_url = pg_server.get_uri()
     sandbox_port, adapter_port, metrics_port = free_port(), free_port(), free_port()
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "adapter", "sandbox", "--port", str(sandbox_port)],
+        [sys.executable, "-m", "adapter", "sandbox", "--port", str(sandbox_port), *sandbox_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     graphql_url = f"http://127.0.0.1:{sandbox_port}/admin/api/2026-10/graphql.json"

@@ -19,6 +19,7 @@ _MESSAGES = {
     "dict_type": "must be an object",
     "string_too_short": "must not be empty",
     "string_too_long": "must be at most 255 characters",
+    "finite_number": "must be a finite number",
 }
 
 
