@@ -77,6 +77,16 @@ async def _migrate(settings: Settings, target: int | None) -> None:
             await pool.close()
 
 
+def _run(coroutine) -> None:
+    """uvloop where it is installed: measurably less CPU per request (bench/throughput)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+        return
+    uvloop.run(coroutine)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="giftcard-adapter")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "serve":
         metrics.preinitialise()
-        asyncio.run(_serve(settings))
+        _run(_serve(settings))
     elif args.command == "migrate":
         asyncio.run(_migrate(settings, args.target))
 

@@ -39,7 +39,7 @@ async def run_idempotent(
     model: type[BaseModel],
     prepare: Callable[[Any], tuple[bytes, Callable[[Claim], Awaitable[StoredResponse]]]],
 ) -> web.Response:
-    """The shared order of checks (spec §6.3): key, replay whatever the body says, validate, claim.
+    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim.
 
     `prepare(validated)` returns the request's fingerprint and the work to run under the claim."""
     services = request.app[SERVICES]
@@ -50,12 +50,13 @@ async def run_idempotent(
         invalid = None
     except ApiError as error:
         fp, work, invalid = None, None, error
-    if key is not None:
-        replay = await services.idempotency.replay(operation, key, fp)
+    if invalid is not None:
+        # A used key replays its answer whatever the new body says; an unused one gets the 400.
+        replay = await services.idempotency.replay(operation, key, None) if key is not None else None
         if replay is not None:
             return stored(replay)
-    if invalid is not None:
         raise invalid
+    # A valid body goes straight to the claim: its ON CONFLICT finds a stored answer just as well.
     response = await services.idempotency.execute(
         operation, key, fp, work, presenter=present, deadline=request[DEADLINE]
     )

@@ -54,6 +54,8 @@ class Claim:
     vault: CodeVault
     presenter: Presenter
     encrypt: bool
+    # True when this request created the record: nothing of an earlier attempt can exist.
+    fresh: bool = False
     response: StoredResponse | None = field(default=None)
 
     @property
@@ -133,6 +135,7 @@ class IdempotencyCoordinator:
         while True:
             async with self._pool.acquire() as conn:
                 claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+                fresh = claimed is not None
                 if claimed is None:
                     existing = await records.fetch(conn, operation, key)
                     if existing is not None and not existing.is_final and not existing.lease_alive:
@@ -140,7 +143,7 @@ class IdempotencyCoordinator:
                         if claimed is not None:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
-                return await self._run(claimed, work, presenter)
+                return await self._run(claimed, work, presenter, fresh)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)
                 metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "replayed").inc()
@@ -151,12 +154,12 @@ class IdempotencyCoordinator:
             await asyncio.sleep(min(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)], max(give_up_at - loop.time(), 0)))
             polls += 1
 
-    def claim_for(self, record: IdempotencyRecord, presenter: Presenter) -> Claim:
+    def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False) -> Claim:
         """A claim on a record this owner holds the lease of (also used by the settler)."""
-        return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS)
+        return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS, fresh)
 
-    async def _run(self, record, work, presenter) -> StoredResponse:
-        claim = self.claim_for(record, presenter)
+    async def _run(self, record, work, presenter, fresh: bool) -> StoredResponse:
+        claim = self.claim_for(record, presenter, fresh)
         try:
             response = await work(claim)
         except BaseException:

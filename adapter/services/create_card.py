@@ -19,7 +19,7 @@ from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.observability import metrics
 from adapter.ports import LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
 from adapter.services.context import Services
-from adapter.services.finishing import finish_declined
+from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
 from adapter.store import audit, cards, writes
@@ -40,8 +40,7 @@ class CreateCommand:
 
 
 async def create_card(services: Services, claim: Claim, command: CreateCommand, deadline: float) -> StoredResponse:
-    async with services.pool.acquire() as conn:
-        write = await writes.for_idempotency(conn, claim.record_id)
+    write = await earlier_write(services, claim)
     try:
         if write is None:
             await _ensure_shop_currency(services, command.amount, deadline)

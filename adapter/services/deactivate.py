@@ -8,7 +8,7 @@ from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.ports import LedgerDecline, LedgerError
 from adapter.services import cards
 from adapter.services.context import Services
-from adapter.services.finishing import finish_declined
+from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
 from adapter.store import audit, writes
@@ -19,14 +19,15 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         card_id = await cards.locate(services, code, deadline)
     except Decline as decline:
         return await finish_declined(services, claim, decline)
+    write = await earlier_write(services, claim)
     async with services.pool.acquire() as conn:
-        write = await writes.for_idempotency(conn, claim.record_id)
         if write is None:
             # The code is kept (encrypted) until the write is settled: the answer carries it.
             write = await writes.record_intent(conn, idempotency_id=claim.record_id, operation="deactivate",
                                                shopify_card_id=card_id, code_digest=services.vault.digest(code),
-                                               code_encrypted=services.vault.encrypt_code(code))
-        await writes.mark_sending(conn, write.write_id)
+                                               code_encrypted=services.vault.encrypt_code(code), sending=True)
+        else:
+            await writes.mark_sending(conn, write.write_id)
     try:
         card = await services.ledger.deactivate(card_id=card_id, deadline=deadline)
     except LedgerDecline as declined:

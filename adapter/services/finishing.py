@@ -13,3 +13,11 @@ async def finish_declined(services, claim: Claim, decline: Decline, write_id: st
         if write_id is not None:
             await writes.mark_declined(conn, write_id)
         return await claim.finish(conn, decline)
+
+
+async def earlier_write(services, claim: Claim):
+    """The ledger write an earlier attempt at this key recorded, if any (none on a fresh claim)."""
+    if claim.fresh:
+        return None
+    async with services.pool.acquire() as conn:
+        return await writes.for_idempotency(conn, claim.record_id)

@@ -24,7 +24,7 @@ from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
-from adapter.services.finishing import finish_declined
+from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.money_writes import send_once
 from adapter.store import audit, instruments, writes
 from adapter.store.instruments import Instrument
@@ -61,8 +61,7 @@ class PaymentCommand:
 
 async def authorize(services: Services, claim: Claim, code: CardCode, command: PaymentCommand,
                     deadline: float) -> StoredResponse:
-    async with services.pool.acquire() as conn:
-        write = await writes.for_idempotency(conn, claim.record_id)
+    write = await earlier_write(services, claim)
     try:
         if write is None:
             card_id = await cards.locate(services, code, deadline)
@@ -129,8 +128,7 @@ async def revoke(services: Services, claim: Claim, instrument_id: UUID | None, c
 
 async def _credit_back(services: Services, claim: Claim, operation: str, instrument_id: UUID | None,
                        command: PaymentCommand, deadline: float) -> StoredResponse:
-    async with services.pool.acquire() as conn:
-        write = await writes.for_idempotency(conn, claim.record_id)
+    write = await earlier_write(services, claim)
     if write is None:
         try:
             write = await _reserve(services, claim, operation, instrument_id, command)

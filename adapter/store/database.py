@@ -16,8 +16,15 @@ def mask_dsn(dsn: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", dsn)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook. asyncpg still rolls back an open transaction first; what it would
+    otherwise add (RESET ALL, UNLISTEN, advisory unlock: one round trip per release) guards
+    session state we never change outside a `finally` that restores it."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=10)
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=10,
+                                     reset=_keep_session)
     log.info("database_connected", dsn=mask_dsn(dsn))
     return pool
 

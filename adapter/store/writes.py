@@ -69,14 +69,18 @@ async def record_intent(
     conn, *, idempotency_id: int | None, operation: str, code_digest: bytes | None = None,
     code_encrypted: bytes | None = None, shopify_card_id: str | None = None,
     amount: Decimal | None = None, currency: str | None = None, instrument_id: UUID | None = None,
-    context: dict | None = None,
+    context: dict | None = None, sending: bool = False,
 ) -> LedgerWrite:
+    """`sending=True` also counts the first attempt (as mark_sending would), in the same statement."""
     row = await conn.fetchrow(
         f"""INSERT INTO ledger_writes (write_id, idempotency_id, operation, code_digest, code_encrypted,
-                                        shopify_card_id, amount, currency, instrument_id, context)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING {_COLUMNS}""",
+                                        shopify_card_id, amount, currency, instrument_id, context,
+                                        attempts, first_sent_at, last_sent_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,
+                    CASE WHEN $11 > 0 THEN now() END, CASE WHEN $11 > 0 THEN now() END)
+            RETURNING {_COLUMNS}""",
         new_write_id(), idempotency_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency,
-        instrument_id, jsonio.dumps(context or {}).decode(),
+        instrument_id, jsonio.dumps(context or {}).decode(), 1 if sending else 0,
     )
     return _write(row)
 

@@ -1,0 +1,151 @@
+"""The latency the adapter adds: each endpoint through the adapter versus the same Shopify calls
+made directly to the sandbox, interleaved in one run at a fixed request rate.
+
+    .venv/bin/python -m bench.overhead [--rate 20] [--requests 300]
+
+Open loop: requests start on a fixed schedule whether or not earlier ones finished, so a slow
+response cannot hide queueing. Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the
+mutating endpoints <= 4 ms / 15 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import time
+import uuid
+
+import aiohttp
+
+from adapter import jsonio
+from adapter.shopify import documents
+from bench.harness import API_KEY, SANDBOX_TOKEN, percentile, print_table, running_stack
+
+TARGETS = {"balance": (2.0, 8.0)}
+MUTATION_TARGET = (4.0, 15.0)
+HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+
+
+class Bench:
+    def __init__(self, session: aiohttp.ClientSession, stack) -> None:
+        self.session = session
+        self.stack = stack
+
+    async def adapter(self, path: str, body: dict) -> tuple[float, object]:
+        started = time.perf_counter()
+        async with self.session.post(self.stack.adapter_url + path, data=jsonio.dumps(body), headers=HEADERS) as r:
+            payload = jsonio.loads(await r.read())
+            if r.status != 200:
+                raise RuntimeError(f"{path}: {r.status} {payload}")
+        return (time.perf_counter() - started) * 1000, payload
+
+    async def shopify(self, document, variables: dict) -> tuple[float, dict]:
+        started = time.perf_counter()
+        async with self.session.post(self.stack.graphql_url, data=jsonio.dumps({
+                "query": document.text, "operationName": document.operation_name, "variables": variables}),
+                headers={"X-Shopify-Access-Token": SANDBOX_TOKEN, "Content-Type": "application/json"}) as r:
+            payload = jsonio.loads(await r.read())
+        return (time.perf_counter() - started) * 1000, payload
+
+
+def money(value: str) -> dict:
+    return {"amount": value, "currencyCode": "USD"}
+
+
+async def pair(bench: Bench, endpoint: str, wallet: dict, results: dict) -> None:
+    """One adapter request and the Shopify call(s) it makes, sent one after the other."""
+    code = secrets.token_hex(8)
+    if endpoint == "balance":
+        adapter_ms, _ = await bench.adapter("/gift_card/balance", {"identifier": {"number": wallet["code"]}})
+        direct_ms, _ = await bench.shopify(documents.GET_CARD, {"id": wallet["id"]})
+    elif endpoint in ("issue", "activate"):
+        body = {"amount": {"value": 10, "currency": "USD"}, "customer": {}, "idempotence_key": str(uuid.uuid4())}
+        if endpoint == "activate":
+            body["card_number"] = code
+        adapter_ms, _ = await bench.adapter(f"/gift_card/{endpoint}", body)
+        direct_ms, _ = await bench.shopify(documents.CREATE_CARD, {"input": {
+            "initialAmount": money("10.00"), "code": secrets.token_hex(8), "note": f"gca:v1:{endpoint}:{uuid.uuid4().hex}"}})
+    elif endpoint == "deactivate":
+        _, created = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("1.00"), "code": code}})
+        _, other = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("1.00")}})
+        adapter_ms, _ = await bench.adapter("/gift_card/deactivate", {"card_number": code, "idempotence_key": str(uuid.uuid4())})
+        # The adapter knows the card only after a lookup; give the direct side the same search.
+        direct_search, _ = await bench.shopify(documents.SEARCH_CARDS, {"first": 2, "query": secrets.token_hex(8)})
+        direct_ms, _ = await bench.shopify(documents.DEACTIVATE_CARD, {"id": other["data"]["giftCardCreate"]["giftCard"]["id"]})
+        direct_ms += direct_search
+    else:  # authorize, refund, revoke (capture touches no ledger)
+        adapter_ms, direct_ms = await payment(bench, endpoint, wallet)
+    results.setdefault(endpoint, ([], []))
+    results[endpoint][0].append(adapter_ms)
+    results[endpoint][1].append(direct_ms)
+
+
+async def payment(bench: Bench, endpoint: str, wallet: dict) -> tuple[float, float]:
+    authorize_ms, auth = await bench.adapter("/financial_instruments", {
+        "idempotency_key": str(uuid.uuid4()), "transactions": [],
+        "arguments": {"amount": 2, "currency": "USD", "payment_method": "gift_card"},
+        "metadata": {"number": wallet["code"]}})
+    note = f"gca:v1:{endpoint}:{uuid.uuid4().hex}"
+    if endpoint == "authorize":
+        direct_ms, _ = await bench.shopify(documents.DEBIT_CARD, {"id": wallet["id"], "input": {"debitAmount": money("2.00"), "note": note}})
+        return authorize_ms, direct_ms
+    instrument = auth[0]["instrument_id"]
+    path = f"/financial_instruments/{instrument}"
+    if endpoint == "refund":
+        await bench.adapter(f"{path}/_capture", {"idempotency_key": str(uuid.uuid4()), "arguments": {"amount": 1, "currency": "USD"}})
+    adapter_ms, _ = await bench.adapter(f"{path}/_{endpoint}", {
+        "idempotency_key": str(uuid.uuid4()), "arguments": {"amount": 1, "currency": "USD"}})
+    direct_ms, _ = await bench.shopify(documents.CREDIT_CARD, {"id": wallet["id"], "input": {"creditAmount": money("1.00"), "note": note}})
+    return adapter_ms, direct_ms
+
+
+async def measure(rate: float, requests: int) -> list[list[str]]:
+    endpoints = ["balance", "issue", "activate", "deactivate", "authorize", "refund", "revoke"]
+    async with running_stack() as stack, aiohttp.ClientSession() as session:
+        bench = Bench(session, stack)
+        wallet_code = secrets.token_hex(8)
+        _, created = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("3000.00"), "code": wallet_code}})
+        wallet = {"code": wallet_code, "id": created["data"]["giftCardCreate"]["giftCard"]["id"]}
+        await bench.adapter("/gift_card/balance", {"identifier": {"number": wallet_code}})  # registry warm
+        results: dict = {}
+        for endpoint in endpoints:
+            for _ in range(20):  # warm-up, discarded
+                await pair(bench, endpoint, wallet, {})
+            tasks = []
+            started = time.perf_counter()
+            for index in range(requests):
+                delay = started + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(pair(bench, endpoint, wallet, results)))
+            await asyncio.gather(*tasks)
+            if endpoint in ("authorize", "refund", "revoke"):
+                # Top the wallet back up so later endpoints never run dry.
+                await bench.shopify(documents.CREDIT_CARD, {"id": wallet["id"], "input": {"creditAmount": money("0.01")}})
+    rows = []
+    for endpoint in endpoints:
+        through, direct = results[endpoint]
+        added50 = percentile(through, 0.5) - percentile(direct, 0.5)
+        added99 = percentile(through, 0.99) - percentile(direct, 0.99)
+        target = TARGETS.get(endpoint, MUTATION_TARGET)
+        verdict = "ok" if added50 <= target[0] and added99 <= target[1] else "MISSED"
+        rows.append([endpoint, str(len(through)), f"{percentile(direct, 0.5):.2f}", f"{percentile(through, 0.5):.2f}",
+                     f"{added50:.2f}", f"{percentile(direct, 0.99):.2f}", f"{percentile(through, 0.99):.2f}",
+                     f"{added99:.2f}", f"<= {target[0]:g} / {target[1]:g}", verdict])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=20.0, help="request pairs started per second")
+    parser.add_argument("--requests", type=int, default=300, help="pairs per endpoint")
+    args = parser.parse_args()
+    rows = asyncio.run(measure(args.rate, args.requests))
+    print_table(f"Adapter overhead at {args.rate:g} req/s (ms; direct = the same Shopify calls straight to the sandbox)",
+                ["endpoint", "n", "direct p50", "adapter p50", "added p50", "direct p99", "adapter p99",
+                 "added p99", "target p50/p99", "verdict"], rows)
+
+
+if __name__ == "__main__":
+    main()
