@@ -195,7 +195,11 @@ class ShopifyClient:
         while True:
             await self.bucket.acquire(cost, deadline)
             try:
-                return await self._attempt(document, payload, parse, deadline)
+                try:
+                    return await self._attempt(document, payload, parse, deadline)
+                finally:
+                    # Answered or not, this attempt no longer awaits Shopify's charge.
+                    self.bucket.release(cost)
             except _Resend as resend:
                 throttle_resends += 1
                 wait = max(resend.wait, _MIN_THROTTLE_WAIT)

@@ -49,6 +49,9 @@ class CostBucket:
         self._available = 0.0
         self._as_of = 0.0
         self._blocked_until = 0.0
+        # Points reserved by requests still on their way: Shopify's next figure does not yet
+        # include them, so they stay deducted when the model is reset to it.
+        self._in_flight = 0.0
 
     def _now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
@@ -72,7 +75,7 @@ class CostBucket:
         self._known = True
         self.maximum = status.maximum
         self.restore_rate = status.restore_rate
-        self._available = status.available
+        self._available = status.available - self._in_flight
         self._as_of = self._now()
         SHOPIFY_THROTTLE_AVAILABLE.set(status.available)
 
@@ -102,7 +105,12 @@ class CostBucket:
             # Reserve now, with no await in between, so the next caller sees our debt.
             self._available = self.available(now) - min(cost, self.maximum)
             self._as_of = now
+        self._in_flight += cost
         if wait > 0:
             SHOPIFY_THROTTLE_WAIT.inc(wait)
             await asyncio.sleep(wait)
         return wait
+
+    def release(self, cost: float) -> None:
+        """The request that reserved `cost` has its answer (or none will come)."""
+        self._in_flight = max(0.0, self._in_flight - cost)
