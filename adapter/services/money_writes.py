@@ -69,6 +69,28 @@ async def send_once(
         raise transient_from(error) from None
 
 
+async def credit_once(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction:
+    """Credit the write's amount to its card, at most once (refund, revoke, reverse)."""
+    amount = Money(write.amount, write.currency)
+    return await send_once(
+        services, write,
+        lambda: services.ledger.credit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
+                                       deadline=deadline),
+        deadline,
+    )
+
+
+async def debit_once(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction:
+    """Debit the write's amount from its card, at most once (authorize)."""
+    amount = Money(write.amount, write.currency)
+    return await send_once(
+        services, write,
+        lambda: services.ledger.debit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
+                                      deadline=deadline),
+        deadline,
+    )
+
+
 def _recorded(write: LedgerWrite) -> LedgerTransaction:
     sign = -1 if write.operation == "authorize" else 1
     return LedgerTransaction(id=write.ledger_transaction_id, amount=Money(sign * write.amount, write.currency),

@@ -25,7 +25,7 @@ from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
-from adapter.services.money_writes import send_once
+from adapter.services.money_writes import credit_once, debit_once
 from adapter.store import audit, instruments, writes
 from adapter.store.instruments import Instrument
 
@@ -72,12 +72,7 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
                     instrument_id=uuid.uuid4(),
                     context={"metadata": command.metadata, "account_id": command.account_id, "last4": code.last4},
                 )
-        transaction = await send_once(
-            services, write,
-            lambda: services.ledger.debit(card_id=write.shopify_card_id, amount=command.amount, note=write.marker,
-                                          deadline=deadline),
-            deadline,
-        )
+        transaction = await debit_once(services, write, deadline)
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write else None)
     async with services.pool.acquire() as conn, conn.transaction():
@@ -134,14 +129,8 @@ async def _credit_back(services: Services, claim: Claim, operation: str, instrum
             write = await _reserve(services, claim, operation, instrument_id, command)
         except Decline as decline:
             return await finish_declined(services, claim, decline)
-    amount = Money(write.amount, write.currency)
     try:
-        transaction = await send_once(
-            services, write,
-            lambda: services.ledger.credit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
-                                           deadline=deadline),
-            deadline,
-        )
+        transaction = await credit_once(services, write, deadline)
     except Decline as decline:
         async with services.pool.acquire() as conn, conn.transaction():
             await instruments.settle_reservation(conn, write.instrument_id, operation, write.amount, applied=False)

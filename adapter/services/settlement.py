@@ -28,7 +28,7 @@ from adapter.observability import metrics
 from adapter.services.context import Services
 from adapter.services.create_card import CreateCommand, create_card
 from adapter.services.deactivate import deactivate
-from adapter.services.money_writes import find_settled, safe_to_resend, send_once
+from adapter.services.money_writes import credit_once, find_settled, safe_to_resend
 from adapter.services.payments import complete_credit_back
 from adapter.store import audit, instruments, writes
 from adapter.store import idempotency as records
@@ -106,14 +106,8 @@ async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite) -
 
 async def _reverse(services: Services, claim: Claim, write: LedgerWrite, deadline: float) -> None:
     """Credit an unanswered debit back, then answer the key with a final decline."""
-    amount = Money(write.amount, write.currency)
     try:
-        transaction = await send_once(
-            services, write,
-            lambda: services.ledger.credit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
-                                           deadline=deadline),
-            deadline,
-        )
+        transaction = await credit_once(services, write, deadline)
     except Decline:
         # The card can no longer take the credit (deactivated, expired): a person must step in.
         log.error("reverse_refused_manual_review", write_id=write.write_id)

@@ -7,7 +7,6 @@ import tempfile
 from decimal import Decimal
 
 import aiohttp
-import asyncpg
 import pytest
 
 from adapter import jsonio
