@@ -14,9 +14,12 @@ async def _call(method: str, url: str, json=None):
             return await response.json(content_type=None)
 
 
+async def state(sandbox) -> dict:
+    return await _call("GET", f"{sandbox.base_url}/sandbox/state")
+
+
 async def cards(sandbox) -> list[dict]:
-    state = await _call("GET", f"{sandbox.base_url}/sandbox/state")
-    return state["cards"] if isinstance(state, dict) else state
+    return (await state(sandbox))["cards"]
 
 
 async def card_by_code(sandbox, code: str) -> dict | None:

@@ -118,6 +118,8 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
                                  reverse_unanswered_debit_after_seconds=0,
                                  idempotency_wait_seconds=0.5)
     run = Run(adapter, seed)
+    settled_before = _metric_total("giftcard_adapter_ledger_settlements_total")
+    unknown_before = _metric_total("giftcard_adapter_ledger_unknown_outcomes_total")
     for fault in FAULTS:
         await ledger_view.add_fault(sandbox, **fault, seed=seed)
     started = time.monotonic()
@@ -147,10 +149,14 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
         unsettled = await conn.fetchval(
             "SELECT count(*) FROM ledger_writes WHERE state = 'unknown' OR (state = 'pending' AND attempts > 0)")
 
+    faults_fired = (await ledger_view.state(sandbox)).get("faults_fired", {})
+    unknowns = _metric_total("giftcard_adapter_ledger_unknown_outcomes_total") - unknown_before
+    settlements = _metric_total("giftcard_adapter_ledger_settlements_total") - settled_before
     figures = await assert_exactly_once(sandbox, db)
     await assert_instrument_totals_match_ledger(sandbox, db)
     lost = await _lost_acknowledgements(sandbox, run.acknowledged)
-    print(f"operations={done} answers={dict(run.statuses)} retries={run.retries} given_up={run.abandoned} "
+    print(f"operations={done} faults_injected={dict(faults_fired)} unknown_outcomes={unknowns:.0f} "
+          f"settlements={settlements:.0f} answers={dict(run.statuses)} retries={run.retries} given_up={run.abandoned} "
           f"settled={dict(settled)} settle_seconds={settle_seconds:.2f} unsettled_left={unsettled} "
           f"ledger_effects={figures['ledger_effects']} double_effects={figures['double_effects']} "
           f"lost_acknowledgements={lost}")
@@ -176,3 +182,9 @@ async def _lost_acknowledgements(sandbox, acknowledged) -> int:
         elif operation != "capture":
             lost += body["metadata"]["ledger_transaction_id"] not in transactions
     return lost
+
+
+def _metric_total(name: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return sum(sample.value for metric in REGISTRY.collect() for sample in metric.samples if sample.name == name)
