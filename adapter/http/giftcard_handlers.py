@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-import structlog
 from aiohttp import web
-from pydantic import BaseModel
 
 from adapter.domain.cardcode import CardCode
-from adapter.http.errors import ApiError
+from adapter.http.idempotent import bind_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
-from adapter.http.requests import read_key, read_object, validate
+from adapter.http.requests import read_object, validate
 from adapter.http.schemas import ActivateRequest, BalanceRequest, DeactivateRequest, IssueRequest
-from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
+from adapter.idempotency.coordinator import fingerprint
 from adapter.services import balance as balance_service
 from adapter.services.create_card import CreateCommand, create_card
 from adapter.services.deactivate import deactivate as deactivate_service
-
-
-def bind_card(code: CardCode) -> None:
-    structlog.contextvars.bind_contextvars(card_last4=code.last4)
-
-
-def stored(response: StoredResponse) -> web.Response:
-    headers = {"Idempotent-Replayed": "true"} if response.replayed else {}
-    return web.Response(status=response.status, body=response.body, content_type="application/json",
-                        headers=headers)
-
-
-async def run_idempotent(
-    request: web.Request,
-    operation: str,
-    key_fields: tuple[str, ...],
-    model: type[BaseModel],
-    prepare: Callable[[Any], tuple[bytes, Callable[[Claim], Awaitable[StoredResponse]]]],
-) -> web.Response:
-    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim.
-
-    `prepare(validated)` returns the request's fingerprint and the work to run under the claim."""
-    services = request.app[SERVICES]
-    body = await read_object(request)
-    key = read_key(body, *key_fields)
-    try:
-        fp, work = prepare(validate(model, body))
-        invalid = None
-    except ApiError as error:
-        fp, work, invalid = None, None, error
-    if invalid is not None:
-        # A used key replays its answer whatever the new body says; an unused one gets the 400.
-        replay = await services.idempotency.replay(operation, key, None) if key is not None else None
-        if replay is not None:
-            return stored(replay)
-        raise invalid
-    # A valid body goes straight to the claim: its ON CONFLICT finds a stored answer just as well.
-    response = await services.idempotency.execute(
-        operation, key, fp, work, presenter=present, deadline=request[DEADLINE]
-    )
-    return stored(response)
 
 
 async def balance(request: web.Request) -> web.Response:

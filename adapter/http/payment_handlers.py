@@ -7,7 +7,7 @@ from uuid import UUID
 from aiohttp import web
 
 from adapter.domain.cardcode import CardCode
-from adapter.http.giftcard_handlers import bind_card, run_idempotent
+from adapter.http.idempotent import bind_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.schemas import AuthorizeRequest, PspRequest
