@@ -23,9 +23,13 @@ async def locate(services: Services, code: CardCode, deadline: float) -> str:
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
+    cached = services.card_ids.get(digest)
+    if cached is not None:
+        return cached
     async with services.pool.acquire() as conn:
         known = await registry.find(conn, digest)
     if known is not None:
+        services.card_ids.put(digest, known.shopify_id)
         return known.shopify_id
     try:
         hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
@@ -38,6 +42,7 @@ async def locate(services: Services, code: CardCode, deadline: float) -> str:
     card = hits[0]
     async with services.pool.acquire() as conn:
         await registry.remember(conn, digest, card.id, card.last_characters, card.balance.currency, "discovered")
+    services.card_ids.put(digest, card.id)
     log.info("card_discovered")
     return card.id
 

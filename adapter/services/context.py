@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -34,6 +35,28 @@ class ShopCurrency:
         return self._currency
 
 
+class CardIdCache:
+    """Code digest -> Shopify card id, for cards we have already found. The mapping never
+    changes (codes are unique per shop and cards are never deleted), so a hit is always
+    right; the registry in Postgres stays the record. Bounded, least recently used out."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._ids: OrderedDict[bytes, str] = OrderedDict()
+
+    def get(self, digest: bytes) -> str | None:
+        card_id = self._ids.get(digest)
+        if card_id is not None:
+            self._ids.move_to_end(digest)
+        return card_id
+
+    def put(self, digest: bytes, card_id: str) -> None:
+        self._ids[digest] = card_id
+        self._ids.move_to_end(digest)
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
 @dataclass
 class Services:
     pool: object
@@ -45,3 +68,4 @@ class Services:
     # How long after an attempt was sent an absent write may be sent again: the attempt's own
     # deadline plus a settling delay.
     resend_after_seconds: float = 20.0
+    card_ids: CardIdCache = field(default_factory=CardIdCache)

@@ -75,7 +75,7 @@ async def _record_intent(services: Services, claim: Claim, command: CreateComman
             conn, idempotency_id=claim.record_id, operation=command.operation,
             code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
             amount=command.amount.amount, currency=command.amount.currency,
-            context={"customer_id": command.customer_id, "correlation_id": command.correlation_id},
+            context={"customer_id": command.customer_id, "correlation_id": command.correlation_id}, sending=True,
         )
 
 
@@ -85,10 +85,13 @@ async def _create_once(
     if write.state == "declined":
         raise Decline("the gift card could not be created")
     code = services.vault.decrypt_code(write.code_encrypted)
-    previously_sent = write.may_have_been_sent
+    previously_sent = write.may_have_been_sent and not write.counted_now
+    counted = write.counted_now
     for _ in range(MAX_CODE_COLLISIONS):
-        async with services.pool.acquire() as conn:
-            await writes.mark_sending(conn, write.write_id)
+        if not counted:
+            async with services.pool.acquire() as conn:
+                await writes.mark_sending(conn, write.write_id)
+        counted = False
         try:
             card = await services.ledger.create_card(
                 code=code.value, amount=command.amount, note=write.marker, deadline=deadline

@@ -38,7 +38,7 @@ async def send_once(
     Raises the Decline of a definite refusal (after marking the write declined) or RetryLater."""
     if write.state == "applied" and write.ledger_transaction_id is not None:
         return _recorded(write)  # a settler already found it in the ledger
-    if write.may_have_been_sent:
+    if write.may_have_been_sent and not write.counted_now:
         found = await _find(services, write, deadline)
         if found is not None:
             metrics.SETTLEMENTS.labels(write.operation, "applied").inc()
@@ -49,8 +49,9 @@ async def send_once(
             raise RetryLater("outcome not yet known, retry with the same key", 1.0)
         metrics.SETTLEMENTS.labels(write.operation, "absent_resent").inc()
         log.info("ledger_write_settled", result="absent_resent", write_operation=write.operation)
-    async with services.pool.acquire() as conn:
-        await writes.mark_sending(conn, write.write_id)
+    if not write.counted_now:
+        async with services.pool.acquire() as conn:
+            await writes.mark_sending(conn, write.write_id)
     try:
         return await send()
     except LedgerDecline as declined:

@@ -69,7 +69,7 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
                 write = await writes.record_intent(
                     conn, idempotency_id=claim.record_id, operation="authorize", code_digest=services.vault.digest(code),
                     shopify_card_id=card_id, amount=command.amount.amount, currency=command.amount.currency,
-                    instrument_id=uuid.uuid4(),
+                    instrument_id=uuid.uuid4(), sending=True,
                     context={"metadata": command.metadata, "account_id": command.account_id, "last4": code.last4},
                 )
         transaction = await debit_once(services, write, deadline)
@@ -171,7 +171,7 @@ async def _reserve(services: Services, claim: Claim, operation: str, instrument_
         return await writes.record_intent(
             conn, idempotency_id=claim.record_id, operation=operation, code_digest=instrument.code_digest,
             shopify_card_id=instrument.shopify_card_id, amount=amount, currency=instrument.currency,
-            instrument_id=instrument.id, context={"metadata": command.metadata},
+            instrument_id=instrument.id, context={"metadata": command.metadata}, sending=True,
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -38,6 +38,9 @@ class LedgerWrite:
     created_at: datetime
     instrument_id: UUID | None
     context: dict
+    # Recorded by this very request with its first attempt already counted (not a column):
+    # nothing can have been sent yet, so there is nothing to settle and nothing more to count.
+    counted_now: bool = False
 
     @property
     def marker(self) -> str:
@@ -82,7 +85,8 @@ async def record_intent(
         new_write_id(), idempotency_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency,
         instrument_id, jsonio.dumps(context or {}).decode(), 1 if sending else 0,
     )
-    return _write(row)
+    write = _write(row)
+    return replace(write, counted_now=True) if sending else write
 
 
 async def for_idempotency(conn, idempotency_id: int) -> LedgerWrite | None:
