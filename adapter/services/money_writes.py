@@ -72,22 +72,19 @@ async def send_once(
 
 async def credit_once(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction:
     """Credit the write's amount to its card, at most once (refund, revoke, reverse)."""
-    amount = Money(write.amount, write.currency)
-    return await send_once(
-        services, write,
-        lambda: services.ledger.credit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
-                                       deadline=deadline),
-        deadline,
-    )
+    return await _move_once(services, write, services.ledger.credit, deadline)
 
 
 async def debit_once(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction:
     """Debit the write's amount from its card, at most once (authorize)."""
+    return await _move_once(services, write, services.ledger.debit, deadline)
+
+
+async def _move_once(services: Services, write: LedgerWrite, move, deadline: float) -> LedgerTransaction:
     amount = Money(write.amount, write.currency)
     return await send_once(
         services, write,
-        lambda: services.ledger.debit(card_id=write.shopify_card_id, amount=amount, note=write.marker,
-                                      deadline=deadline),
+        lambda: move(card_id=write.shopify_card_id, amount=amount, note=write.marker, deadline=deadline),
         deadline,
     )
 

@@ -232,38 +232,29 @@ def transaction(node: Any, *, card_id: str | None = None) -> LedgerTransaction:
 # ---- one function per document -------------------------------------------------------------
 
 def created_card(body: Body) -> LedgerCard:
-    payload = _payload(body, "giftCardCreate", write=True)
-    raise_for_user_errors(payload, "giftCardCreate")
-    node = (payload or {}).get("giftCard")
-    if node is None:
-        raise LedgerOutcomeUnknown("giftCardCreate: no card and no userErrors")
-    return _written(card, node, "giftCardCreate")
+    return _write_result(body, "giftCardCreate", "giftCard", card)
 
 
 def debit_transaction(body: Body) -> LedgerTransaction:
-    return _transaction_payload(body, "giftCardDebit", "giftCardDebitTransaction")
+    return _write_result(body, "giftCardDebit", "giftCardDebitTransaction", transaction)
 
 
 def credit_transaction(body: Body) -> LedgerTransaction:
-    return _transaction_payload(body, "giftCardCredit", "giftCardCreditTransaction")
+    return _write_result(body, "giftCardCredit", "giftCardCreditTransaction", transaction)
 
 
-def _transaction_payload(body: Body, root_field: str, object_field: str) -> LedgerTransaction:
+def deactivated_card(body: Body) -> LedgerCard:
+    return _write_result(body, "giftCardDeactivate", "giftCard", card)
+
+
+def _write_result(body: Body, root_field: str, object_field: str, parse: Any) -> Any:
+    """A mutation's object, after its userErrors; neither object nor errors means unknown."""
     payload = _payload(body, root_field, write=True)
     raise_for_user_errors(payload, root_field)
     node = (payload or {}).get(object_field)
     if node is None:
-        raise LedgerOutcomeUnknown(f"{root_field}: no transaction and no userErrors")
-    return _written(transaction, node, root_field)
-
-
-def deactivated_card(body: Body) -> LedgerCard:
-    payload = _payload(body, "giftCardDeactivate", write=True)
-    raise_for_user_errors(payload, "giftCardDeactivate")
-    node = (payload or {}).get("giftCard")
-    if node is None:
-        raise LedgerOutcomeUnknown("giftCardDeactivate: no card and no userErrors")
-    return _written(card, node, "giftCardDeactivate")
+        raise LedgerOutcomeUnknown(f"{root_field}: no {object_field} and no userErrors")
+    return _written(parse, node, root_field)
 
 
 def _written(parse: Any, node: Any, root_field: str) -> Any:
