@@ -96,7 +96,10 @@ def _recorded(write: LedgerWrite) -> LedgerTransaction:
 
 
 async def find_settled(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction | None:
-    """The write's transaction if the ledger shows it; recorded as known when it does."""
+    """The write's transaction if the ledger shows it; recorded as known when it does (and not
+    looked up again afterwards: a debit awaiting its caller's retry is checked every pass)."""
+    if write.state == "applied" and write.ledger_transaction_id is not None:
+        return _recorded(write)
     found = await _find(services, write, deadline)
     if found is not None:
         async with services.pool.acquire() as conn:

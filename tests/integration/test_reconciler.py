@@ -3,6 +3,8 @@
 import asyncio
 from decimal import Decimal
 
+from prometheus_client import REGISTRY
+
 from adapter.http.keys import WORKERS
 from tests import ledger_view
 from tests.conftest import AUTH
@@ -84,6 +86,10 @@ async def test_an_unanswered_debit_waits_for_the_retry_before_the_bound(make_ada
     assert await workers(adapter).reconciler.run_once() == {"awaiting_retry": 1}
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT state FROM ledger_writes") == "applied"
+    reads = REGISTRY.get_sample_value("giftcard_adapter_shopify_calls_total", {"operation": "giftCard", "result": "ok"})
+    assert await workers(adapter).reconciler.run_once() == {"awaiting_retry": 1}
+    # Known now: later passes don't read the card's transactions again.
+    assert REGISTRY.get_sample_value("giftcard_adapter_shopify_calls_total", {"operation": "giftCard", "result": "ok"}) == reads
     retried = await adapter.post("/financial_instruments", json=authorize_body("reconwait0000001", 25, "w"), headers=AUTH)
     assert retried.status == 200
     card = await ledger_view.card_by_code(sandbox, "reconwait0000001")
