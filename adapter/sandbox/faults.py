@@ -1,13 +1,7 @@
-"""Fault injection for the tests that prove exactly-once under failures.
+"""Fault switches for the /admin endpoint (spec §14 item 29), set through /sandbox/faults.
 
-A fault applies to the next `count` matching calls, or (with `probability`) to each matching call
-with that probability, drawn from its own seeded generator so a chaos run can be replayed.
-
-- latency: wait `latency_ms`, then execute normally.
-- error_5xx: answer 502 without executing.
-- internal_server_error: answer 200 with INTERNAL_SERVER_ERROR without executing.
-- lose_response: execute and commit, then drop the connection without an answer.
-- hold: wait until POST /sandbox/release, then execute (the call stays in flight meanwhile).
+A fault is scoped to one root field name (or any call) and fires either on the next `count`
+matching calls or, for chaos runs, with a seeded `probability` until cleared.
 """
 
 from __future__ import annotations
@@ -15,70 +9,137 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-KINDS = frozenset({"latency", "error_5xx", "internal_server_error", "lose_response", "hold"})
+KINDS = ("latency", "error_5xx", "internal_server_error", "lose_response", "hold")
 
 
-class FaultError(ValueError):
-    pass
+class FaultSpecError(ValueError):
+    """A /sandbox/faults body that cannot be a fault; the message goes back to the caller."""
 
 
 @dataclass
 class Fault:
-    id: int
+    id: str
     kind: str
     operation: str | None
     remaining: int | None
     probability: float | None
-    latency_ms: int
-    rng: random.Random
+    rng: random.Random | None
+    latency_ms: int = 0
+    status: int = 502
+    stage: str = "before"
+    fired: int = 0
 
-    def fires(self, operations: list[str]) -> bool:
-        if self.operation is not None and self.operation not in operations:
-            return False
-        if self.probability is not None:
-            return self.rng.random() < self.probability
-        if self.remaining is not None and self.remaining > 0:
-            self.remaining -= 1
-            return True
-        return False
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "operation": self.operation, "remaining": self.remaining,
+                "probability": self.probability, "latency_ms": self.latency_ms, "status": self.status,
+                "stage": self.stage, "fired": self.fired}
 
 
 @dataclass
-class Faults:
-    active: list[Fault] = field(default_factory=list)
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-    held: int = 0
-    fired: dict[str, int] = field(default_factory=dict)
+class Triggered:
+    latency_s: float = 0.0
+    terminal: Fault | None = None
+
+
+@dataclass
+class _Held:
+    operation: str
+    future: asyncio.Future[bool]
+
+
+@dataclass
+class FaultRegistry:
+    faults: list[Fault] = field(default_factory=list)
+    held: list[_Held] = field(default_factory=list)
+    fired: dict[str, int] = field(default_factory=dict)  # by kind, across cleared faults too
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def add(self, spec: dict) -> Fault:
+    def add(self, spec: Any) -> Fault:
+        if not isinstance(spec, dict):
+            raise FaultSpecError("body must be a JSON object")
         kind = spec.get("kind")
         if kind not in KINDS:
-            raise FaultError(f"kind must be one of {sorted(KINDS)}")
+            raise FaultSpecError(f"kind must be one of {', '.join(KINDS)}")
+        operation = spec.get("operation")
+        if operation is not None and not isinstance(operation, str):
+            raise FaultSpecError("operation must be a root field name")
         probability = spec.get("probability")
-        if probability is not None and not 0 <= float(probability) <= 1:
-            raise FaultError("probability must be between 0 and 1")
-        count = spec.get("count")
-        remaining = None if probability is not None else int(count if count is not None else (10**9 if kind == "hold" else 1))
-        fault = Fault(next(self._ids), kind, spec.get("operation"), remaining,
-                      float(probability) if probability is not None else None,
-                      int(spec.get("latency_ms", 0)), random.Random(spec.get("seed")))
-        if kind == "hold":
-            self.released = asyncio.Event()
-        self.active.append(fault)
+        remaining: int | None = None
+        rng: random.Random | None = None
+        if probability is not None:
+            probability = float(probability)
+            if not 0 <= probability <= 1:
+                raise FaultSpecError("probability must be within [0, 1]")
+            rng = random.Random(spec.get("seed"))
+        else:
+            remaining = spec.get("count", 1)
+            if not isinstance(remaining, int) or isinstance(remaining, bool) or remaining < 1:
+                raise FaultSpecError("count must be a positive integer")
+        status = int(spec.get("status", 502))
+        if kind == "error_5xx" and not 500 <= status <= 599:
+            raise FaultSpecError("status must be a 5xx code")
+        stage = spec.get("stage", "before")
+        if stage not in ("before", "after"):
+            raise FaultSpecError("stage must be 'before' or 'after'")
+        latency_ms = int(spec.get("latency_ms", 0))
+        if kind == "latency" and latency_ms <= 0:
+            raise FaultSpecError("latency needs a positive latency_ms")
+        fault = Fault(f"fault-{next(self._ids)}", kind, operation, remaining, probability, rng,
+                      latency_ms=latency_ms, status=status, stage=stage)
+        self.faults.append(fault)
         return fault
 
     def clear(self) -> None:
-        self.active.clear()
+        self.faults.clear()
 
-    def release(self) -> None:
-        self.released.set()
+    def take(self, operations: Iterable[str]) -> Triggered:
+        """Consume the faults this call triggers: latencies add up, the first other kind wins."""
+        names = set(operations)
+        result = Triggered()
+        for fault in list(self.faults):
+            if fault.operation is not None and fault.operation not in names:
+                continue
+            if fault.kind != "latency" and result.terminal is not None:
+                continue
+            if fault.rng is not None:
+                if fault.rng.random() >= (fault.probability or 0.0):
+                    continue
+            else:
+                assert fault.remaining is not None
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.faults.remove(fault)
+            fault.fired += 1
+            self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
+            if fault.kind == "latency":
+                result.latency_s += fault.latency_ms / 1000
+            else:
+                result.terminal = fault
+        return result
 
-    def pick(self, operations: list[str]) -> Fault | None:
-        for fault in self.active:
-            if fault.fires(operations):
-                self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
-                return fault
-        return None
+    async def hold(self, operation: str) -> bool:
+        """Park the call until release (True) or reset (False)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        entry = _Held(operation, future)
+        self.held.append(entry)
+        try:
+            return await future
+        finally:
+            if entry in self.held:
+                self.held.remove(entry)
+
+    def release(self, *, proceed: bool = True) -> int:
+        entries, self.held = self.held, []
+        for entry in entries:
+            if not entry.future.done():
+                entry.future.set_result(proceed)
+        return len(entries)
+
+    def describe(self) -> dict[str, Any]:
+        return {"faults": [f.describe() for f in self.faults],
+                "held": len(self.held),
+                "held_operations": [h.operation for h in self.held]}

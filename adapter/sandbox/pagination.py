@@ -35,7 +35,7 @@ def decode_cursor(cursor: str) -> SortKey:
 @dataclass
 class Page:
     items: list[Any]
-    keys: list[SortKey]
+    cursors: list[str]
     has_next: bool
     has_previous: bool
 
@@ -49,8 +49,16 @@ def paginate(
     after: str | None,
     last: int | None,
     before: str | None,
+    cursor_of: Callable[[T, SortKey], str] | None = None,
+    key_of_cursor: Callable[[str], SortKey] | None = None,
 ) -> Page:
-    """Slice `ordered` (already sorted by `key`, descending if so) the way Relay connections do."""
+    """Slice `ordered` (already sorted by `key`, descending if so) the way Relay connections do.
+
+    `cursor_of`/`key_of_cursor` replace the default cursor (the encoded sort key) when the key
+    itself must not leave the sandbox, e.g. a card code under sortKey CODE.
+    """
+    encode = cursor_of or (lambda _item, item_key: encode_cursor(item_key))
+    decode = key_of_cursor or decode_cursor
     if first is None and last is None:
         # Shopify refuses unbounded connections at execution.
         raise GraphQLError("you must provide one of first or last")
@@ -66,22 +74,24 @@ def paginate(
         return item_key > mark if descending else item_key < mark
 
     if after is not None:
-        mark = decode_cursor(after)
+        mark = decode(after)
         while start < end and not comes_after(keys[start], mark):
             start += 1
     if before is not None:
-        mark = decode_cursor(before)
+        mark = decode(before)
         while end > start and not comes_before(keys[end - 1], mark):
             end -= 1
     if first is not None and end - start > first:
         end = start + first
     if last is not None and end - start > last:
         start = end - last
-    return Page(list(ordered[start:end]), keys[start:end], end < len(ordered), start > 0)
+    items = list(ordered[start:end])
+    cursors = [encode(item, item_key) for item, item_key in zip(items, keys[start:end], strict=True)]
+    return Page(items, cursors, end < len(ordered), start > 0)
 
 
 def connection(page: Page, node: Callable[[Any], Any]) -> dict[str, Any]:
-    cursors = [encode_cursor(k) for k in page.keys]
+    cursors = page.cursors
     nodes = [node(item) for item in page.items]
     return {
         "edges": [{"cursor": c, "node": n} for c, n in zip(cursors, nodes, strict=True)],

@@ -1,219 +1,320 @@
-"""Root fields of the gift-card API, resolved against SandboxState as plain dicts.
+"""GraphQL resolvers for the gift-card root fields, installed on the shared schema once.
 
-graphql-core's default resolver reads dict keys and calls callables with (info, **args), so
-fields with arguments (a card's transactions) are callables; interface members carry
-`__typename`. Everything here is synchronous: a document runs with no await, atomically.
+Resolvers find the shop's state in `info.context`, so one process can host several sandboxes.
+Everything is synchronous: a whole document executes without yielding to the event loop.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from adapter.sandbox.formatting import date_string, datetime_string, gid, money
-from adapter.sandbox.pagination import connection, paginate
+from adapter.sandbox.pagination import SortKey, connection, decode_cursor, encode_cursor, paginate
 from adapter.sandbox.search import parse_query
 from adapter.sandbox.state import Card, SandboxState, Transaction, user_error
 
-_MASK = "•••• •••• •••• "
+NOT_FOUND = "The gift card could not be found."
 
 
-def card_view(state: SandboxState, card: Card) -> dict[str, Any]:
-    today = state.today()
-
-    def transactions(info, first=None, after=None, last=None, before=None, reverse=False):
-        ordered = list(reversed(card.transactions)) if reverse else list(card.transactions)
-        page = paginate(ordered, lambda t: (t.number,), descending=bool(reverse), first=first, after=after,
-                        last=last, before=before)
-        return connection(page, lambda t: transaction_view(state, t))
-
-    return {
-        "__typename": "GiftCard",
-        "id": card.gid,
-        "balance": money(card.balance, card.currency),
-        "initialValue": money(card.initial_value, card.currency),
-        "enabled": card.enabled,
-        "deactivatedAt": datetime_string(card.deactivated_at) if card.deactivated_at else None,
-        "disabledAt": datetime_string(card.deactivated_at) if card.deactivated_at else None,
-        "expiresOn": date_string(card.expires_on),
-        "lastCharacters": card.last_characters,
-        "maskedCode": _MASK + card.last_characters,
-        "note": card.note,
-        "templateSuffix": card.template_suffix,
-        "createdAt": datetime_string(card.created_at),
-        "updatedAt": datetime_string(card.updated_at),
-        "customer": {"id": gid("Customer", card.customer_id)} if card.customer_id else None,
-        "order": None,
-        "lineItem": None,
-        "recipientAttributes": None,
-        "isRedeemable": card.enabled and not card.is_expired(today) and card.balance > 0,
-        "crossCurrencyRedemptionStrategy": card.cross_currency,
-        "transactions": transactions,
-    }
+@dataclass
+class RequestContext:
+    state: SandboxState
+    search: list[dict[str, Any]] = field(default_factory=list)
 
 
-def transaction_view(state: SandboxState, txn: Transaction) -> dict[str, Any]:
-    return {
-        "__typename": txn.typename,
-        "id": txn.gid,
-        "amount": money(txn.amount, txn.currency),
-        "note": txn.note,
-        "processedAt": datetime_string(txn.processed_at),
-        "giftCard": lambda info: card_view(state, txn.card),
-        "metafield": lambda info, **_: None,
-        "metafields": lambda info, **_: {"edges": [], "nodes": [], "pageInfo": {
-            "hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}},
-    }
+def _state(info: GraphQLResolveInfo) -> SandboxState:
+    return info.context.state
 
 
-def _decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        raise GraphQLError(f"Invalid decimal value: {value!r}") from None
+def _require_gid(value: str) -> str:
+    """A value that is no GID at all is a top-level error on Shopify, not a userError."""
+    if not isinstance(value, str) or not value.startswith("gid://shopify/"):
+        raise GraphQLError(f"Invalid global id '{value}'", extensions={"code": "RESOURCE_NOT_FOUND"})
+    return value
 
 
-def _date(value: Any) -> date | None:
+def _customer_number(value: str | None) -> int | None:
     if value is None:
         return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise GraphQLError(f"Invalid date value: {value!r}") from None
+    tail = value.removeprefix("gid://shopify/Customer/")
+    return int(tail) if tail.isdigit() and tail != value else -1
 
 
-def _datetime(value: Any) -> datetime | None:
-    if value is None:
+# -- object views ----------------------------------------------------------------------------
+# graphql-core's default resolver reads attributes and calls methods with (info, **args), so these
+# small views map GraphQL field names onto the ledger model.
+
+class TransactionView:
+    __slots__ = ("txn", "state")
+
+    def __init__(self, txn: Transaction, state: SandboxState) -> None:
+        self.txn = txn
+        self.state = state
+
+    @property
+    def typename(self) -> str:
+        return self.txn.typename
+
+    @property
+    def id(self) -> str:
+        return self.txn.gid
+
+    @property
+    def amount(self) -> dict[str, str]:
+        return money(self.txn.amount, self.txn.currency)
+
+    @property
+    def note(self) -> str | None:
+        return self.txn.note
+
+    @property
+    def processedAt(self) -> str:  # noqa: N802 - GraphQL field name
+        return datetime_string(self.txn.processed_at)
+
+    @property
+    def giftCard(self) -> GiftCardView:  # noqa: N802
+        return GiftCardView(self.txn.card, self.state)
+
+    def metafield(self, _info: Any, **_args: Any) -> None:
         return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise GraphQLError(f"Invalid datetime value: {value!r}") from None
+
+    def metafields(self, _info: Any, **_args: Any) -> dict[str, Any]:
+        return {"edges": [], "nodes": [], "pageInfo": {"hasNextPage": False, "hasPreviousPage": False,
+                                                       "startCursor": None, "endCursor": None}}
 
 
-def _customer_number(value: Any) -> int | None:
-    prefix = "gid://shopify/Customer/"
-    if value is None:
-        return None
-    text = str(value)
-    return int(text[len(prefix):]) if text.startswith(prefix) and text[len(prefix):].isdigit() else -1
+class GiftCardView:
+    __slots__ = ("card", "state")
+    typename = "GiftCard"
+
+    def __init__(self, card: Card, state: SandboxState) -> None:
+        self.card = card
+        self.state = state
+
+    id = property(lambda self: self.card.gid)
+    balance = property(lambda self: money(self.card.balance, self.card.currency))
+    initialValue = property(lambda self: money(self.card.initial_value, self.card.currency))  # noqa: N815
+    enabled = property(lambda self: self.card.enabled)
+    deactivatedAt = property(  # noqa: N815
+        lambda self: datetime_string(self.card.deactivated_at) if self.card.deactivated_at else None)
+    expiresOn = property(lambda self: date_string(self.card.expires_on))  # noqa: N815
+    lastCharacters = property(lambda self: self.card.last_characters)  # noqa: N815
+    maskedCode = property(lambda self: f"•••• •••• •••• {self.card.last_characters}")  # noqa: N815
+    note = property(lambda self: self.card.note)
+    templateSuffix = property(lambda self: self.card.template_suffix)  # noqa: N815
+    createdAt = property(lambda self: datetime_string(self.card.created_at))  # noqa: N815
+    updatedAt = property(lambda self: datetime_string(self.card.updated_at))  # noqa: N815
+    crossCurrencyRedemptionStrategy = property(lambda self: self.card.cross_currency)  # noqa: N815
+    customer = property(
+        lambda self: {"id": gid("Customer", self.card.customer_id)} if self.card.customer_id else None)
+    order = None
+    lineItem = None  # noqa: N815
+    recipientAttributes = None  # noqa: N815
+
+    @property
+    def isRedeemable(self) -> bool:  # noqa: N802
+        card = self.card
+        return card.enabled and not card.is_expired(self.state.today()) and card.balance > 0
+
+    def transactions(self, _info: Any, first: int | None = None, after: str | None = None,
+                     last: int | None = None, before: str | None = None,
+                     reverse: bool = False) -> dict[str, Any]:
+        # Append-only and numbered in order, so the number alone is a stable keyset.
+        ordered = list(reversed(self.card.transactions)) if reverse else self.card.transactions
+        page = paginate(ordered, lambda t: (t.number,), descending=bool(reverse),
+                        first=first, after=after, last=last, before=before)
+        return connection(page, lambda t: TransactionView(t, self.state))
 
 
-_SORT_KEYS = {
+# -- queries ---------------------------------------------------------------------------------
+
+SORT_KEYS: dict[str, Any] = {
     "ID": lambda c: (c.number,),
-    "CREATED_AT": lambda c: (c.created_at.isoformat(), c.number),
+    "CREATED_AT": lambda c: (int(c.created_at.timestamp()), c.number),
     "UPDATED_AT": lambda c: (c.update_seq, c.number),
-    "DISABLED_AT": lambda c: (c.deactivate_seq if c.deactivate_seq is not None else 10**12, c.number),
-    "EXPIRES_ON": lambda c: (c.expires_on.isoformat() if c.expires_on else "9999-12-31", c.number),
+    # Deactivated cards first, in the order they were deactivated (§8.1).
+    "DISABLED_AT": lambda c: (0, c.deactivate_seq, c.number) if c.deactivate_seq else (1, 0, c.number),
     "BALANCE": lambda c: (c.balance, c.number),
     "INITIAL_VALUE": lambda c: (c.initial_value, c.number),
-    "CODE": lambda c: (c.code, c.number),
     "AMOUNT_SPENT": lambda c: (c.initial_value - c.balance, c.number),
+    "EXPIRES_ON": lambda c: (c.expires_on.toordinal() if c.expires_on else 10**7, c.number),
+    "CODE": lambda c: (c.code, c.number),
     "CUSTOMER_NAME": lambda c: (c.customer_id or 0, c.number),
 }
 
 
-class Resolvers:
-    """The root value: one method per root field we emulate."""
+def _search(info: GraphQLResolveInfo, query: str | None) -> list[Card]:
+    state = _state(info)
+    parsed = parse_query(query)
+    if parsed.warnings:
+        info.context.search.append({"path": list(info.path.as_list()), "query": query,
+                                    "parsed": parsed.parsed, "warnings": parsed.warnings})
+    today = state.today()
+    return [card for card in state.cards.values() if parsed.matches(card, today)]
 
-    def __init__(self, state: SandboxState) -> None:
-        self.state = state
 
-    def root(self) -> dict[str, Any]:
-        return {
-            "giftCard": self.gift_card,
-            "giftCards": self.gift_cards,
-            "giftCardsCount": self.gift_cards_count,
-            "giftCardConfiguration": self.configuration,
-            "giftCardCreate": self.create,
-            "giftCardUpdate": self.update,
-            "giftCardCredit": lambda info, id, creditInput: self.post(id, creditInput, credit=True),
-            "giftCardDebit": lambda info, id, debitInput: self.post(id, debitInput, credit=False),
-            "giftCardDeactivate": self.deactivate,
-        }
+def resolve_gift_card(_root: Any, info: GraphQLResolveInfo, id: str) -> GiftCardView | None:  # noqa: A002
+    card = _state(info).card_by_gid(_require_gid(id))
+    return GiftCardView(card, _state(info)) if card else None
 
-    # ---- queries ------------------------------------------------------------------------
 
-    def gift_card(self, info, id):
-        card = self.state.card_by_gid(id)
-        return card_view(self.state, card) if card else None
+def _card_cursors(state: SandboxState, key: Any) -> tuple[Any, Any]:
+    """A code-keyed cursor would reveal codes; point at the card instead (codes never change)."""
 
-    def _search(self, info, query: str | None) -> list[Card]:
-        parsed = parse_query(query)
-        if parsed.warnings:
-            info.context["search"].append({"path": [info.field_name], "query": query, "parsed": parsed.parsed,
-                                           "warnings": parsed.warnings})
-        today = self.state.today()
-        return [card for card in self.state.cards.values() if parsed.matches(card, today)]
+    def cursor_of(card: Card, _key: SortKey) -> str:
+        return encode_cursor(("card", card.number))
 
-    def gift_cards(self, info, first=None, after=None, last=None, before=None, reverse=False, sortKey="ID",
-                   query=None, savedSearchId=None):
-        key = _SORT_KEYS.get(sortKey, _SORT_KEYS["ID"])
-        ordered = sorted(self._search(info, query), key=key, reverse=bool(reverse))
-        page = paginate(ordered, key, descending=bool(reverse), first=first, after=after, last=last, before=before)
-        return connection(page, lambda c: card_view(self.state, c))
-
-    def gift_cards_count(self, info, query=None, savedSearchId=None, limit=10000):
-        found = len(self._search(info, query))
-        if limit is not None and found > limit:
-            return {"count": limit, "precision": "AT_LEAST"}
-        return {"count": found, "precision": "EXACT"}
-
-    def configuration(self, info):
-        config = self.state.config
-        return {"issueLimit": money(config.issue_limit, config.currency),
-                "purchaseLimit": money(config.purchase_limit, config.currency),
-                "expirationConfiguration": None}
-
-    # ---- mutations ----------------------------------------------------------------------
-
-    def create(self, info, input):
-        initial = input.get("initialAmount")
-        amount, currency = (None, None)
-        if initial is not None:
-            amount, currency = _decimal(initial["amount"]), initial["currencyCode"]
-        elif input.get("initialValue") is not None:
-            amount = _decimal(input["initialValue"])
-        customer = _customer_number(input.get("customerId"))
-        card, error = self.state.create(
-            amount=amount, currency=currency, code=input.get("code"), note=input.get("note"),
-            expires_on=_date(input.get("expiresOn")), template_suffix=input.get("templateSuffix"),
-            customer_id=customer, customer_given="customerId" in input and input["customerId"] is not None,
-            cross_currency=input.get("crossCurrencyRedemptionStrategy"),
-        )
-        if error is not None:
-            return {"giftCard": None, "giftCardCode": None, "userErrors": [error]}
-        return {"giftCard": card_view(self.state, card), "giftCardCode": card.code, "userErrors": []}
-
-    def post(self, card_id: str, spec: dict, *, credit: bool):
-        amount_input = spec["creditAmount" if credit else "debitAmount"]
-        txn, error = self.state.post_transaction(
-            card_id, credit=credit, amount=_decimal(amount_input["amount"]), currency=amount_input["currencyCode"],
-            note=spec.get("note"), processed_at=_datetime(spec.get("processedAt")),
-        )
-        key = "giftCardCreditTransaction" if credit else "giftCardDebitTransaction"
-        if error is not None:
-            return {key: None, "userErrors": [error]}
-        return {key: transaction_view(self.state, txn), "userErrors": []}
-
-    def deactivate(self, info, id):
-        card = self.state.card_by_gid(id)
+    def key_of_cursor(cursor: str) -> SortKey:
+        marker = decode_cursor(cursor)
+        card = state.cards.get(marker[-1]) if marker and isinstance(marker[-1], int) else None
         if card is None:
-            return {"giftCard": None,
-                    "userErrors": [user_error(["id"], "GIFT_CARD_NOT_FOUND", "The gift card could not be found.")]}
-        self.state.deactivate(card)
-        return {"giftCard": card_view(self.state, card), "userErrors": []}
+            raise GraphQLError("Invalid cursor for current pagination sort.")
+        return key(card)
 
-    def update(self, info, id, input):
-        changes = dict(input)
-        if "expiresOn" in changes:
-            changes["expiresOn"] = _date(changes["expiresOn"])
-        if "customerId" in changes and changes["customerId"] is not None:
-            changes["customerId"] = _customer_number(changes["customerId"])
-        card, error = self.state.update(id, changes)
-        if error is not None:
-            return {"giftCard": None, "userErrors": [error]}
-        return {"giftCard": card_view(self.state, card), "userErrors": []}
+    return cursor_of, key_of_cursor
+
+
+def resolve_gift_cards(_root: Any, info: GraphQLResolveInfo, first: int | None = None,
+                       after: str | None = None, last: int | None = None, before: str | None = None,
+                       reverse: bool = False, sortKey: str = "ID", query: str | None = None,  # noqa: N803
+                       savedSearchId: str | None = None) -> dict[str, Any]:  # noqa: N803
+    key = SORT_KEYS.get(sortKey, SORT_KEYS["ID"])
+    state = _state(info)
+    cards = sorted(_search(info, query), key=key, reverse=bool(reverse))
+    cursor_of, key_of_cursor = _card_cursors(state, key) if sortKey == "CODE" else (None, None)
+    page = paginate(cards, key, descending=bool(reverse), first=first, after=after, last=last, before=before,
+                    cursor_of=cursor_of, key_of_cursor=key_of_cursor)
+    return connection(page, lambda c: GiftCardView(c, state))
+
+
+def resolve_gift_cards_count(_root: Any, info: GraphQLResolveInfo, query: str | None = None,
+                             savedSearchId: str | None = None,  # noqa: N803
+                             limit: int | None = 10000) -> dict[str, Any]:
+    count = len(_search(info, query))
+    if limit is not None and count > limit:
+        return {"count": limit, "precision": "AT_LEAST"}
+    return {"count": count, "precision": "EXACT"}
+
+
+def resolve_configuration(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+    config = _state(info).config
+    return {
+        "issueLimit": money(config.issue_limit, config.currency),
+        "purchaseLimit": money(config.purchase_limit, config.currency),
+        "expirationConfiguration": None,
+    }
+
+
+# -- mutations -------------------------------------------------------------------------------
+
+def resolve_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    state = _state(info)
+    amount: Decimal | None
+    currency: str | None
+    if input.get("initialAmount") is not None:
+        amount, currency = input["initialAmount"]["amount"], input["initialAmount"]["currencyCode"]
+    else:
+        amount, currency = input.get("initialValue"), None
+    card, error = state.create(
+        amount=amount,
+        currency=currency,
+        code=input.get("code"),
+        note=input.get("note"),
+        expires_on=input.get("expiresOn"),
+        template_suffix=input.get("templateSuffix"),
+        customer_id=_customer_number(input.get("customerId")),
+        customer_given=input.get("customerId") is not None,
+        cross_currency=input.get("crossCurrencyRedemptionStrategy"),
+    )
+    if card is None:
+        return {"giftCard": None, "giftCardCode": None, "userErrors": [error]}
+    return {"giftCard": GiftCardView(card, state), "giftCardCode": card.code, "userErrors": []}
+
+
+def resolve_update(_root: Any, info: GraphQLResolveInfo, id: str, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    state = _state(info)
+    changes = dict(input)
+    if "customerId" in changes:
+        changes["customerId"] = _customer_number(changes["customerId"])
+    card, error = state.update(_require_gid(id), changes)
+    if card is None:
+        return {"giftCard": None, "userErrors": [error]}
+    return {"giftCard": GiftCardView(card, state), "userErrors": []}
+
+
+def _post(info: GraphQLResolveInfo, card_id: str, data: dict[str, Any], *, credit: bool) -> dict[str, Any]:
+    state = _state(info)
+    money_in = data["creditAmount" if credit else "debitAmount"]
+    txn, error = state.post_transaction(
+        _require_gid(card_id),
+        credit=credit,
+        amount=money_in["amount"],
+        currency=money_in["currencyCode"],
+        note=data.get("note"),
+        processed_at=data.get("processedAt"),
+    )
+    key = "giftCardCreditTransaction" if credit else "giftCardDebitTransaction"
+    if txn is None:
+        return {key: None, "userErrors": [error]}
+    return {key: TransactionView(txn, state), "userErrors": []}
+
+
+def resolve_credit(_root: Any, info: GraphQLResolveInfo, id: str, creditInput: dict[str, Any]) -> dict[str, Any]:  # noqa: A002, N803
+    return _post(info, id, creditInput, credit=True)
+
+
+def resolve_debit(_root: Any, info: GraphQLResolveInfo, id: str, debitInput: dict[str, Any]) -> dict[str, Any]:  # noqa: A002, N803
+    return _post(info, id, debitInput, credit=False)
+
+
+def resolve_deactivate(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:  # noqa: A002
+    state = _state(info)
+    card = state.card_by_gid(_require_gid(id))
+    if card is None:
+        return {"giftCard": None, "userErrors": [user_error(["id"], "GIFT_CARD_NOT_FOUND", NOT_FOUND)]}
+    state.deactivate(card)
+    return {"giftCard": GiftCardView(card, state), "userErrors": []}
+
+
+def _notify(info: GraphQLResolveInfo, card_id: str, *, customer: bool) -> dict[str, Any]:
+    """Unrecorded beyond §6's note: not found, then deactivated/expired as INVALID on ["id"]."""
+    state = _state(info)
+    card = state.card_by_gid(_require_gid(card_id))
+    if card is None:
+        return {"giftCard": None, "userErrors": [user_error(["id"], "GIFT_CARD_NOT_FOUND", NOT_FOUND)]}
+    if not card.enabled:
+        return {"giftCard": None, "userErrors": [user_error(["id"], "INVALID", "The gift card is deactivated.")]}
+    if card.is_expired(state.today()):
+        return {"giftCard": None, "userErrors": [user_error(["id"], "INVALID", "The gift card has expired.")]}
+    if customer and card.customer_id is None:
+        return {"giftCard": None, "userErrors": [
+            user_error(["id"], "CUSTOMER_NOT_FOUND", "The customer could not be found.")]}
+    if not customer:
+        return {"giftCard": None, "userErrors": [
+            user_error(["id"], "RECIPIENT_NOT_FOUND", "The recipient could not be found.")]}
+    return {"giftCard": GiftCardView(card, state), "userErrors": []}
+
+
+@lru_cache(maxsize=1)
+def install(schema: GraphQLSchema) -> GraphQLSchema:
+    query, mutation = schema.query_type, schema.mutation_type
+    assert query is not None and mutation is not None
+    query.fields["giftCard"].resolve = resolve_gift_card
+    query.fields["giftCards"].resolve = resolve_gift_cards
+    query.fields["giftCardsCount"].resolve = resolve_gift_cards_count
+    query.fields["giftCardConfiguration"].resolve = resolve_configuration
+    mutation.fields["giftCardCreate"].resolve = resolve_create
+    mutation.fields["giftCardUpdate"].resolve = resolve_update
+    mutation.fields["giftCardCredit"].resolve = resolve_credit
+    mutation.fields["giftCardDebit"].resolve = resolve_debit
+    mutation.fields["giftCardDeactivate"].resolve = resolve_deactivate
+    mutation.fields["giftCardSendNotificationToCustomer"].resolve = (
+        lambda _r, info, id: _notify(info, id, customer=True))  # noqa: A006
+    mutation.fields["giftCardSendNotificationToRecipient"].resolve = (
+        lambda _r, info, id: _notify(info, id, customer=False))  # noqa: A006
+    return schema

@@ -1,0 +1,189 @@
+"""Sandbox-only routes under /sandbox (never under /admin): faults, state, reset, config and
+seeding cards "created elsewhere". Only tests, demos and benchmarks call these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from adapter.domain.currencies import MINOR_UNITS
+from adapter.sandbox.faults import FaultSpecError
+from adapter.sandbox.formatting import decimal_string, gid
+from adapter.sandbox.graphql_endpoint import dumps
+from adapter.sandbox.runtime import Sandbox
+from adapter.sandbox.state import code_error, normalise_code
+
+
+class _BadInput(ValueError):
+    pass
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(text=dumps(body), status=status, content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except ValueError as exc:
+        raise _BadInput("body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise _BadInput("body must be a JSON object")
+    return body
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise _BadInput(f"{name} must be a decimal string")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise _BadInput(f"{name} must be a decimal string") from exc
+    if not amount.is_finite():
+        raise _BadInput(f"{name} must be finite")
+    return amount
+
+
+def _customer(value: Any) -> int | None:
+    if value is None:
+        return None
+    text = str(value).removeprefix("gid://shopify/Customer/")
+    if not text.isdigit():
+        raise _BadInput("customer_id must be a number or a Customer GID")
+    return int(text)
+
+
+def _config_view(sandbox: Sandbox) -> dict[str, Any]:
+    view = asdict(sandbox.config)
+    view.pop("access_token")
+    return view
+
+
+def routes(sandbox: Sandbox) -> list[web.RouteDef]:
+    def guarded(handler: Any) -> Any:
+        async def wrapper(request: web.Request) -> web.Response:
+            try:
+                return await handler(request)
+            except (_BadInput, FaultSpecError) as exc:
+                return _json({"error": str(exc)}, status=400)
+
+        return wrapper
+
+    async def add_fault(request: web.Request) -> web.Response:
+        fault = sandbox.faults.add(await _body(request))
+        return _json({"id": fault.id, "fault": fault.describe()})
+
+    async def list_faults(_request: web.Request) -> web.Response:
+        return _json(sandbox.faults.describe())
+
+    async def clear_faults(_request: web.Request) -> web.Response:
+        sandbox.faults.clear()
+        # Held calls go on rather than hang: clearing means "no more faults".
+        released = sandbox.faults.release(proceed=True)
+        return _json({"cleared": True, "released": released})
+
+    async def release(_request: web.Request) -> web.Response:
+        return _json({"released": sandbox.faults.release(proceed=True)})
+
+    async def state(_request: web.Request) -> web.Response:
+        return _json({"cards": sandbox.state.snapshot(), "held": len(sandbox.faults.held),
+                      "faults_fired": sandbox.faults.fired,
+                      "throttleStatus": sandbox.bucket.status(),
+                      "faults": sandbox.faults.describe(), "config": _config_view(sandbox)})
+
+    async def reset(_request: web.Request) -> web.Response:
+        sandbox.reset()
+        return _json({"reset": True})
+
+    async def configure(request: web.Request) -> web.Response:
+        body = await _body(request)
+        config = sandbox.config
+        known = {"issue_limit", "purchase_limit", "currency", "bucket_size", "restore_rate",
+                 "throttle_with_429", "access_token"}
+        unknown = set(body) - known
+        if unknown:
+            raise _BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
+        for name in ("issue_limit", "purchase_limit"):
+            if name in body:
+                setattr(config, name, _decimal(body[name], name))
+        if "currency" in body:
+            if body["currency"] not in MINOR_UNITS:
+                raise _BadInput("currency must be an ISO-4217 code")
+            config.currency = body["currency"]
+        for name in ("bucket_size", "restore_rate"):
+            if name in body:
+                value = float(body[name])
+                if value <= 0:
+                    raise _BadInput(f"{name} must be positive")
+                setattr(config, name, value)
+        if "bucket_size" in body:
+            sandbox.bucket.refill_completely()
+        if "throttle_with_429" in body:
+            config.throttle_with_429 = bool(body["throttle_with_429"])
+        if "access_token" in body:
+            config.access_token = str(body["access_token"])
+        return _json(_config_view(sandbox))
+
+    async def add_card(request: web.Request) -> web.Response:
+        body = await _body(request)
+        ledger = sandbox.state
+        amount = _decimal(body.get("amount"), "amount")
+        if amount < 0:
+            raise _BadInput("amount must not be negative")
+        currency = body.get("currency") or sandbox.config.currency
+        if currency not in MINOR_UNITS:
+            raise _BadInput("currency must be an ISO-4217 code")
+        raw_code = body.get("code")
+        if raw_code is None:
+            code = ledger.new_code()
+        else:
+            code = normalise_code(str(raw_code))
+            problem = code_error(code)
+            if problem is not None:
+                raise _BadInput(problem["message"])
+            if code in ledger.codes:
+                return _json({"error": "Code has already been taken"}, status=409)
+        expires_on = body.get("expires_on")
+        try:
+            expiry = date.fromisoformat(expires_on) if expires_on else None
+        except (TypeError, ValueError) as exc:
+            raise _BadInput("expires_on must be YYYY-MM-DD or null") from exc
+        customer_id = _customer(body.get("customer_id"))
+        if customer_id is not None:
+            ledger.customers.add(customer_id)
+        source = body.get("source", "purchased")
+        if source not in ("manual", "purchased", "api_client"):
+            raise _BadInput("source must be manual, purchased or api_client")
+        card = ledger.add_card(code=code, amount=amount, currency=currency, source=source,
+                               note=body.get("note"), expires_on=expiry, customer_id=customer_id,
+                               enabled=bool(body.get("enabled", True)))
+        return _json({"id": card.gid, "code": card.code, "lastCharacters": card.last_characters,
+                      "balance": decimal_string(card.balance)}, status=201)
+
+    async def add_customer(request: web.Request) -> web.Response:
+        body = await _body(request)
+        number = _customer(body.get("id")) if body.get("id") is not None else (
+            max(sandbox.state.customers, default=1000) + 1)
+        assert number is not None
+        sandbox.state.customers.add(number)
+        return _json({"id": gid("Customer", number)}, status=201)
+
+    return [
+        web.post("/sandbox/faults", guarded(add_fault)),
+        web.get("/sandbox/faults", guarded(list_faults)),
+        web.delete("/sandbox/faults", guarded(clear_faults)),
+        web.post("/sandbox/release", guarded(release)),
+        web.get("/sandbox/state", guarded(state)),
+        web.post("/sandbox/reset", guarded(reset)),
+        web.post("/sandbox/config", guarded(configure)),
+        web.post("/sandbox/cards", guarded(add_card)),
+        web.post("/sandbox/customers", guarded(add_customer)),
+    ]

@@ -1,0 +1,178 @@
+"""`POST /admin/api/{version}/graphql.json`: Shopify's transport, errors, cost and faults.
+
+Order of checks, as Shopify answers them: token (401), body (400), parse/validation and
+variables (200 errors, nothing charged), then faults, then cost (MAX_COST_EXCEEDED, THROTTLED),
+then execution. Execution never awaits, so each document is atomic against the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode, execute
+
+from adapter.sandbox.cost import CostCalculator
+from adapter.sandbox.resolvers import RequestContext, install
+from adapter.sandbox.runtime import Sandbox
+from adapter.sandbox.schema import PreparedDocument, prepare, sandbox_schema, variable_errors
+
+MAX_QUERY_COST = 1000
+UNAUTHORIZED_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+BAD_REQUEST_BODY = {"errors": {"query": "Required parameter missing or invalid"}}
+RATE_LIMIT_DOCS = "https://shopify.dev/api/usage/rate-limits"
+INTERNAL_ERROR_MESSAGE = "Internal error. Looks like something went wrong on our end."
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
+def _respond(body: Any, version: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    all_headers = {"X-Shopify-API-Version": version, **(headers or {})}
+    return web.Response(text=dumps(body), status=status, content_type="application/json", headers=all_headers)
+
+
+def _root_fields(op: OperationDefinitionNode, prepared: PreparedDocument) -> list[str]:
+    names: list[str] = []
+    pending = list(op.selection_set.selections)
+    while pending:
+        selection = pending.pop(0)
+        if isinstance(selection, FieldNode):
+            names.append(selection.name.value)
+        elif isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in prepared.fragments:
+            pending.extend(prepared.fragments[selection.name.value].selection_set.selections)
+    return names
+
+
+def _cost(sandbox: Sandbox, requested: int, actual: int | None) -> dict[str, Any]:
+    return {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
+                     "throttleStatus": sandbox.bucket.status()}}
+
+
+def _parse_body(raw: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
+        return None
+    variables = body.get("variables")
+    if isinstance(variables, str):
+        try:
+            variables = json.loads(variables, parse_float=Decimal) if variables.strip() else None
+        except ValueError:
+            return None
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, dict):
+        return None
+    body["variables"] = variables
+    return body
+
+
+def _drop_connection(request: web.Request) -> None:
+    """The answer is lost in transit: the write committed, the client sees the socket die."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def make_handler(sandbox: Sandbox) -> Any:
+    schema = install(sandbox_schema())
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
+        if request.headers.get("X-Shopify-Access-Token") != sandbox.config.access_token:
+            return _respond(UNAUTHORIZED_BODY, version, status=401)
+        body = _parse_body(await request.read())
+        if body is None:
+            return _respond(BAD_REQUEST_BODY, version, status=400)
+
+        prepared = prepare(body["query"])
+        if prepared.errors:
+            return _respond({"errors": prepared.errors, "extensions": _cost(sandbox, 0, 0)}, version)
+        operation_name = body.get("operationName") or None
+        op = prepared.operation(operation_name)
+        if op is None:
+            message = (f"No operation named \"{operation_name}\"" if operation_name
+                       else "An operation name is required")
+            return _respond({"errors": [{"message": message}], "extensions": _cost(sandbox, 0, 0)}, version)
+        variables = body["variables"]
+        problems = variable_errors(op, variables)
+        if problems:
+            return _respond({"errors": problems, "extensions": _cost(sandbox, 0, 0)}, version)
+
+        triggered = sandbox.faults.take(_root_fields(op, prepared))
+        fault = triggered.terminal
+        if triggered.latency_s:
+            await asyncio.sleep(triggered.latency_s)
+        if fault is not None and fault.kind == "hold" and fault.stage == "before":
+            if not await sandbox.faults.hold(", ".join(_root_fields(op, prepared))):
+                return _respond({"errors": "Service Unavailable"}, version, status=503)
+        if fault is not None and fault.kind == "error_5xx":
+            return _respond({"errors": "Bad Gateway" if fault.status == 502 else "Service Unavailable"},
+                            version, status=fault.status)
+        if fault is not None and fault.kind == "internal_server_error":
+            return _respond({"errors": [{"message": INTERNAL_ERROR_MESSAGE,
+                                         "extensions": {"code": "INTERNAL_SERVER_ERROR",
+                                                        "requestId": request.headers.get("X-Request-Id", "sandbox")}}]},
+                            version)
+
+        calculator = CostCalculator(schema, prepared.fragments, variables)
+        requested = calculator.operation(op)
+        if requested > MAX_QUERY_COST:
+            message = (f"Query cost is {requested}, which exceeds the single query max cost limit "
+                       f"({MAX_QUERY_COST}).")
+            return _respond({"errors": [{"message": message, "extensions": {
+                "code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST}}],
+                "extensions": _cost(sandbox, requested, None)}, version)
+        if not sandbox.bucket.try_take(requested):
+            throttled = {"errors": [{"message": "Throttled",
+                                     "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}],
+                         "extensions": _cost(sandbox, requested, None)}
+            if sandbox.config.throttle_with_429:
+                retry = str(sandbox.bucket.retry_after_seconds(requested))
+                return _respond(throttled, version, status=429, headers={"Retry-After": retry})
+            return _respond(throttled, version)
+
+        context = RequestContext(sandbox.state)
+        # Synchronous resolvers: graphql-core returns the result without ever awaiting.
+        result = execute(schema, prepared.document, context_value=context, variable_values=variables,
+                         operation_name=operation_name)
+        assert not asyncio.iscoroutine(result), "sandbox resolvers must stay synchronous"
+        actual = calculator.operation(op, result.data) if result.data is not None else requested
+        actual = min(actual, requested)
+        sandbox.bucket.refund(requested - actual)
+
+        answer: dict[str, Any] = {}
+        if result.errors:
+            answer["errors"] = [error.formatted for error in result.errors]
+        answer["data"] = result.data
+        answer["extensions"] = _cost(sandbox, requested, actual)
+        if context.search:
+            answer["extensions"]["search"] = context.search
+
+        if fault is not None and fault.kind == "lose_response":
+            _drop_connection(request)
+            return web.Response(status=200)
+        if fault is not None and fault.kind == "hold" and fault.stage == "after":
+            await sandbox.faults.hold(", ".join(_root_fields(op, prepared)))
+        return _respond(answer, version)
+
+    return handle
+
+
+async def handle_unknown_version(request: web.Request) -> web.Response:
+    return web.Response(text=dumps({"errors": "Not Found"}), status=404, content_type="application/json")

@@ -1,0 +1,29 @@
+"""Everything one running sandbox holds: its config, ledger, rate-limit bucket and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapter.sandbox.bucket import LeakyBucket
+from adapter.sandbox.config import SandboxConfig
+from adapter.sandbox.faults import FaultRegistry
+from adapter.sandbox.state import SandboxState
+
+
+@dataclass
+class Sandbox:
+    config: SandboxConfig
+    state: SandboxState = field(init=False)
+    bucket: LeakyBucket = field(init=False)
+    faults: FaultRegistry = field(default_factory=FaultRegistry)
+
+    def __post_init__(self) -> None:
+        self.state = SandboxState(self.config)
+        self.bucket = LeakyBucket(self.config)
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.faults.clear()
+        # Held calls would otherwise execute against the fresh state; they are failed instead.
+        self.faults.release(proceed=False)
+        self.bucket.refill_completely()
