@@ -1,7 +1,8 @@
 """Fault switches for the /admin endpoint (spec §14 item 29), set through /sandbox/faults.
 
-A fault is scoped to one root field name (or any call) and fires either on the next `count`
-matching calls or, for chaos runs, with a seeded `probability` until cleared.
+A fault is scoped to one root field name or GraphQL operation name (or any call) and fires
+either on the next `count` matching calls or, for chaos runs, with a seeded `probability` until
+cleared.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class FaultRegistry:
             raise FaultSpecError(f"kind must be one of {', '.join(KINDS)}")
         operation = spec.get("operation")
         if operation is not None and not isinstance(operation, str):
-            raise FaultSpecError("operation must be a root field name")
+            raise FaultSpecError("operation must be a root field or operation name")
         probability = spec.get("probability")
         remaining: int | None = None
         rng: random.Random | None = None

@@ -114,7 +114,10 @@ def make_handler(sandbox: Sandbox) -> Any:
         if problems:
             return _respond({"errors": problems, "extensions": _cost(sandbox, 0, 0)}, version)
 
-        triggered = sandbox.faults.take(_root_fields(op, prepared))
+        # §14 item 29 scopes a fault to "one operation name": match the root fields (giftCardDebit)
+        # and the document's own name (DebitCard), so either spelling targets the call.
+        scope = _root_fields(op, prepared) + ([op.name.value] if op.name else [])
+        triggered = sandbox.faults.take(scope)
         fault = triggered.terminal
         if triggered.latency_s:
             await asyncio.sleep(triggered.latency_s)

@@ -1,4 +1,4 @@
-"""§14 items 1-5 (transport, schema validation, aliases) and 24-26 (cost and throttling)."""
+"""§14 items 1-5: transport, authentication, bad bodies, schema validation, aliased mutations."""
 
 from __future__ import annotations
 
@@ -141,115 +141,85 @@ async def test_aliased_mutations_apply_and_are_charged_separately(shop):
     assert [t["note"] for t in card["transactions"]] == ["a", "b"]
 
 
-# -- 24. cost on every response ------------------------------------------------------------------
+# -- 1-4. more transport edges -------------------------------------------------------------------
 
-async def test_recorded_costs_and_throttle_status(shop):
-    body = await shop.gql(CONFIG_QUERY)
-    cost = body["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 1 and cost["actualQueryCost"] == 1
-    assert cost["throttleStatus"]["maximumAvailable"] == 2000.0
-    assert cost["throttleStatus"]["restoreRate"] == 100.0
-    assert cost["throttleStatus"]["currentlyAvailable"] <= 1999
-
-    created = await shop.gql(CREATE, {"input": {"initialAmount": {"amount": "50.00", "currencyCode": "USD"}}})
-    assert created["extensions"]["cost"]["requestedQueryCost"] == 10
-    card_id = created["data"]["giftCardCreate"]["giftCard"]["id"]
-
-    debit = await shop.gql(DEBIT, {"id": card_id, "input": {"debitAmount": {"amount": "1.00", "currencyCode": "USD"}}})
-    assert debit["extensions"]["cost"]["requestedQueryCost"] == 11
-    assert debit["extensions"]["cost"]["actualQueryCost"] == 11
-
-    read = await shop.gql("""query($id: ID!) { giftCard(id: $id) { id balance { amount }
-        transactions(first: 5) { nodes { id amount { amount } } pageInfo { hasNextPage } } } }""", {"id": card_id})
-    assert read["extensions"]["cost"]["requestedQueryCost"] == 9
+async def test_every_answer_on_the_graphql_path_names_the_version_served(shop):
+    path = "/admin/api/2024-10/graphql.json"
+    ok, _ = await shop.raw(CONFIG_QUERY, path=path)
+    denied, _ = await shop.raw(CONFIG_QUERY, path=path, token=None)
+    bad = await shop.client.post(path, data=b"{", headers={"X-Shopify-Access-Token": TOKEN})
+    assert [r.status for r in (ok, denied, bad)] == [200, 401, 400]
+    assert {r.headers["X-Shopify-API-Version"] for r in (ok, denied, bad)} == {"2024-10"}
 
 
-async def test_mutation_without_nested_card_costs_ten(shop):
-    card_id = await shop.card()
-    body = await shop.gql("""mutation($id: ID!) { giftCardDebit(id: $id, debitInput: {debitAmount:
-        {amount: "1", currencyCode: USD}}) { giftCardDebitTransaction { id amount { amount } } userErrors { code } } }""",
-                          {"id": card_id})
-    assert body["extensions"]["cost"]["requestedQueryCost"] == 10
+async def test_token_is_checked_before_the_body(shop):
+    response = await shop.client.post("/admin/api/2026-10/graphql.json", data=b"not json")
+    assert response.status == 401
+    assert await response.json() == UNAUTHORIZED
 
 
-async def test_bucket_size_and_rate_are_configurable_and_drain(make_shop):
-    shop = await make_shop(SandboxConfig(bucket_size=500.0, restore_rate=0.0001))
-    first = (await shop.gql(CONFIG_QUERY))["extensions"]["cost"]["throttleStatus"]
-    assert first["maximumAvailable"] == 500.0 and first["restoreRate"] == 0.0001
-    assert first["currentlyAvailable"] == 499
-    second = (await shop.gql(CONFIG_QUERY))["extensions"]["cost"]["throttleStatus"]
-    assert second["currentlyAvailable"] == 498
+@pytest.mark.parametrize("variables", [[1, 2], 5, "not json"])
+async def test_variables_that_are_not_an_object_are_400(shop, variables):
+    response = await shop.client.post("/admin/api/2026-10/graphql.json",
+                                      json={"query": CONFIG_QUERY, "variables": variables},
+                                      headers={"X-Shopify-Access-Token": TOKEN})
+    assert response.status == 400
 
 
-async def test_unused_connection_cost_is_refunded(shop):
-    body = await shop.gql("{ giftCards(first: 100) { nodes { id } } }")
-    cost = body["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 102
-    assert cost["actualQueryCost"] == 2
-    assert cost["throttleStatus"]["currentlyAvailable"] == 1998
-
-
-async def test_validation_errors_also_carry_cost(shop):
-    body = await shop.gql("{ giftCard(id: \"x\") { nope } }")
-    assert body["extensions"]["cost"]["actualQueryCost"] == 0
-
-
-# -- 25. throttling ------------------------------------------------------------------------------
-
-async def test_throttled_request_is_200_and_not_executed(make_shop):
-    shop = await make_shop(SandboxConfig(bucket_size=30.0, restore_rate=0.0001))
-    card_id = await shop.card("100.00")  # 10 points; 20 left
-    first = await shop.debit(card_id, "1.00")  # 11 points; 9 left
-    assert first["userErrors"] == []
-    response, body = await shop.raw(DEBIT, {"id": card_id, "input": {"debitAmount": {"amount": "1.00",
-                                                                                        "currencyCode": "USD"}}})
+async def test_variables_sent_as_a_json_string_are_accepted(shop):
+    response = await shop.client.post("/admin/api/2026-10/graphql.json", json={
+        "query": CREATE, "variables": '{"input": {"initialAmount": {"amount": "5.00", "currencyCode": "USD"}}}'},
+        headers={"X-Shopify-Access-Token": TOKEN})
+    body = await response.json()
     assert response.status == 200
+    assert body["data"]["giftCardCreate"]["giftCard"]["balance"]["amount"] == "5.0"
+
+
+async def test_undefined_field_executes_nothing(shop):
+    body = await shop.gql("""mutation { giftCardCreate(input: {initialValue: "5"}) {
+        giftCard { id code } userErrors { message } } }""")
     assert "data" not in body
-    assert body["errors"] == [{"message": "Throttled", "extensions": {
-        "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}]
-    cost = body["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 11 and cost["actualQueryCost"] is None
-    assert cost["throttleStatus"]["currentlyAvailable"] == 9
-    card = await shop.state_card(card_id)
-    assert card["balance"] == "99.0" and len(card["transactions"]) == 1
-
-
-async def test_throttle_switch_answers_429_with_retry_after(make_shop):
-    shop = await make_shop(SandboxConfig(bucket_size=15.0, restore_rate=1.0, throttle_with_429=True))
-    card_id = await shop.card("100.00")
-    response, body = await shop.raw(DEBIT, {"id": card_id, "input": {"debitAmount": {"amount": "1.00",
-                                                                                        "currencyCode": "USD"}}})
-    assert response.status == 429
-    assert int(response.headers["Retry-After"]) >= 1
-    assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
-    assert (await shop.state_card(card_id))["transactions"] == []
-
-
-async def test_throttle_mode_can_be_switched_at_runtime(make_shop):
-    shop = await make_shop(SandboxConfig(bucket_size=5.0, restore_rate=0.0001))
-    response, _ = await shop.raw(CREATE, {"input": {"initialValue": "5"}})
-    assert response.status == 200
-    await shop.control("POST", "/sandbox/config", {"throttle_with_429": True})
-    response, _ = await shop.raw(CREATE, {"input": {"initialValue": "5"}})
-    assert response.status == 429
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "undefinedField", "typeName": "GiftCard", "fieldName": "code"}
     assert (await shop.state())["cards"] == []
 
 
-# -- 26. single-query maximum --------------------------------------------------------------------
-
-async def test_document_over_1000_is_max_cost_exceeded(shop):
-    card_id = await shop.card()
-    body = await shop.gql("""{ giftCards(first: 250) { nodes { id
-        transactions(first: 10) { nodes { id } } } } }""")
+async def test_invalid_variable_executes_nothing(shop):
+    body = await shop.gql(CREATE, {"input": {"initialAmount": {"amount": "5.00", "currencyCode": "ZZZ"}}})
     assert "data" not in body
     [error] = body["errors"]
-    assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
-    assert error["extensions"]["maxCost"] == 1000
-    assert error["extensions"]["cost"] > 1000
-    assert card_id
+    assert error["extensions"]["code"] == "INVALID_VARIABLE"
+    assert [p["path"] for p in error["extensions"]["problems"]] == [["initialAmount", "currencyCode"]]
+    assert (await shop.state())["cards"] == []
 
 
-async def test_document_at_most_1000_is_executed(shop):
-    body = await shop.gql("{ giftCards(first: 249) { nodes { id } } }")
-    assert body["extensions"]["cost"]["requestedQueryCost"] == 251
-    assert body["data"]["giftCards"]["nodes"] == []
+# -- 5. more aliasing ----------------------------------------------------------------------------
+
+async def test_three_aliased_creates_are_each_charged_to_the_bucket(shop):
+    document = """mutation {
+      a: giftCardCreate(input: {initialValue: "1"}) { giftCardCode userErrors { message } }
+      b: giftCardCreate(input: {initialValue: "2"}) { giftCardCode userErrors { message } }
+      c: giftCardCreate(input: {initialValue: "0"}) { giftCardCode userErrors { code } }
+    }"""
+    body = await shop.gql(document)
+    assert body["data"]["a"]["userErrors"] == body["data"]["b"]["userErrors"] == []
+    assert body["data"]["c"] == {"giftCardCode": None, "userErrors": [{"code": "GREATER_THAN"}]}
+    cost = body["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 30  # the declined one is charged too
+    assert cost["throttleStatus"]["currentlyAvailable"] <= 1970
+    assert sorted(card["initialValue"] for card in (await shop.state())["cards"]) == ["1.0", "2.0"]
+
+
+async def test_aliased_debits_on_one_card_apply_in_document_order(shop):
+    card_id = await shop.card("10.00")
+    document = """mutation($id: ID!) {
+      first: giftCardDebit(id: $id, debitInput: {debitAmount: {amount: "6", currencyCode: USD}}) {
+        giftCardDebitTransaction { id } userErrors { code } }
+      second: giftCardDebit(id: $id, debitInput: {debitAmount: {amount: "6", currencyCode: USD}}) {
+        giftCardDebitTransaction { id } userErrors { code } }
+    }"""
+    body = await shop.gql(document, {"id": card_id})
+    assert body["data"]["first"]["userErrors"] == []
+    assert body["data"]["second"] == {"giftCardDebitTransaction": None, "userErrors": [{"code": "INSUFFICIENT_FUNDS"}]}
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 20
+    assert (await shop.state_card(card_id))["balance"] == "4.0"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
 
-from tests.sandbox.conftest import CREATE, DEBIT
+from tests.sandbox.conftest import CREATE, DEACTIVATE, DEBIT
 
 CREDIT_DOC = """mutation($id: ID!) { giftCardCredit(id: $id, creditInput: {creditAmount: {amount: "1", currencyCode: USD}}) {
   giftCardCreditTransaction { id } userErrors { code } } }"""
@@ -250,3 +251,82 @@ async def test_admin_api_never_reveals_codes_from_search(shop):
         nodes { id lastCharacters maskedCode note } edges { cursor } } }""")
     assert len(body["data"]["giftCards"]["nodes"]) == 1
     assert "neverleak" not in str(body)
+
+
+# -- 29. more fault scoping and kinds ------------------------------------------------------------
+
+async def test_fault_scoped_to_the_documents_operation_name(shop):
+    card = await shop.card("10.00")
+    await shop.fault(kind="error_5xx", operation="DebitCard", status=503)  # conftest's DEBIT is named DebitCard
+    response, _ = await shop.raw(CREDIT_DOC, {"id": card})
+    assert response.status == 200
+    response, _ = await shop.raw(DEBIT, debit_vars(card))
+    assert response.status == 503
+    assert [t["typename"] for t in (await shop.state_card(card))["transactions"]] == ["GiftCardCreditTransaction"]
+
+
+async def test_latency_delays_the_matching_call(shop):
+    card = await shop.card("10.00")
+    await shop.fault(kind="latency", operation="giftCardDebit", latency_ms=300)
+    started = time.monotonic()
+    assert (await shop.debit(card, "1.00"))["userErrors"] == []
+    assert time.monotonic() - started >= 0.25  # a generous lower bound only
+
+
+async def test_lost_create_commits_and_a_resend_with_the_same_code_is_taken(shop):
+    await shop.fault(kind="lose_response", operation="giftCardCreate", count=1)
+    variables = {"input": {"initialAmount": {"amount": "25.00", "currencyCode": "USD"}, "code": "lostcreate0001",
+                           "note": "gca:v1:issue:0123456789abcdef0123456789abcdef"}}
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await shop.raw(CREATE, variables)
+    [card] = (await shop.state())["cards"]
+    assert card["code"] == "lostcreate0001" and card["balance"] == "25.0"
+    again = (await shop.gql(CREATE, variables))["data"]["giftCardCreate"]
+    assert again["userErrors"] == [{"field": ["input", "code"], "code": None, "message": "Code has already been taken"}]
+    found = await shop.gql('{ giftCards(first: 2, query: "lostcreate0001") { nodes { id note lastCharacters } } }')
+    assert found["data"]["giftCards"]["nodes"] == [
+        {"id": card["id"], "note": "gca:v1:issue:0123456789abcdef0123456789abcdef", "lastCharacters": "0001"}]
+
+
+async def test_lose_response_with_a_count_drops_only_that_many_answers(shop):
+    card = await shop.card("10.00")
+    await shop.fault(kind="lose_response", operation="giftCardDebit", count=2)
+    for _ in range(2):
+        with pytest.raises(aiohttp.ClientError):
+            await shop.raw(DEBIT, debit_vars(card))
+    assert (await shop.debit(card, "1.00"))["giftCardDebitTransaction"]["giftCard"]["balance"]["amount"] == "7.0"
+    assert len((await shop.state_card(card))["transactions"]) == 3
+
+
+async def test_hold_with_a_count_parks_that_many_calls_and_lets_the_rest_through(shop):
+    card = await shop.card("10.00")
+    await shop.fault(kind="hold", operation="giftCardDebit", count=2)
+    parked = [asyncio.create_task(shop.debit(card, "1.00")) for _ in range(2)]
+    await wait_until_held(shop, 2)
+    assert (await shop.debit(card, "1.00"))["userErrors"] == []  # the third call is not held
+    assert not any(task.done() for task in parked)
+    assert len((await shop.state_card(card))["transactions"]) == 1
+    assert await shop.control("POST", "/sandbox/release") == {"released": 2}
+    assert all(r["userErrors"] == [] for r in await asyncio.gather(*parked))
+    assert (await shop.state_card(card))["balance"] == "7.0"
+
+
+async def test_internal_server_error_scoped_to_an_operation(shop):
+    card = await shop.card("10.00")
+    await shop.fault(kind="internal_server_error", operation="giftCardCredit")
+    assert (await shop.debit(card, "1.00"))["userErrors"] == []
+    response, body = await shop.raw(CREDIT_DOC, {"id": card})
+    assert response.status == 200
+    assert body["errors"] == [{"message": "Internal error. Looks like something went wrong on our end.",
+                               "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "sandbox"}}]
+    assert [t["typename"] for t in (await shop.state_card(card))["transactions"]] == ["GiftCardDebitTransaction"]
+
+
+# -- 30. more state ------------------------------------------------------------------------------
+
+async def test_state_shows_deactivation_and_expiry(shop):
+    card = await shop.card("10.00", expiresOn="2030-01-31")
+    await shop.gql(DEACTIVATE, {"id": card})
+    state = await shop.state_card(card)
+    assert state["enabled"] is False and state["deactivatedAt"] == "2026-11-20T15:13:22Z"
+    assert state["expiresOn"] == "2030-01-31" and state["balance"] == "10.0"
