@@ -23,7 +23,3 @@ MINOR_UNITS: dict[str, int] = {
     **{code: 4 for code in _FOUR.split()},
 }
 
-
-def minor_units(currency: str) -> int:
-    """The exponent of a known currency; KeyError for an unknown one."""
-    return MINOR_UNITS[currency]

@@ -44,10 +44,6 @@ class Money:
         places = MINOR_UNITS.get(currency, 2)
         return cls(value.quantize(Decimal(1).scaleb(-places)), currency)
 
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0).quantize(Decimal(1).scaleb(-MINOR_UNITS[currency])), currency)
-
     def ledger_string(self) -> str:
         """The minor-unit string Shopify expects: "30.00", JPY "500"."""
         return f"{self.amount:f}"

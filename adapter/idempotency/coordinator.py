@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -56,7 +56,6 @@ class Claim:
     encrypt: bool
     # True when this request created the record: nothing of an earlier attempt can exist.
     fresh: bool = False
-    response: StoredResponse | None = field(default=None)
 
     @property
     def record_id(self) -> int:
@@ -69,8 +68,7 @@ class Claim:
         if not await records.finish(conn, self.record.id, self.owner, status, stored, self.encrypt):
             # Our lease was taken over: the new owner's answer wins; roll ours back.
             raise RetryLater("the request is being completed by another worker")
-        self.response = StoredResponse(status, body)
-        return self.response
+        return StoredResponse(status, body)
 
 
 def _context(record: IdempotencyRecord) -> bytes:

@@ -110,7 +110,6 @@ EVENT_LOOP_LAG = Histogram(
 DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections", ["state"], namespace=NAMESPACE)
 READY = Gauge("ready", "1 while /health/ready would answer 200", namespace=NAMESPACE)
 
-ERROR_CODES = ("bad_request", "instrument_error", "unauthorized", "retry_error", "internal_error", "rate_limit")
 SETTLEMENT_RESULTS = (
     "applied", "absent_resent", "declined", "still_unknown",   # inside a request (retry)
     "completed", "abandoned", "awaiting_retry", "reversed",    # by the reconciler

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +16,7 @@ from adapter.sandbox.faults import FaultSpecError
 from adapter.sandbox.formatting import decimal_string, gid
 from adapter.sandbox.graphql_endpoint import dumps
 from adapter.sandbox.runtime import Sandbox
+from adapter.sandbox.schema import parse_decimal
 from adapter.sandbox.state import code_error, normalise_code
 
 
@@ -41,15 +42,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise _BadInput(f"{name} must be a decimal string")
+    """The same strict parse as GraphQL Decimal inputs, reported as a control-endpoint 400."""
     try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise _BadInput(f"{name} must be a decimal string") from exc
-    if not amount.is_finite():
-        raise _BadInput(f"{name} must be finite")
-    return amount
+        return parse_decimal(value)
+    except ValueError as exc:
+        raise _BadInput(f"{name} must be a finite decimal string") from exc
 
 
 def _customer(value: Any) -> int | None:

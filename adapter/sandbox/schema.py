@@ -37,7 +37,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "shopify" / "schema" / "a
 # The SDL leaves custom scalars as pass-through; Shopify rejects malformed values as
 # INVALID_VARIABLE, and resolvers want Decimal/datetime/date rather than strings.
 
-def _parse_decimal(value: Any) -> Decimal:
+def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise ValueError("invalid decimal")
     try:
@@ -79,7 +79,7 @@ def _transaction_type(value: Any, _info: Any, _abstract: Any) -> str:
 def sandbox_schema() -> GraphQLSchema:
     # assume_valid: the vendored SDL has deprecation mismatches graphql-core's schema check refuses.
     schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"), assume_valid=True)
-    for name, parser in (("Decimal", _parse_decimal), ("DateTime", _parse_datetime), ("Date", _parse_date)):
+    for name, parser in (("Decimal", parse_decimal), ("DateTime", _parse_datetime), ("Date", _parse_date)):
         scalar = schema.type_map[name]
         scalar.parse_value = scalar.coerce_input_value = parser  # type: ignore[attr-defined]
         scalar.parse_literal = scalar.coerce_input_literal = _literal(parser)  # type: ignore[attr-defined]
