@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapter.domain.cardcode import CardCode
-from adapter.http.idempotent import bind_card, run_idempotent
+from adapter.http.idempotent import Plan, bind_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
@@ -14,7 +14,9 @@ from adapter.http.schemas import ActivateRequest, BalanceRequest, DeactivateRequ
 from adapter.idempotency.coordinator import fingerprint
 from adapter.services import balance as balance_service
 from adapter.services.create_card import CreateCommand, create_card
+from adapter.services.create_card import planned_intent as planned_create_intent
 from adapter.services.deactivate import deactivate as deactivate_service
+from adapter.services.deactivate import planned_intent as planned_deactivate_intent
 
 
 async def balance(request: web.Request) -> web.Response:
@@ -33,7 +35,8 @@ async def issue(request: web.Request) -> web.Response:
         money = command.amount.money()
         create = CreateCommand("issue", money, None, command.customer.id, command.correlation_id)
         fp = fingerprint("issue", money.amount, money.currency)
-        return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
+        return Plan(fp, lambda claim: create_card(services, claim, create, request[DEADLINE]),
+                    planned_create_intent(services, create))
 
     return await run_idempotent(request, "issue", ("idempotence_key", "correlation_id"), IssueRequest,
                                 prepare)
@@ -48,7 +51,8 @@ async def activate(request: web.Request) -> web.Response:
         money = command.amount.money()
         create = CreateCommand("activate", money, code, command.customer.id)
         fp = fingerprint("activate", services.vault.digest(code), money.amount, money.currency)
-        return fp, lambda claim: create_card(services, claim, create, request[DEADLINE])
+        return Plan(fp, lambda claim: create_card(services, claim, create, request[DEADLINE]),
+                    planned_create_intent(services, create))
 
     return await run_idempotent(request, "activate", ("idempotence_key",), ActivateRequest, prepare)
 
@@ -60,6 +64,7 @@ async def deactivate(request: web.Request) -> web.Response:
         code = CardCode(command.card_number)
         bind_card(code)
         fp = fingerprint("deactivate", services.vault.digest(code))
-        return fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE])
+        return Plan(fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE]),
+                    planned_deactivate_intent(services, code))
 
     return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from aiohttp import web
@@ -16,6 +16,16 @@ from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
 from adapter.http.requests import read_key, read_object, validate
 from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.store.writes import Intent
+
+
+class Plan(NamedTuple):
+    """What a validated request will do under its claim."""
+
+    fingerprint: bytes
+    work: Callable[[Claim], Awaitable[StoredResponse]]
+    # Its ledger-write intent, when known without I/O: recorded in the claim's own statement.
+    intent: Intent | None = None
 
 
 def bind_card(code: CardCode) -> None:
@@ -33,19 +43,17 @@ async def run_idempotent(
     operation: str,
     key_fields: tuple[str, ...],
     model: type[BaseModel],
-    prepare: Callable[[Any], tuple[bytes, Callable[[Claim], Awaitable[StoredResponse]]]],
+    prepare: Callable[[Any], Plan],
 ) -> web.Response:
-    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim.
-
-    `prepare(validated)` returns the request's fingerprint and the work to run under the claim."""
+    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim."""
     services = request.app[SERVICES]
     body = await read_object(request)
     key = read_key(body, *key_fields)
     try:
-        fp, work = prepare(validate(model, body))
+        plan = prepare(validate(model, body))
         invalid = None
     except ApiError as error:
-        fp, work, invalid = None, None, error
+        plan, invalid = None, error
     if invalid is not None:
         # A used key replays its answer whatever the new body says; an unused one gets the 400.
         replay = await services.idempotency.replay(operation, key, None) if key is not None else None
@@ -54,6 +62,6 @@ async def run_idempotent(
         raise invalid
     # A valid body goes straight to the claim: its ON CONFLICT finds a stored answer just as well.
     response = await services.idempotency.execute(
-        operation, key, fp, work, presenter=present, deadline=request[DEADLINE]
+        operation, key, plan.fingerprint, plan.work, presenter=present, deadline=request[DEADLINE], intent=plan.intent
     )
     return stored(response)

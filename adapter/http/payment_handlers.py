@@ -7,7 +7,7 @@ from uuid import UUID
 from aiohttp import web
 
 from adapter.domain.cardcode import CardCode
-from adapter.http.idempotent import bind_card, run_idempotent
+from adapter.http.idempotent import Plan, bind_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.schemas import AuthorizeRequest, PspRequest
@@ -39,7 +39,8 @@ async def authorize(request: web.Request) -> web.Response:
         bind_card(code)
         command = _command(body)
         fp = fingerprint("authorize", services.vault.digest(code), command.amount.amount, command.amount.currency)
-        return fp, lambda claim: payments.authorize(services, claim, code, command, request[DEADLINE])
+        return Plan(fp, lambda claim: payments.authorize(services, claim, code, command, request[DEADLINE]),
+                    payments.planned_authorize_intent(services, code, command))
 
     return await run_idempotent(request, "authorize", KEY, AuthorizeRequest, prepare)
 
@@ -51,7 +52,7 @@ async def capture(request: web.Request) -> web.Response:
     def prepare(body: PspRequest):
         command = _command(body)
         fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
-        return fp, lambda claim: payments.capture(services, claim, instrument_id, command)
+        return Plan(fp, lambda claim: payments.capture(services, claim, instrument_id, command))
 
     return await run_idempotent(request, "capture", KEY, PspRequest, prepare)
 
@@ -64,7 +65,7 @@ def _credit_back(operation: str, use_case):
         def prepare(body: PspRequest):
             command = _command(body)
             fp = fingerprint(operation, instrument_id, command.amount.amount, command.amount.currency)
-            return fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE])
+            return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE]))
 
         return await run_idempotent(request, operation, KEY, PspRequest, prepare)
 

@@ -23,8 +23,11 @@ import structlog
 from adapter.crypto import CodeVault
 from adapter.domain.errors import RetryLater
 from adapter.observability import metrics
+from adapter.store import completion
 from adapter.store import idempotency as records
-from adapter.store.idempotency import IdempotencyRecord
+from adapter.store.completion import Movement, UseCaseRows
+from adapter.store.idempotency import FinalAnswer, IdempotencyRecord
+from adapter.store.writes import Intent, LedgerWrite
 
 log = structlog.get_logger(__name__)
 
@@ -56,19 +59,40 @@ class Claim:
     encrypt: bool
     # True when this request created the record: nothing of an earlier attempt can exist.
     fresh: bool = False
+    # The ledger write recorded in the claim's own statement, when the use case knew it upfront.
+    write: LedgerWrite | None = None
 
     @property
     def record_id(self) -> int:
         return self.record.id
 
-    async def finish(self, conn, outcome: Any) -> StoredResponse:
-        """Store the final answer; call inside the transaction that writes the business rows."""
+    def answer(self, outcome: Any) -> tuple[FinalAnswer, StoredResponse]:
+        """The answer as stored (encrypted where it carries a card number) and as sent."""
         status, body = self.presenter(outcome)
         stored = self.vault.encrypt(body, context=_context(self.record)) if self.encrypt else body
-        if not await records.finish(conn, self.record.id, self.owner, status, stored, self.encrypt):
-            # Our lease was taken over: the new owner's answer wins; roll ours back.
-            raise RetryLater("the request is being completed by another worker")
-        return StoredResponse(status, body)
+        return FinalAnswer(self.record.id, self.owner, status, stored, self.encrypt), StoredResponse(status, body)
+
+    async def finish(self, conn, outcome: Any) -> StoredResponse:
+        """Store the final answer; call inside the transaction that writes the business rows."""
+        final, response = self.answer(outcome)
+        if not await records.finish(conn, final):
+            raise LeaseLost()
+        return response
+
+    async def finish_applied(self, conn, outcome: Any, movement: Movement, rows: UseCaseRows | None = None) -> StoredResponse:
+        """Store the final answer of a write that landed, with its audit and business rows, in
+        one statement."""
+        final, response = self.answer(outcome)
+        if not await completion.complete_applied(conn, final, movement, rows):
+            raise LeaseLost()
+        return response
+
+
+class LeaseLost(RetryLater):
+    """Our lease was taken over: the new owner's answer wins, and nothing of ours was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("the request is being completed by another worker")
 
 
 def _context(record: IdempotencyRecord) -> bytes:
@@ -120,7 +144,10 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
+        intent: Intent | None = None,
     ) -> StoredResponse:
+        """Run `work` under the key's claim, or replay its answer. `intent`, when the use case
+        can tell upfront what it will write, is recorded with a fresh claim (Claim.write)."""
         if key is None:
             # Not idempotent by the caller's choice; a private key still gives the write its
             # record, so an unknown outcome is settled like any other.
@@ -132,7 +159,13 @@ class IdempotencyCoordinator:
         polls = 0
         while True:
             async with self._pool.acquire() as conn:
-                claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+                write = None
+                if intent is None:
+                    claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+                else:
+                    won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner,
+                                                          self._lease, intent)
+                    claimed, write = won if won is not None else (None, None)
                 fresh = claimed is not None
                 if claimed is None:
                     existing = await records.fetch(conn, operation, key)
@@ -141,7 +174,7 @@ class IdempotencyCoordinator:
                         if claimed is not None:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
-                return await self._run(claimed, work, presenter, fresh)
+                return await self._run(self.claim_for(claimed, presenter, fresh, write), work)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)
                 metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "replayed").inc()
@@ -152,12 +185,14 @@ class IdempotencyCoordinator:
             await asyncio.sleep(min(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)], max(give_up_at - loop.time(), 0)))
             polls += 1
 
-    def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False) -> Claim:
+    def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False,
+                  write: LedgerWrite | None = None) -> Claim:
         """A claim on a record this owner holds the lease of (also used by the settler)."""
-        return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS, fresh)
+        return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS, fresh,
+                     write)
 
-    async def _run(self, record, work, presenter, fresh: bool) -> StoredResponse:
-        claim = self.claim_for(record, presenter, fresh)
+    async def _run(self, claim: Claim, work) -> StoredResponse:
+        record = claim.record
         try:
             response = await work(claim)
         except BaseException:

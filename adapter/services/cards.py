@@ -47,6 +47,13 @@ async def locate(services: Services, code: CardCode, deadline: float) -> str:
     return card.id
 
 
+def known_id(services: Services, code: CardCode) -> str | None:
+    """The card's id if this process already knows it (no I/O), else None."""
+    if not code.is_ledger_valid:
+        return None
+    return services.card_ids.get(services.vault.digest(code))
+
+
 async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:
     """The card, fresh from the ledger; Decline when it is unknown, deactivated or expired."""
     try:

@@ -26,6 +26,11 @@ class ShopCurrency:
     _currency: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def known(self) -> str | None:
+        """The currency if already read, without any I/O."""
+        return self._currency
+
     async def get(self, deadline: float) -> str:
         if self._currency is None:
             async with self._lock:

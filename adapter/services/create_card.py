@@ -22,8 +22,9 @@ from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
-from adapter.store import audit, cards, writes
-from adapter.store.writes import LedgerWrite
+from adapter.store import writes
+from adapter.store.completion import Movement, RegisterCard
+from adapter.store.writes import Intent, LedgerWrite
 
 log = structlog.get_logger(__name__)
 
@@ -48,15 +49,13 @@ async def create_card(services: Services, claim: Claim, command: CreateCommand, 
         card, code = await _create_once(services, command, write, deadline)
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write else None)
-    async with services.pool.acquire() as conn, conn.transaction():
-        digest = services.vault.digest(code)
-        await cards.remember(conn, digest, card.id, card.last_characters, card.balance.currency,
-                             command.operation, write.context.get("customer_id"))
-        await writes.mark_applied(conn, write.write_id, shopify_card_id=card.id)
-        await audit.record(conn, operation=command.operation, write_id=write.write_id, shopify_card_id=card.id,
-                           last_characters=card.last_characters, amount=command.amount.amount,
-                           currency=command.amount.currency, idempotency_key_id=claim.record_id)
-        return await claim.finish(conn, CardNumberResult(code, write.context.get("correlation_id")))
+    movement = Movement(command.operation, write.write_id, card.id, card.last_characters, command.amount.amount,
+                        command.amount.currency)
+    registration = RegisterCard(services.vault.digest(code), card.id, card.last_characters, card.balance.currency,
+                                command.operation, write.context.get("customer_id"))
+    async with services.pool.acquire() as conn:
+        return await claim.finish_applied(conn, CardNumberResult(code, write.context.get("correlation_id")),
+                                          movement, registration)
 
 
 async def _ensure_shop_currency(services: Services, amount: Money, deadline: float) -> None:
@@ -68,15 +67,26 @@ async def _ensure_shop_currency(services: Services, amount: Money, deadline: flo
         raise Decline("currency does not match the shop's gift-card currency")
 
 
-async def _record_intent(services: Services, claim: Claim, command: CreateCommand) -> LedgerWrite:
+def planned_intent(services: Services, command: CreateCommand) -> Intent | None:
+    """The create's intent, to record with the claim, when it is known without I/O: the shop's
+    currency is already known and matches (otherwise the use case checks it first)."""
+    if services.shop_currency.known != command.amount.currency:
+        return None
+    return _intent(services, command)
+
+
+def _intent(services: Services, command: CreateCommand) -> Intent:
     code = command.code or CardCode.generate()
+    return Intent(
+        command.operation, code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
+        amount=command.amount.amount, currency=command.amount.currency,
+        context={"customer_id": command.customer_id, "correlation_id": command.correlation_id},
+    )
+
+
+async def _record_intent(services: Services, claim: Claim, command: CreateCommand) -> LedgerWrite:
     async with services.pool.acquire() as conn:
-        return await writes.record_intent(
-            conn, idempotency_id=claim.record_id, operation=command.operation,
-            code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
-            amount=command.amount.amount, currency=command.amount.currency,
-            context={"customer_id": command.customer_id, "correlation_id": command.correlation_id}, sending=True,
-        )
+        return await writes.record_intent(conn, claim.record_id, _intent(services, command), sending=True)
 
 
 async def _create_once(

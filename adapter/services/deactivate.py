@@ -11,7 +11,9 @@ from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
-from adapter.store import audit, writes
+from adapter.store import writes
+from adapter.store.completion import Movement
+from adapter.store.writes import Intent
 
 
 async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float) -> StoredResponse:
@@ -20,13 +22,11 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
     except Decline as decline:
         return await finish_declined(services, claim, decline)
     write = await earlier_write(services, claim)
-    async with services.pool.acquire() as conn:
-        if write is None:
-            # The code is kept (encrypted) until the write is settled: the answer carries it.
-            write = await writes.record_intent(conn, idempotency_id=claim.record_id, operation="deactivate",
-                                               shopify_card_id=card_id, code_digest=services.vault.digest(code),
-                                               code_encrypted=services.vault.encrypt_code(code), sending=True)
-        else:
+    if write is None:
+        async with services.pool.acquire() as conn:
+            write = await writes.record_intent(conn, claim.record_id, _intent(services, code, card_id), sending=True)
+    elif not write.counted_now:
+        async with services.pool.acquire() as conn:
             await writes.mark_sending(conn, write.write_id)
     try:
         card = await services.ledger.deactivate(card_id=card_id, deadline=deadline)
@@ -36,12 +36,22 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         # Unknown or unavailable alike: resending a deactivate is harmless, so the retry simply
         # sends it again.
         raise transient_from(error) from None
-    async with services.pool.acquire() as conn, conn.transaction():
-        await writes.mark_applied(conn, write.write_id)
-        await audit.record(conn, operation="deactivate", write_id=write.write_id, shopify_card_id=card.id,
-                           last_characters=card.last_characters, amount=None, currency=None,
-                           idempotency_key_id=claim.record_id)
-        return await claim.finish(conn, CardNumberResult(code))
+    movement = Movement("deactivate", write.write_id, card.id, card.last_characters, amount=None, currency=None)
+    async with services.pool.acquire() as conn:
+        return await claim.finish_applied(conn, CardNumberResult(code), movement)
+
+
+def planned_intent(services: Services, code: CardCode) -> Intent | None:
+    """The deactivation's intent, to record with the claim, when this process already knows the
+    card's id (otherwise the use case locates the card first)."""
+    card_id = cards.known_id(services, code)
+    return _intent(services, code, card_id) if card_id is not None else None
+
+
+def _intent(services: Services, code: CardCode, card_id: str) -> Intent:
+    # The code is kept (encrypted) until the write is settled: the answer carries it.
+    return Intent("deactivate", shopify_card_id=card_id, code_digest=services.vault.digest(code),
+                  code_encrypted=services.vault.encrypt_code(code))
 
 
 def _as_decline(declined: LedgerDecline) -> Decline:

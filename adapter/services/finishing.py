@@ -16,7 +16,10 @@ async def finish_declined(services, claim: Claim, decline: Decline, write_id: st
 
 
 async def earlier_write(services, claim: Claim):
-    """The ledger write an earlier attempt at this key recorded, if any (none on a fresh claim)."""
+    """The ledger write recorded for this key: with the claim itself, or by an earlier attempt
+    (none on a fresh claim otherwise)."""
+    if claim.write is not None:
+        return claim.write
     if claim.fresh:
         return None
     async with services.pool.acquire() as conn:

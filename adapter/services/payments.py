@@ -27,7 +27,9 @@ from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.money_writes import credit_once, debit_once
 from adapter.store import audit, instruments, writes
+from adapter.store.completion import Movement, OpenInstrument, SettleReservation
 from adapter.store.instruments import Instrument
+from adapter.store.writes import Intent
 
 log = structlog.get_logger(__name__)
 
@@ -66,28 +68,38 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
         if write is None:
             card_id = await cards.locate(services, code, deadline)
             async with services.pool.acquire() as conn:
-                write = await writes.record_intent(
-                    conn, idempotency_id=claim.record_id, operation="authorize", code_digest=services.vault.digest(code),
-                    shopify_card_id=card_id, amount=command.amount.amount, currency=command.amount.currency,
-                    instrument_id=uuid.uuid4(), sending=True,
-                    context={"metadata": command.metadata, "account_id": command.account_id, "last4": code.last4},
-                )
+                write = await writes.record_intent(conn, claim.record_id, _authorize_intent(services, code, command, card_id),
+                                                   sending=True)
         transaction = await debit_once(services, write, deadline)
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write else None)
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with services.pool.acquire() as conn:
         return await complete_authorize(conn, claim, write, transaction)
+
+
+def planned_authorize_intent(services: Services, code: CardCode, command: PaymentCommand) -> Intent | None:
+    """The debit's intent, to record with the claim, when this process already knows the card's
+    id (otherwise the use case locates the card first)."""
+    card_id = cards.known_id(services, code)
+    return _authorize_intent(services, code, command, card_id) if card_id is not None else None
+
+
+def _authorize_intent(services: Services, code: CardCode, command: PaymentCommand, card_id: str) -> Intent:
+    return Intent(
+        "authorize", code_digest=services.vault.digest(code), shopify_card_id=card_id, amount=command.amount.amount,
+        currency=command.amount.currency, instrument_id=uuid.uuid4(),
+        context={"metadata": command.metadata, "account_id": command.account_id, "last4": code.last4},
+    )
 
 
 async def complete_authorize(conn, claim: Claim, write: writes.LedgerWrite, transaction: LedgerTransaction) -> StoredResponse:
     """The debit landed: open the instrument and store the answer (also used by the settler)."""
     context = write.context
-    await instruments.create(conn, instrument_id=write.instrument_id, code_digest=write.code_digest,
-                             shopify_card_id=write.shopify_card_id, last_characters=context["last4"],
-                             currency=write.currency, account_id=context.get("account_id"), authorized=write.amount)
+    opened = OpenInstrument(write.instrument_id, write.code_digest, write.shopify_card_id, context["last4"],
+                            write.currency, context.get("account_id"), authorized=write.amount)
     result = PaymentResult("authorization", write.instrument_id, write.amount, Decimal(0), write.currency,
                            context["last4"], context.get("metadata") or {}, transaction.processed_at, transaction.id)
-    return await _applied(conn, claim, write, result, transaction)
+    return await _applied(conn, claim, write, result, transaction, opened)
 
 
 # ---- capture -----------------------------------------------------------------------------------
@@ -135,22 +147,23 @@ async def _credit_back(services: Services, claim: Claim, operation: str, instrum
         async with services.pool.acquire() as conn, conn.transaction():
             await instruments.settle_reservation(conn, write.instrument_id, operation, write.amount, applied=False)
             return await claim.finish(conn, decline)
-    async with services.pool.acquire() as conn, conn.transaction():
+    async with services.pool.acquire() as conn:
         return await complete_credit_back(conn, claim, write, transaction)
 
 
 async def complete_credit_back(conn, claim: Claim, write: writes.LedgerWrite,
                                transaction: LedgerTransaction) -> StoredResponse:
     """The credit landed: the reservation becomes the total, and the answer is stored."""
-    instrument = await instruments.lock(conn, write.instrument_id)
-    await instruments.settle_reservation(conn, instrument.id, write.operation, write.amount, applied=True)
+    last4 = write.context.get("last4")
+    if last4 is None:  # recorded before intents carried it
+        last4 = (await instruments.get(conn, write.instrument_id)).last_characters
     capture_delta, refund_delta = (
         (-write.amount, Decimal(0)) if write.operation == "revoke" else (Decimal(0), -write.amount)
     )
-    result = PaymentResult(write.operation, instrument.id, capture_delta, refund_delta, instrument.currency,
-                           instrument.last_characters, write.context.get("metadata") or {},
-                           transaction.processed_at, transaction.id)
-    return await _applied(conn, claim, write, result, transaction)
+    result = PaymentResult(write.operation, write.instrument_id, capture_delta, refund_delta, write.currency,
+                           last4, write.context.get("metadata") or {}, transaction.processed_at, transaction.id)
+    settled = SettleReservation(write.instrument_id, write.operation, write.amount)
+    return await _applied(conn, claim, write, result, transaction, settled)
 
 
 async def _reserve(services: Services, claim: Claim, operation: str, instrument_id: UUID | None,
@@ -168,11 +181,11 @@ async def _reserve(services: Services, claim: Claim, operation: str, instrument_
             if amount <= 0:
                 raise Decline(f"nothing left to revoke ({_left(Decimal(0), instrument)} available)")
         await instruments.reserve(conn, instrument.id, operation, amount)
-        return await writes.record_intent(
-            conn, idempotency_id=claim.record_id, operation=operation, code_digest=instrument.code_digest,
-            shopify_card_id=instrument.shopify_card_id, amount=amount, currency=instrument.currency,
-            instrument_id=instrument.id, context={"metadata": command.metadata}, sending=True,
-        )
+        return await writes.record_intent(conn, claim.record_id, Intent(
+            operation, code_digest=instrument.code_digest, shopify_card_id=instrument.shopify_card_id, amount=amount,
+            currency=instrument.currency, instrument_id=instrument.id,
+            context={"metadata": command.metadata, "last4": instrument.last_characters},
+        ), sending=True)
 
 
 # ---- shared ------------------------------------------------------------------------------------
@@ -191,12 +204,10 @@ def _left(amount: Decimal, instrument: Instrument) -> str:
 
 
 async def _applied(conn, claim: Claim, write: writes.LedgerWrite, result: PaymentResult,
-                   transaction: LedgerTransaction) -> StoredResponse:
-    """Mark the write applied, audit the movement and store the answer, in the caller's transaction."""
-    await writes.mark_applied(conn, write.write_id, ledger_transaction_id=transaction.id,
-                              processed_at=transaction.processed_at)
-    await audit.record(conn, operation=write.operation, write_id=write.write_id, shopify_card_id=write.shopify_card_id, last_characters=result.last_characters,
-                       amount=abs(transaction.amount.amount), currency=result.currency,
-                       ledger_transaction_id=transaction.id, instrument_id=result.instrument_id,
-                       idempotency_key_id=claim.record_id)
-    return await claim.finish(conn, result)
+                   transaction: LedgerTransaction, rows: OpenInstrument | SettleReservation) -> StoredResponse:
+    """Mark the write applied, audit the movement, write the instrument's rows and store the
+    answer: one statement."""
+    movement = Movement(write.operation, write.write_id, write.shopify_card_id, result.last_characters,
+                        abs(transaction.amount.amount), result.currency, transaction.id, transaction.processed_at,
+                        result.instrument_id)
+    return await claim.finish_applied(conn, result, movement, rows)

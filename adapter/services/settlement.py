@@ -30,9 +30,10 @@ from adapter.services.create_card import CreateCommand, create_card
 from adapter.services.deactivate import deactivate
 from adapter.services.money_writes import credit_once, find_settled, safe_to_resend
 from adapter.services.payments import complete_credit_back
-from adapter.store import audit, instruments, writes
+from adapter.store import instruments, writes
 from adapter.store import idempotency as records
-from adapter.store.writes import LedgerWrite
+from adapter.store.completion import Movement
+from adapter.store.writes import Intent, LedgerWrite
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,7 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
         await _abandon(services, claim, write)
         return _count(operation, "abandoned")
     if operation in ("refund", "revoke"):
-        async with services.pool.acquire() as conn, conn.transaction():
+        async with services.pool.acquire() as conn:
             await complete_credit_back(conn, claim, write, found)
         return _count(operation, "completed")
     # authorize: the customer's money was taken, but NewStore was told to retry.
@@ -97,11 +98,10 @@ async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) 
 
 async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite) -> LedgerWrite:
     async with services.pool.acquire() as conn:
-        return await writes.record_intent(
-            conn, idempotency_id=claim.record_id, operation="reverse", code_digest=debit.code_digest,
-            shopify_card_id=debit.shopify_card_id, amount=debit.amount, currency=debit.currency,
-            instrument_id=debit.instrument_id or uuid.uuid4(), context=debit.context,
-        )
+        return await writes.record_intent(conn, claim.record_id, Intent(
+            "reverse", code_digest=debit.code_digest, shopify_card_id=debit.shopify_card_id, amount=debit.amount,
+            currency=debit.currency, instrument_id=debit.instrument_id or uuid.uuid4(), context=debit.context,
+        ))
 
 
 async def _reverse(services: Services, claim: Claim, write: LedgerWrite, deadline: float) -> None:
@@ -112,10 +112,7 @@ async def _reverse(services: Services, claim: Claim, write: LedgerWrite, deadlin
         # The card can no longer take the credit (deactivated, expired): a person must step in.
         log.error("reverse_refused_manual_review", write_id=write.write_id)
         raise RetryLater("reverse refused by the ledger") from None
-    async with services.pool.acquire() as conn, conn.transaction():
-        await writes.mark_applied(conn, write.write_id, ledger_transaction_id=transaction.id,
-                                  processed_at=transaction.processed_at)
-        await audit.record(conn, operation="reverse", write_id=write.write_id, shopify_card_id=write.shopify_card_id,
-                           last_characters=write.context.get("last4"), amount=write.amount, currency=write.currency,
-                           ledger_transaction_id=transaction.id, idempotency_key_id=claim.record_id)
-        await claim.finish(conn, Decline(REVERSED_MESSAGE))
+    movement = Movement("reverse", write.write_id, write.shopify_card_id, write.context.get("last4"), write.amount,
+                        write.currency, transaction.id, transaction.processed_at)
+    async with services.pool.acquire() as conn:
+        await claim.finish_applied(conn, Decline(REVERSED_MESSAGE), movement)

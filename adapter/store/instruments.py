@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+# What a refund or revoke reserves while its credit is in flight, and the total it then becomes.
+RESERVATION_COLUMNS = {"refund": ("refund_reserved", "refunded"), "revoke": ("revoke_reserved", "revoked")}
+
 _COLUMNS = (
     "id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized, captured,"
     " refunded, revoked, refund_reserved, revoke_reserved"
@@ -41,17 +44,6 @@ def _instrument(row) -> Instrument | None:
     return Instrument(**dict(row)) if row else None
 
 
-async def create(
-    conn, *, instrument_id: UUID, code_digest: bytes, shopify_card_id: str, last_characters: str,
-    currency: str, account_id: str | None, authorized: Decimal,
-) -> None:
-    await conn.execute(
-        """INSERT INTO instruments (id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        instrument_id, code_digest, shopify_card_id, last_characters, currency, account_id, authorized,
-    )
-
-
 async def lock(conn, instrument_id: UUID) -> Instrument | None:
     """Read and lock for the rest of the transaction: concurrent operations on one instrument
     queue here, so each sees the totals the previous one left."""
@@ -71,7 +63,7 @@ async def add_capture(conn, instrument_id: UUID, amount: Decimal) -> None:
 
 
 async def reserve(conn, instrument_id: UUID, operation: str, amount: Decimal) -> None:
-    column = _reserved_column(operation)
+    column = RESERVATION_COLUMNS[operation][0]
     await conn.execute(
         f"UPDATE instruments SET {column} = {column} + $2, updated_at = now() WHERE id = $1", instrument_id, amount
     )
@@ -79,15 +71,10 @@ async def reserve(conn, instrument_id: UUID, operation: str, amount: Decimal) ->
 
 async def settle_reservation(conn, instrument_id: UUID, operation: str, amount: Decimal, *, applied: bool) -> None:
     """Turn a reservation into the real total (applied) or give it back (declined)."""
-    reserved = _reserved_column(operation)
-    total = {"refund": "refunded", "revoke": "revoked"}[operation]
+    reserved, total = RESERVATION_COLUMNS[operation]
     moved = amount if applied else Decimal(0)
     await conn.execute(
         f"""UPDATE instruments SET {reserved} = {reserved} - $2, {total} = {total} + $3, updated_at = now()
              WHERE id = $1""",
         instrument_id, amount, moved,
     )
-
-
-def _reserved_column(operation: str) -> str:
-    return {"refund": "refund_reserved", "revoke": "revoke_reserved"}[operation]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -68,25 +68,55 @@ def _write(row) -> LedgerWrite | None:
     return LedgerWrite(**values)
 
 
-async def record_intent(
-    conn, *, idempotency_id: int | None, operation: str, code_digest: bytes | None = None,
-    code_encrypted: bytes | None = None, shopify_card_id: str | None = None,
-    amount: Decimal | None = None, currency: str | None = None, instrument_id: UUID | None = None,
-    context: dict | None = None, sending: bool = False,
-) -> LedgerWrite:
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a ledger write will do, before it has a row."""
+
+    operation: str
+    code_digest: bytes | None = None
+    code_encrypted: bytes | None = None
+    shopify_card_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    instrument_id: UUID | None = None
+    context: dict = field(default_factory=dict)
+
+    def values(self, write_id: str) -> tuple:
+        """The parameters of INSERT_COLUMNS' first nine columns, in order (write_id first)."""
+        return (write_id, self.operation, self.code_digest, self.code_encrypted, self.shopify_card_id, self.amount,
+                self.currency, self.instrument_id, jsonio.dumps(self.context).decode())
+
+
+# The intent's nine values (Intent.values), then idempotency_id, attempts, first/last sent.
+INSERT_COLUMNS = (
+    "write_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency, instrument_id, context,"
+    " idempotency_id, attempts, first_sent_at, last_sent_at"
+)
+
+
+async def record_intent(conn, idempotency_id: int | None, intent: Intent, *, sending: bool = False) -> LedgerWrite:
     """`sending=True` also counts the first attempt (as mark_sending would), in the same statement."""
     row = await conn.fetchrow(
-        f"""INSERT INTO ledger_writes (write_id, idempotency_id, operation, code_digest, code_encrypted,
-                                        shopify_card_id, amount, currency, instrument_id, context,
-                                        attempts, first_sent_at, last_sent_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11,
+        f"""INSERT INTO ledger_writes ({INSERT_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11,
                     CASE WHEN $11 > 0 THEN now() END, CASE WHEN $11 > 0 THEN now() END)
             RETURNING {_COLUMNS}""",
-        new_write_id(), idempotency_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency,
-        instrument_id, jsonio.dumps(context or {}).decode(), 1 if sending else 0,
+        *intent.values(new_write_id()), idempotency_id, 1 if sending else 0,
     )
     write = _write(row)
     return replace(write, counted_now=True) if sending else write
+
+
+def recorded_with_claim(write_id: str, idempotency_id: int, recorded_at: datetime, intent: Intent) -> LedgerWrite:
+    """The write a fresh claim recorded in its own statement (idempotency.claim), first attempt
+    counted: its row holds exactly these values, and now() is the claim's own timestamp."""
+    return LedgerWrite(
+        write_id=write_id, idempotency_id=idempotency_id, operation=intent.operation, state="pending",
+        code_digest=intent.code_digest, code_encrypted=intent.code_encrypted, shopify_card_id=intent.shopify_card_id,
+        amount=intent.amount, currency=intent.currency, ledger_transaction_id=None, processed_at=None, attempts=1,
+        first_sent_at=recorded_at, last_sent_at=recorded_at, created_at=recorded_at,
+        instrument_id=intent.instrument_id, context=intent.context, counted_now=True,
+    )
 
 
 async def for_idempotency(conn, idempotency_id: int) -> LedgerWrite | None:
@@ -122,21 +152,6 @@ async def mark_not_sent(conn, write_id: str) -> None:
         """UPDATE ledger_writes SET attempts = greatest(attempts - 1, 0), updated_at = now()
             WHERE write_id = $1 AND state = 'pending'""",
         write_id,
-    )
-
-
-async def mark_applied(
-    conn, write_id: str, *, shopify_card_id: str | None = None, ledger_transaction_id: str | None = None,
-    processed_at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        """UPDATE ledger_writes
-              SET state = 'applied', code_encrypted = NULL, updated_at = now(),
-                  shopify_card_id = coalesce($2, shopify_card_id),
-                  ledger_transaction_id = coalesce($3, ledger_transaction_id),
-                  processed_at = coalesce($4, processed_at)
-            WHERE write_id = $1""",
-        write_id, shopify_card_id, ledger_transaction_id, processed_at,
     )
 
 

@@ -27,3 +27,11 @@ def test_generated_codes_are_16_random_characters():
     codes = {CardCode.generate().value for _ in range(200)}
     assert len(codes) == 200
     assert all(re.fullmatch(r"[a-z0-9]{16}", c) for c in codes)
+
+
+def test_generation_skips_the_bytes_that_would_bias_the_alphabet(monkeypatch):
+    # 252..255 would map onto a..d a fifth time (256 = 7 * 36 + 4): they are dropped, and more
+    # random bytes are read until 16 characters are chosen.
+    reads = iter([bytes([252, 253, 254, 255] * 5), bytes([0, 35, 36, 251] + [1] * 16)])
+    monkeypatch.setattr("adapter.domain.cardcode.secrets.token_bytes", lambda n: next(reads))
+    assert CardCode.generate().value == "a9a9" + "b" * 12
