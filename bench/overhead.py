@@ -53,76 +53,93 @@ def money(value: str) -> dict:
     return {"amount": value, "currencyCode": "USD"}
 
 
-async def pair(bench: Bench, endpoint: str, wallet: dict, results: dict) -> None:
-    """One adapter request and the Shopify call(s) it makes, sent one after the other."""
+async def pair(calls, results: list, adapter_first: bool) -> None:
+    """One adapter request and the Shopify call(s) it makes, sent one after the other.
+
+    Whichever goes second finds the sandbox (and the machine) warmed by the first: the order
+    alternates between pairs so neither side always gets that advantage."""
+    adapter_call, direct_call = calls
+    if adapter_first:
+        adapter_ms, direct_ms = await adapter_call(), await direct_call()
+    else:
+        direct_ms, adapter_ms = await direct_call(), await adapter_call()
+    results.append((adapter_ms, direct_ms))
+
+
+async def _calls(bench: Bench, endpoint: str, wallet: dict):
+    """The measured adapter request and its direct equivalent, after any set-up they need (done
+    before the timed run, so that only the measured calls follow the fixed rate)."""
     code = secrets.token_hex(8)
+
+    async def timed_adapter(path: str, body: dict) -> float:
+        return (await bench.adapter(path, body))[0]
+
+    async def timed_shopify(*calls) -> float:
+        return sum([(await bench.shopify(document, variables))[0] for document, variables in calls])
+
     if endpoint == "balance":
-        adapter_ms, _ = await bench.adapter("/gift_card/balance", {"identifier": {"number": wallet["code"]}})
-        direct_ms, _ = await bench.shopify(documents.GET_CARD, {"id": wallet["id"]})
-    elif endpoint in ("issue", "activate"):
+        return (lambda: timed_adapter("/gift_card/balance", {"identifier": {"number": wallet["code"]}}),
+                lambda: timed_shopify((documents.GET_CARD, {"id": wallet["id"]})))
+    if endpoint in ("issue", "activate"):
         body = {"amount": {"value": 10, "currency": "USD"}, "customer": {}, "idempotence_key": str(uuid.uuid4())}
         if endpoint == "activate":
             body["card_number"] = code
-        adapter_ms, _ = await bench.adapter(f"/gift_card/{endpoint}", body)
-        direct_ms, _ = await bench.shopify(documents.CREATE_CARD, {"input": {
-            "initialAmount": money("10.00"), "code": secrets.token_hex(8), "note": f"gca:v1:{endpoint}:{uuid.uuid4().hex}"}})
-    elif endpoint == "deactivate":
-        _, created = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("1.00"), "code": code}})
+        create = {"input": {"initialAmount": money("10.00"), "code": secrets.token_hex(8),
+                            "note": f"gca:v1:{endpoint}:{uuid.uuid4().hex}"}}
+        return (lambda: timed_adapter(f"/gift_card/{endpoint}", body),
+                lambda: timed_shopify((documents.CREATE_CARD, create)))
+    if endpoint == "deactivate":
+        await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("1.00"), "code": code}})
         _, other = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("1.00")}})
-        adapter_ms, _ = await bench.adapter("/gift_card/deactivate", {"card_number": code, "idempotence_key": str(uuid.uuid4())})
+        other_id = other["data"]["giftCardCreate"]["giftCard"]["id"]
         # The adapter knows the card only after a lookup; give the direct side the same search.
-        direct_search, _ = await bench.shopify(documents.SEARCH_CARDS, {"first": 2, "query": secrets.token_hex(8)})
-        direct_ms, _ = await bench.shopify(documents.DEACTIVATE_CARD, {"id": other["data"]["giftCardCreate"]["giftCard"]["id"]})
-        direct_ms += direct_search
-    else:  # authorize, refund, revoke (capture touches no ledger)
-        adapter_ms, direct_ms = await payment(bench, endpoint, wallet)
-    results.setdefault(endpoint, ([], []))
-    results[endpoint][0].append(adapter_ms)
-    results[endpoint][1].append(direct_ms)
-
-
-async def payment(bench: Bench, endpoint: str, wallet: dict) -> tuple[float, float]:
-    authorize_ms, auth = await bench.adapter("/financial_instruments", {
-        "idempotency_key": str(uuid.uuid4()), "transactions": [],
-        "arguments": {"amount": 2, "currency": "USD", "payment_method": "gift_card"},
-        "metadata": {"number": wallet["code"]}})
+        return (lambda: timed_adapter("/gift_card/deactivate", {"card_number": code, "idempotence_key": str(uuid.uuid4())}),
+                lambda: timed_shopify((documents.SEARCH_CARDS, {"first": 2, "query": secrets.token_hex(8)}),
+                                      (documents.DEACTIVATE_CARD, {"id": other_id})))
+    # authorize, refund, revoke (capture touches no ledger)
     note = f"gca:v1:{endpoint}:{uuid.uuid4().hex}"
+    authorize_body = {"idempotency_key": str(uuid.uuid4()), "transactions": [],
+                      "arguments": {"amount": 2, "currency": "USD", "payment_method": "gift_card"},
+                      "metadata": {"number": wallet["code"]}}
     if endpoint == "authorize":
-        direct_ms, _ = await bench.shopify(documents.DEBIT_CARD, {"id": wallet["id"], "input": {"debitAmount": money("2.00"), "note": note}})
-        return authorize_ms, direct_ms
-    instrument = auth[0]["instrument_id"]
-    path = f"/financial_instruments/{instrument}"
+        return (lambda: timed_adapter("/financial_instruments", authorize_body),
+                lambda: timed_shopify((documents.DEBIT_CARD, {"id": wallet["id"], "input": {
+                    "debitAmount": money("2.00"), "note": note}})))
+    _, auth = await bench.adapter("/financial_instruments", authorize_body)
+    path = f"/financial_instruments/{auth[0]['instrument_id']}"
     if endpoint == "refund":
         await bench.adapter(f"{path}/_capture", {"idempotency_key": str(uuid.uuid4()), "arguments": {"amount": 1, "currency": "USD"}})
-    adapter_ms, _ = await bench.adapter(f"{path}/_{endpoint}", {
-        "idempotency_key": str(uuid.uuid4()), "arguments": {"amount": 1, "currency": "USD"}})
-    direct_ms, _ = await bench.shopify(documents.CREDIT_CARD, {"id": wallet["id"], "input": {"creditAmount": money("1.00"), "note": note}})
-    return adapter_ms, direct_ms
+    return (lambda: timed_adapter(f"{path}/_{endpoint}", {"idempotency_key": str(uuid.uuid4()),
+                                                          "arguments": {"amount": 1, "currency": "USD"}}),
+            lambda: timed_shopify((documents.CREDIT_CARD, {"id": wallet["id"], "input": {
+                "creditAmount": money("1.00"), "note": note}})))
 
 
 async def measure(rate: float, requests: int) -> list[list[str]]:
     endpoints = ["balance", "issue", "activate", "deactivate", "authorize", "refund", "revoke"]
     async with running_stack() as stack, aiohttp.ClientSession() as session:
         bench = Bench(session, stack)
-        wallet_code = secrets.token_hex(8)
-        _, created = await bench.shopify(documents.CREATE_CARD, {"input": {"initialAmount": money("3000.00"), "code": wallet_code}})
-        wallet = {"code": wallet_code, "id": created["data"]["giftCardCreate"]["giftCard"]["id"]}
-        await bench.adapter("/gift_card/balance", {"identifier": {"number": wallet_code}})  # registry warm
         results: dict = {}
         for endpoint in endpoints:
-            for _ in range(20):  # warm-up, discarded
-                await pair(bench, endpoint, wallet, {})
+            # Each endpoint gets its own wallet card, known to the adapter, with room for its debits.
+            wallet_code = secrets.token_hex(8)
+            _, created = await bench.shopify(documents.CREATE_CARD, {"input": {
+                "initialAmount": money("3000.00"), "code": wallet_code}})
+            wallet = {"code": wallet_code, "id": created["data"]["giftCardCreate"]["giftCard"]["id"]}
+            await bench.adapter("/gift_card/balance", {"identifier": {"number": wallet_code}})
+            for index in range(20):  # warm-up, discarded
+                await pair(await _calls(bench, endpoint, wallet), [], index % 2 == 0)
+            prepared = [await _calls(bench, endpoint, wallet) for _ in range(requests)]
+            measured: list = []
             tasks = []
             started = time.perf_counter()
-            for index in range(requests):
+            for index, calls in enumerate(prepared):
                 delay = started + index / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(pair(bench, endpoint, wallet, results)))
+                tasks.append(asyncio.create_task(pair(calls, measured, index % 2 == 0)))
             await asyncio.gather(*tasks)
-            if endpoint in ("authorize", "refund", "revoke"):
-                # Top the wallet back up so later endpoints never run dry.
-                await bench.shopify(documents.CREDIT_CARD, {"id": wallet["id"], "input": {"creditAmount": money("0.01")}})
+            results[endpoint] = ([a for a, _ in measured], [d for _, d in measured])
     rows = []
     for endpoint in endpoints:
         through, direct = results[endpoint]

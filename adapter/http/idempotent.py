@@ -15,7 +15,7 @@ from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
 from adapter.http.requests import read_key, read_object, validate
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
 from adapter.store.writes import Intent
 
 
@@ -24,8 +24,8 @@ class Plan(NamedTuple):
 
     fingerprint: bytes
     work: Callable[[Claim], Awaitable[StoredResponse]]
-    # Its ledger-write intent, when known without I/O: recorded in the claim's own statement.
-    intent: Intent | None = None
+    # Its ledger-write intent, recorded with the claim when the use case can plan it upfront.
+    intent: Intent | IntentPlanner | None = None
 
 
 def bind_card(code: CardCode) -> None:

@@ -65,7 +65,8 @@ def _credit_back(operation: str, use_case):
         def prepare(body: PspRequest):
             command = _command(body)
             fp = fingerprint(operation, instrument_id, command.amount.amount, command.amount.currency)
-            return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE]))
+            return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE]),
+                        payments.planned_credit_back(operation, instrument_id, command))
 
         return await run_idempotent(request, operation, KEY, PspRequest, prepare)
 

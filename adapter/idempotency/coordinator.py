@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from adapter.crypto import CodeVault
-from adapter.domain.errors import RetryLater
+from adapter.domain.errors import Decline, RetryLater
 from adapter.observability import metrics
 from adapter.store import completion
 from adapter.store import idempotency as records
@@ -59,8 +59,11 @@ class Claim:
     encrypt: bool
     # True when this request created the record: nothing of an earlier attempt can exist.
     fresh: bool = False
-    # The ledger write recorded in the claim's own statement, when the use case knew it upfront.
+    # The ledger write recorded with the claim, when the use case could plan it upfront.
     write: LedgerWrite | None = None
+    # An IntentPlanner ran with this claim and recorded nothing: what it read (e.g. the card
+    # registry) need not be read again.
+    planner_found_nothing: bool = False
 
     @property
     def record_id(self) -> int:
@@ -86,6 +89,11 @@ class Claim:
         if not await completion.complete_applied(conn, final, movement, rows):
             raise LeaseLost()
         return response
+
+
+# Reads and locks what a use case needs to record its intent, inside the claim's transaction
+# (given the new record's id): the recorded write, or None to let the use case do it itself.
+IntentPlanner = Callable[[Any, int], Awaitable[LedgerWrite | None]]
 
 
 class LeaseLost(RetryLater):
@@ -144,10 +152,15 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
-        intent: Intent | None = None,
+        intent: Intent | IntentPlanner | None = None,
     ) -> StoredResponse:
-        """Run `work` under the key's claim, or replay its answer. `intent`, when the use case
-        can tell upfront what it will write, is recorded with a fresh claim (Claim.write)."""
+        """Run `work` under the key's claim, or replay its answer.
+
+        `intent` saves the round trips of a separate claim when the use case can tell upfront
+        what it will write: an Intent is recorded in the claim's own statement; an IntentPlanner
+        runs in the claim's transaction (reading and locking what it needs, no ledger call), and
+        a Decline it raises is stored there as the final answer. Either way a fresh claim's
+        write is Claim.write."""
         if key is None:
             # Not idempotent by the caller's choice; a private key still gives the write its
             # record, so an unknown outcome is settled like any other.
@@ -162,10 +175,19 @@ class IdempotencyCoordinator:
                 write = None
                 if intent is None:
                     claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
-                else:
+                elif isinstance(intent, Intent):
                     won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner,
                                                           self._lease, intent)
                     claimed, write = won if won is not None else (None, None)
+                else:
+                    async with conn.transaction():
+                        claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner,
+                                                      self._lease)
+                        if claimed is not None:
+                            try:
+                                write = await intent(conn, claimed.id)
+                            except Decline as decline:
+                                return await self.claim_for(claimed, presenter, fresh=True).finish(conn, decline)
                 fresh = claimed is not None
                 if claimed is None:
                     existing = await records.fetch(conn, operation, key)
@@ -174,7 +196,9 @@ class IdempotencyCoordinator:
                         if claimed is not None:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
-                return await self._run(self.claim_for(claimed, presenter, fresh, write), work)
+                claim = self.claim_for(claimed, presenter, fresh, write)
+                claim.planner_found_nothing = fresh and write is None and callable(intent)
+                return await self._run(claim, work)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)
                 metrics.IDEMPOTENCY_CONFLICTS.labels(operation, "replayed").inc()

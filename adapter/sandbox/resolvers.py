@@ -155,7 +155,11 @@ def _search(info: GraphQLResolveInfo, query: str | None) -> list[Card]:
         info.context.search.append({"path": list(info.path.as_list()), "query": query,
                                     "parsed": parsed.parsed, "warnings": parsed.warnings})
     today = state.today()
-    return [card for card in state.cards.values() if parsed.matches(card, today)]
+    candidates = state.cards.values()
+    if parsed.exact_code is not None:
+        card = state.codes.get(parsed.exact_code)
+        candidates = [card] if card is not None else []
+    return [card for card in candidates if parsed.matches(card, today)]
 
 
 def resolve_gift_card(_root: Any, info: GraphQLResolveInfo, id: str) -> GiftCardView | None:  # noqa: A002

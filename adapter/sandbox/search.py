@@ -30,6 +30,10 @@ class ParsedQuery:
     groups: list[list[Predicate]]
     parsed: dict[str, Any]
     warnings: list[dict[str, str]] = field(default_factory=list)
+    # Set when the query is one plain term longer than four characters: only the card with
+    # exactly that code can match (the term can't be inside a four-character suffix), so the
+    # search may look the code up instead of scanning every card.
+    exact_code: str | None = None
 
     def matches(self, card: Card, today: date) -> bool:
         return any(all(p(card, today) for p in group) for group in self.groups)
@@ -177,4 +181,6 @@ def parse_query(text: str | None) -> ParsedQuery:
 
     parsed_list = [combine(g) for g in parsed_groups if g]
     parsed = parsed_list[0] if len(parsed_list) == 1 else {"or": parsed_list}
-    return ParsedQuery(groups, parsed, warnings)
+    needle = parsed.get("match_all") if parsed.get("field") == "default" else None
+    exact = needle.lower() if needle is not None and len(needle) > 4 else None
+    return ParsedQuery(groups, parsed, warnings, exact)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
 from adapter.ports import LedgerDecline, LedgerError
 from adapter.services import cards
 from adapter.services.context import Services
@@ -18,7 +18,7 @@ from adapter.store.writes import Intent
 
 async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float) -> StoredResponse:
     try:
-        card_id = await cards.locate(services, code, deadline)
+        card_id = await cards.locate(services, code, deadline, registry_checked=claim.planner_found_nothing)
     except Decline as decline:
         return await finish_declined(services, claim, decline)
     write = await earlier_write(services, claim)
@@ -41,11 +41,9 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         return await claim.finish_applied(conn, CardNumberResult(code), movement)
 
 
-def planned_intent(services: Services, code: CardCode) -> Intent | None:
-    """The deactivation's intent, to record with the claim, when this process already knows the
-    card's id (otherwise the use case locates the card first)."""
-    card_id = cards.known_id(services, code)
-    return _intent(services, code, card_id) if card_id is not None else None
+def planned_intent(services: Services, code: CardCode) -> Intent | IntentPlanner | None:
+    """The deactivation's intent, to record with the claim (see cards.planned_for_card)."""
+    return cards.planned_for_card(services, code, lambda card_id: _intent(services, code, card_id))
 
 
 def _intent(services: Services, code: CardCode, card_id: str) -> Intent:

@@ -20,7 +20,7 @@ import structlog
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
@@ -66,7 +66,7 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
     write = await earlier_write(services, claim)
     try:
         if write is None:
-            card_id = await cards.locate(services, code, deadline)
+            card_id = await cards.locate(services, code, deadline, registry_checked=claim.planner_found_nothing)
             async with services.pool.acquire() as conn:
                 write = await writes.record_intent(conn, claim.record_id, _authorize_intent(services, code, command, card_id),
                                                    sending=True)
@@ -77,11 +77,9 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
         return await complete_authorize(conn, claim, write, transaction)
 
 
-def planned_authorize_intent(services: Services, code: CardCode, command: PaymentCommand) -> Intent | None:
-    """The debit's intent, to record with the claim, when this process already knows the card's
-    id (otherwise the use case locates the card first)."""
-    card_id = cards.known_id(services, code)
-    return _authorize_intent(services, code, command, card_id) if card_id is not None else None
+def planned_authorize_intent(services: Services, code: CardCode, command: PaymentCommand) -> Intent | IntentPlanner | None:
+    """The debit's intent, to record with the claim (see cards.planned_for_card)."""
+    return cards.planned_for_card(services, code, lambda card_id: _authorize_intent(services, code, command, card_id))
 
 
 def _authorize_intent(services: Services, code: CardCode, command: PaymentCommand, card_id: str) -> Intent:
@@ -166,26 +164,38 @@ async def complete_credit_back(conn, claim: Claim, write: writes.LedgerWrite,
     return await _applied(conn, claim, write, result, transaction, settled)
 
 
+def planned_credit_back(operation: str, instrument_id: UUID | None, command: PaymentCommand) -> IntentPlanner:
+    """A refund or revoke checks its cap and reserves its amount inside the claim's transaction;
+    a Decline there (unknown instrument, over the cap) is stored with the claim."""
+    return lambda conn, record_id: _reserve_in(conn, record_id, operation, instrument_id, command)
+
+
 async def _reserve(services: Services, claim: Claim, operation: str, instrument_id: UUID | None,
-                   command: PaymentCommand):
+                   command: PaymentCommand) -> writes.LedgerWrite:
     """Check the cap and reserve the amount, with the write intent, in one transaction."""
     async with services.pool.acquire() as conn, conn.transaction():
-        instrument = await _locked(conn, instrument_id, command.amount)
-        if operation == "refund":
-            amount = command.amount.amount
-            if amount > instrument.refundable:
-                raise Decline(f"refund exceeds what is left to refund ({_left(instrument.refundable, instrument)} available)")
-        else:
-            # Revoke releases the smaller of the asked amount and what is still capturable.
-            amount = min(command.amount.amount, instrument.capturable)
-            if amount <= 0:
-                raise Decline(f"nothing left to revoke ({_left(Decimal(0), instrument)} available)")
-        await instruments.reserve(conn, instrument.id, operation, amount)
-        return await writes.record_intent(conn, claim.record_id, Intent(
-            operation, code_digest=instrument.code_digest, shopify_card_id=instrument.shopify_card_id, amount=amount,
-            currency=instrument.currency, instrument_id=instrument.id,
-            context={"metadata": command.metadata, "last4": instrument.last_characters},
-        ), sending=True)
+        return await _reserve_in(conn, claim.record_id, operation, instrument_id, command)
+
+
+async def _reserve_in(conn, record_id: int, operation: str, instrument_id: UUID | None,
+                      command: PaymentCommand) -> writes.LedgerWrite:
+    """In the caller's transaction: lock the instrument, check the cap, reserve, record the intent."""
+    instrument = await _locked(conn, instrument_id, command.amount)
+    if operation == "refund":
+        amount = command.amount.amount
+        if amount > instrument.refundable:
+            raise Decline(f"refund exceeds what is left to refund ({_left(instrument.refundable, instrument)} available)")
+    else:
+        # Revoke releases the smaller of the asked amount and what is still capturable.
+        amount = min(command.amount.amount, instrument.capturable)
+        if amount <= 0:
+            raise Decline(f"nothing left to revoke ({_left(Decimal(0), instrument)} available)")
+    await instruments.reserve(conn, instrument.id, operation, amount)
+    return await writes.record_intent(conn, record_id, Intent(
+        operation, code_digest=instrument.code_digest, shopify_card_id=instrument.shopify_card_id, amount=amount,
+        currency=instrument.currency, instrument_id=instrument.id,
+        context={"metadata": command.metadata, "last4": instrument.last_characters},
+    ), sending=True)
 
 
 # ---- shared ------------------------------------------------------------------------------------

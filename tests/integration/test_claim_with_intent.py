@@ -1,6 +1,9 @@
-"""A fresh claim records its ledger-write intent in the same statement: the write it hands back
-is exactly the row in Postgres, and a losing claim records nothing."""
+"""A fresh claim records its ledger-write intent with it (in its own statement, or in its
+transaction for refunds, revokes and cards found in the registry): the write it hands back is
+exactly the row in Postgres, a losing claim records nothing, and a decline found while planning
+is stored with the claim."""
 
+import asyncio
 import dataclasses
 import uuid
 from decimal import Decimal
@@ -8,6 +11,9 @@ from decimal import Decimal
 from adapter.store import idempotency as records
 from adapter.store import writes
 from adapter.store.writes import Intent
+from tests import ledger_view
+from tests.conftest import AUTH
+from tests.integration.test_payments import authorize_body, authorized, call, psp
 
 INTENT = Intent("authorize", code_digest=b"\x01" * 32, shopify_card_id="gid://shopify/GiftCard/7",
                 amount=Decimal("12.50"), currency="EUR", instrument_id=uuid.uuid4(),
@@ -31,3 +37,63 @@ async def test_a_losing_claim_records_no_write(db):
         count = await conn.fetchval("SELECT count(*) FROM ledger_writes")
     assert first is not None and second is None
     assert count == 1
+
+
+# ---- through the webhooks: what the claim's transaction records -------------------------------
+
+
+def searches() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("giftcard_adapter_shopify_calls_total",
+                                     {"operation": "giftCards", "result": "ok"}) or 0.0
+
+
+async def test_a_refund_over_the_cap_is_declined_and_stored_with_its_claim(adapter, sandbox, db):
+    instrument = await authorized(adapter, sandbox, code="capcard000000001", amount=30)
+    await call(adapter, f"/financial_instruments/{instrument}/_capture", psp(10, "cap"))
+    status, body, _ = await call(adapter, f"/financial_instruments/{instrument}/_refund", psp(11, "over"))
+    assert (status, body["error_code"]) == (400, "instrument_error")
+    async with db.acquire() as conn:
+        record = await conn.fetchrow("SELECT state, response_status FROM idempotency_keys WHERE key = 'over'")
+        totals = await conn.fetchrow("SELECT refunded, refund_reserved FROM instruments")
+        refund_writes = await conn.fetchval("SELECT count(*) FROM ledger_writes WHERE operation = 'refund'")
+    assert dict(record) == {"state": "final", "response_status": 400}
+    assert (totals["refunded"], totals["refund_reserved"], refund_writes) == (0, 0, 0)
+    again = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(11, "over"), headers=AUTH)
+    assert again.status == 400 and again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_refund_under_the_cap_reserves_and_records_its_write_with_the_claim(adapter, sandbox, db):
+    instrument = await authorized(adapter, sandbox, code="capcard000000002", amount=30)
+    await call(adapter, f"/financial_instruments/{instrument}/_capture", psp(10, "cap"))
+    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCardCredit")
+    request = asyncio.create_task(
+        adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(4, "under"), headers=AUTH))
+    for _ in range(200):  # while the credit is held at Shopify: the claim's transaction is committed
+        if (await ledger_view.state(sandbox)).get("held", 0):
+            break
+        await asyncio.sleep(0.01)
+    async with db.acquire() as conn:
+        reserved = await conn.fetchval("SELECT refund_reserved FROM instruments")
+        write = await conn.fetchrow("SELECT state, attempts, amount FROM ledger_writes WHERE operation = 'refund'")
+    assert reserved == Decimal(4)
+    assert dict(write) == {"state": "pending", "attempts": 1, "amount": Decimal(4)}
+    await ledger_view.release_held(sandbox)
+    assert (await request).status == 200
+
+
+async def test_a_replica_that_never_saw_the_card_plans_its_debit_from_the_registry(make_adapter, sandbox, db):
+    first = await make_adapter()
+    await ledger_view.make_card(sandbox, "registrycard0001", "50.00")
+    assert (await call(first, "/gift_card/balance", {"identifier": {"number": "registrycard0001"}}))[0] == 200
+    other_replica = await make_adapter()  # its in-process card cache is empty
+    searches_before = searches()
+    status, body, _ = await call(other_replica, "/financial_instruments", authorize_body("registrycard0001", 20, "reg"))
+    assert status == 200, body
+    card = await ledger_view.card_by_code(sandbox, "registrycard0001")
+    assert ledger_view.balance_of(card) == Decimal(30)
+    async with db.acquire() as conn:
+        write = await conn.fetchrow("SELECT state, attempts, shopify_card_id FROM ledger_writes")
+    assert dict(write) == {"state": "applied", "attempts": 1, "shopify_card_id": card["id"]}
+    assert searches() == searches_before  # found in the registry, not by a ledger search
