@@ -172,22 +172,10 @@ class IdempotencyCoordinator:
         polls = 0
         while True:
             async with self._pool.acquire() as conn:
-                write = None
-                if intent is None:
-                    claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
-                elif isinstance(intent, Intent):
-                    won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner,
-                                                          self._lease, intent)
-                    claimed, write = won if won is not None else (None, None)
-                else:
-                    async with conn.transaction():
-                        claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner,
-                                                      self._lease)
-                        if claimed is not None:
-                            try:
-                                write = await intent(conn, claimed.id)
-                            except Decline as decline:
-                                return await self.claim_for(claimed, presenter, fresh=True).finish(conn, decline)
+                claimed, write, declined = await self._claim(conn, operation, key, request_fingerprint, intent,
+                                                             presenter)
+                if declined is not None:
+                    return declined
                 fresh = claimed is not None
                 if claimed is None:
                     existing = await records.fetch(conn, operation, key)
@@ -208,6 +196,29 @@ class IdempotencyCoordinator:
                 raise RetryLater("a request with this idempotency key is still in progress", retry_after=1)
             await asyncio.sleep(min(_POLL_SECONDS[min(polls, len(_POLL_SECONDS) - 1)], max(give_up_at - loop.time(), 0)))
             polls += 1
+
+    async def _claim(
+        self, conn, operation: str, key: str, request_fingerprint: bytes, intent: Intent | IntentPlanner | None,
+        presenter: Presenter,
+    ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, StoredResponse | None]:
+        """A fresh claim and the write recorded with it, or (None, None, None) if the key is
+        taken; or the stored final answer of a Decline the planner raised."""
+        if intent is None:
+            claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+            return claimed, None, None
+        if isinstance(intent, Intent):
+            won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner, self._lease,
+                                                  intent)
+            return (*won, None) if won is not None else (None, None, None)
+        async with conn.transaction():
+            claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
+            if claimed is None:
+                return None, None, None
+            try:
+                return claimed, await intent(conn, claimed.id), None
+            except Decline as decline:
+                # Final: stored in the claim's own transaction, so the key is never left open.
+                return None, None, await self.claim_for(claimed, presenter, fresh=True).finish(conn, decline)
 
     def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False,
                   write: LedgerWrite | None = None) -> Claim:
