@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -46,6 +47,11 @@ async def _serve(settings: Settings) -> None:
         await metrics_runner.setup()
         stack.push_async_callback(metrics_runner.cleanup)
         await web.TCPSite(metrics_runner, settings.http_host, settings.metrics_port).start()
+        # Everything built so far (modules, schemas, models, pools) lives as long as the process:
+        # out of the collector's sight, full collections stay short (25-30 ms pauses measured
+        # under bench.overhead otherwise).
+        gc.collect()
+        gc.freeze()
         log.info("serving", host=settings.http_host, port=settings.http_port, metrics_port=settings.metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
