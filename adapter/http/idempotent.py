@@ -16,7 +16,7 @@ from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
 from adapter.http.requests import read_key, read_object, validate
 from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
-from adapter.store.writes import Intent
+from adapter.store.writes import Intent, RegisteredCardIntent
 
 
 class Plan(NamedTuple):
@@ -25,7 +25,7 @@ class Plan(NamedTuple):
     fingerprint: bytes
     work: Callable[[Claim], Awaitable[StoredResponse]]
     # Its ledger-write intent, recorded with the claim when the use case can plan it upfront.
-    intent: Intent | IntentPlanner | None = None
+    intent: Intent | RegisteredCardIntent | IntentPlanner | None = None
 
 
 def bind_card(code: CardCode) -> None:

@@ -27,7 +27,7 @@ from adapter.store import completion
 from adapter.store import idempotency as records
 from adapter.store.completion import Movement, UseCaseRows
 from adapter.store.idempotency import FinalAnswer, IdempotencyRecord
-from adapter.store.writes import Intent, LedgerWrite
+from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +61,9 @@ class Claim:
     fresh: bool = False
     # The ledger write recorded with the claim, when the use case could plan it upfront.
     write: LedgerWrite | None = None
-    # An IntentPlanner ran with this claim and recorded nothing: what it read (e.g. the card
-    # registry) need not be read again.
-    planner_found_nothing: bool = False
+    # The claim's statement looked the card up in our registry and found nothing: the use case
+    # need not look again before searching the ledger.
+    registry_checked: bool = False
 
     @property
     def record_id(self) -> int:
@@ -152,12 +152,13 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
-        intent: Intent | IntentPlanner | None = None,
+        intent: Intent | RegisteredCardIntent | IntentPlanner | None = None,
     ) -> StoredResponse:
         """Run `work` under the key's claim, or replay its answer.
 
         `intent` saves the round trips of a separate claim when the use case can tell upfront
-        what it will write: an Intent is recorded in the claim's own statement; an IntentPlanner
+        what it will write: an Intent is recorded in the claim's own statement (a
+        RegisteredCardIntent too, with its card found in the registry there); an IntentPlanner
         runs in the claim's transaction (reading and locking what it needs, no ledger call), and
         a Decline it raises is stored there as the final answer. Either way a fresh claim's
         write is Claim.write."""
@@ -185,7 +186,7 @@ class IdempotencyCoordinator:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
                 claim = self.claim_for(claimed, presenter, fresh, write)
-                claim.planner_found_nothing = fresh and write is None and callable(intent)
+                claim.registry_checked = fresh and write is None and isinstance(intent, RegisteredCardIntent)
                 return await self._run(claim, work)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)
@@ -198,15 +199,15 @@ class IdempotencyCoordinator:
             polls += 1
 
     async def _claim(
-        self, conn, operation: str, key: str, request_fingerprint: bytes, intent: Intent | IntentPlanner | None,
-        presenter: Presenter,
+        self, conn, operation: str, key: str, request_fingerprint: bytes,
+        intent: Intent | RegisteredCardIntent | IntentPlanner | None, presenter: Presenter,
     ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, StoredResponse | None]:
         """A fresh claim and the write recorded with it, or (None, None, None) if the key is
         taken; or the stored final answer of a Decline the planner raised."""
         if intent is None:
             claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
             return claimed, None, None
-        if isinstance(intent, Intent):
+        if isinstance(intent, Intent | RegisteredCardIntent):
             won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner, self._lease,
                                                   intent)
             return (*won, None) if won is not None else (None, None, None)

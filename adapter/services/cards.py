@@ -9,13 +9,11 @@ import structlog
 
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
-from adapter.idempotency.coordinator import IntentPlanner
 from adapter.ports import LedgerCard, LedgerError
 from adapter.services.context import Services
 from adapter.services.ledger_errors import transient_from
 from adapter.store import cards as registry
-from adapter.store import writes
-from adapter.store.writes import Intent, LedgerWrite
+from adapter.store.writes import Intent, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +23,7 @@ UNKNOWN_CARD = "unknown gift card"
 async def locate(services: Services, code: CardCode, deadline: float, *, registry_checked: bool = False) -> str:
     """The Shopify id of the card with this code, or Decline("unknown gift card").
 
-    `registry_checked`: the registry was just read for this code (by the claim's planner)."""
+    `registry_checked`: the registry was just read for this code (by the claim's statement)."""
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
@@ -34,9 +32,10 @@ async def locate(services: Services, code: CardCode, deadline: float, *, registr
         return cached
     if not registry_checked:
         async with services.pool.acquire() as conn:
-            registered = await registered_id(services, conn, code)
-        if registered is not None:
-            return registered
+            known = await registry.find(conn, digest)
+        if known is not None:
+            services.card_ids.put(digest, known.shopify_id)
+            return known.shopify_id
     try:
         hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
     except LedgerError as error:
@@ -60,34 +59,18 @@ def known_id(services: Services, code: CardCode) -> str | None:
     return services.card_ids.get(services.vault.digest(code))
 
 
-async def registered_id(services: Services, conn, code: CardCode) -> str | None:
-    """The card's id from our registry (then known to this process too), without a ledger call."""
-    digest = services.vault.digest(code)
-    known = await registry.find(conn, digest)
-    if known is None:
-        return None
-    services.card_ids.put(digest, known.shopify_id)
-    return known.shopify_id
-
-
-def planned_for_card(services: Services, code: CardCode, intent_for: Callable[[str], Intent]) -> Intent | IntentPlanner | None:
-    """The intent of a write to the card with this code, to record with the claim: at once when
-    this process knows the card's id, else from our registry inside the claim's transaction.
-    None for a code that can't be a card's; a card only the ledger's search can find leaves
-    the planner empty-handed, and the use case locates it after the claim."""
+def planned_for_card(
+    services: Services, code: CardCode, intent_for: Callable[[str | None], Intent]
+) -> Intent | RegisteredCardIntent | None:
+    """The intent of a write to the card with this code, to record with the claim: complete when
+    this process knows the card's id, else for the claim's statement to complete from our
+    registry. None for a code that can't be a card's (the use case declines it)."""
     if not code.is_ledger_valid:
         return None
     card_id = known_id(services, code)
     if card_id is not None:
         return intent_for(card_id)
-
-    async def from_registry(conn, record_id: int) -> LedgerWrite | None:
-        registered = await registered_id(services, conn, code)
-        if registered is None:
-            return None
-        return await writes.record_intent(conn, record_id, intent_for(registered), sending=True)
-
-    return from_registry
+    return RegisteredCardIntent(intent_for(None), services.vault.digest(code))
 
 
 async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:

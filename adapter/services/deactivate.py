@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
-from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.ports import LedgerDecline, LedgerError
 from adapter.services import cards
 from adapter.services.context import Services
@@ -13,21 +13,22 @@ from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
 from adapter.store import writes
 from adapter.store.completion import Movement
-from adapter.store.writes import Intent
+from adapter.store.writes import Intent, RegisteredCardIntent
 
 
 async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float) -> StoredResponse:
-    try:
-        card_id = await cards.locate(services, code, deadline, registry_checked=claim.planner_found_nothing)
-    except Decline as decline:
-        return await finish_declined(services, claim, decline)
     write = await earlier_write(services, claim)
     if write is None:
+        try:
+            card_id = await cards.locate(services, code, deadline, registry_checked=claim.registry_checked)
+        except Decline as decline:
+            return await finish_declined(services, claim, decline)
         async with services.pool.acquire() as conn:
             write = await writes.record_intent(conn, claim.record_id, _intent(services, code, card_id), sending=True)
     elif not write.counted_now:
         async with services.pool.acquire() as conn:
             await writes.mark_sending(conn, write.write_id)
+    card_id = write.shopify_card_id
     try:
         card = await services.ledger.deactivate(card_id=card_id, deadline=deadline)
     except LedgerDecline as declined:
@@ -41,12 +42,12 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         return await claim.finish_applied(conn, CardNumberResult(code), movement)
 
 
-def planned_intent(services: Services, code: CardCode) -> Intent | IntentPlanner | None:
+def planned_intent(services: Services, code: CardCode) -> Intent | RegisteredCardIntent | None:
     """The deactivation's intent, to record with the claim (see cards.planned_for_card)."""
     return cards.planned_for_card(services, code, lambda card_id: _intent(services, code, card_id))
 
 
-def _intent(services: Services, code: CardCode, card_id: str) -> Intent:
+def _intent(services: Services, code: CardCode, card_id: str | None) -> Intent:
     # The code is kept (encrypted) until the write is settled: the answer carries it.
     return Intent("deactivate", shopify_card_id=card_id, code_digest=services.vault.digest(code),
                   code_encrypted=services.vault.encrypt_code(code))

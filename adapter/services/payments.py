@@ -29,7 +29,7 @@ from adapter.services.money_writes import credit_once, debit_once
 from adapter.store import audit, instruments, writes
 from adapter.store.completion import Movement, OpenInstrument, SettleReservation
 from adapter.store.instruments import Instrument
-from adapter.store.writes import Intent
+from adapter.store.writes import Intent, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +66,7 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
     write = await earlier_write(services, claim)
     try:
         if write is None:
-            card_id = await cards.locate(services, code, deadline, registry_checked=claim.planner_found_nothing)
+            card_id = await cards.locate(services, code, deadline, registry_checked=claim.registry_checked)
             async with services.pool.acquire() as conn:
                 write = await writes.record_intent(conn, claim.record_id, _authorize_intent(services, code, command, card_id),
                                                    sending=True)
@@ -77,12 +77,14 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
         return await complete_authorize(conn, claim, write, transaction)
 
 
-def planned_authorize_intent(services: Services, code: CardCode, command: PaymentCommand) -> Intent | IntentPlanner | None:
+def planned_authorize_intent(
+    services: Services, code: CardCode, command: PaymentCommand
+) -> Intent | RegisteredCardIntent | None:
     """The debit's intent, to record with the claim (see cards.planned_for_card)."""
     return cards.planned_for_card(services, code, lambda card_id: _authorize_intent(services, code, command, card_id))
 
 
-def _authorize_intent(services: Services, code: CardCode, command: PaymentCommand, card_id: str) -> Intent:
+def _authorize_intent(services: Services, code: CardCode, command: PaymentCommand, card_id: str | None) -> Intent:
     return Intent(
         "authorize", code_digest=services.vault.digest(code), shopify_card_id=card_id, amount=command.amount.amount,
         currency=command.amount.currency, instrument_id=uuid.uuid4(),

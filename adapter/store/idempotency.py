@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
 
 from adapter.store import writes
-from adapter.store.writes import Intent, LedgerWrite
+from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
 _COLUMNS = (
     "id, operation, key, fingerprint, state, locked_by, locked_until, response_status,"
@@ -73,28 +73,45 @@ async def claim(
 
 
 async def claim_with_intent(
-    conn, operation: str, key: str, fingerprint: bytes, owner: str, lease_seconds: float, intent: Intent
-) -> tuple[IdempotencyRecord, LedgerWrite] | None:
+    conn, operation: str, key: str, fingerprint: bytes, owner: str, lease_seconds: float,
+    intent: Intent | RegisteredCardIntent,
+) -> tuple[IdempotencyRecord, LedgerWrite | None] | None:
     """claim(), and when it wins, the ledger-write intent with its first attempt counted, in the
-    same statement: one round trip and one commit before the Shopify call instead of two."""
+    same statement: one round trip and one commit before the Shopify call instead of two.
+
+    A RegisteredCardIntent takes its card id from the registry; the write is None when the card
+    is not registered (the use case then finds it by a ledger search)."""
     write_id = writes.new_write_id()
+    if isinstance(intent, RegisteredCardIntent):
+        card_digest, intent = intent.code_digest, intent.intent
+    else:
+        card_digest = None
     row = await conn.fetchrow(
         f"""WITH claimed AS (
                 INSERT INTO idempotency_keys (operation, key, fingerprint, locked_by, locked_until)
                 VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
                 ON CONFLICT (operation, key) DO NOTHING
                 RETURNING {_COLUMNS}),
+            registered AS (
+                SELECT shopify_id FROM cards WHERE $15::bytea IS NOT NULL AND code_digest = $15::bytea),
             recorded AS (
                 INSERT INTO ledger_writes ({writes.INSERT_COLUMNS})
-                SELECT $6, $7, $8::bytea, $9::bytea, $10::text, $11::numeric, $12::text, $13::uuid, $14::jsonb,
-                       claimed.id, 1, now(), now()
-                  FROM claimed)
-            SELECT * FROM claimed""",
-        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id),
+                SELECT $6, $7, $8::bytea, $9::bytea, coalesce($10::text, registered.shopify_id), $11::numeric,
+                       $12::text, $13::uuid, $14::jsonb, claimed.id, 1, now(), now()
+                  FROM claimed LEFT JOIN registered ON true
+                 WHERE $15::bytea IS NULL OR registered.shopify_id IS NOT NULL)
+            SELECT claimed.*, (SELECT shopify_id FROM registered) AS registered_card_id FROM claimed""",
+        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id), card_digest,
     )
-    record = _record(row)
-    if record is None:
+    if row is None:
         return None
+    values = dict(row)
+    registered_card_id = values.pop("registered_card_id")
+    record = IdempotencyRecord(**values)
+    if card_digest is not None:
+        if registered_card_id is None:
+            return record, None
+        intent = replace(intent, shopify_card_id=registered_card_id)
     return record, writes.recorded_with_claim(write_id, record.id, record.created_at, intent)
 
 

@@ -87,6 +87,15 @@ class Intent:
                 self.currency, self.instrument_id, jsonio.dumps(self.context).decode())
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredCardIntent:
+    """An intent for a card this process does not know yet: the claim's own statement reads
+    the card's id from our registry by the code's digest, and records the intent if it is there."""
+
+    intent: Intent  # its shopify_card_id is left None
+    code_digest: bytes
+
+
 # The intent's nine values (Intent.values), then idempotency_id, attempts, first/last sent.
 INSERT_COLUMNS = (
     "write_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency, instrument_id, context,"

@@ -1,7 +1,7 @@
-"""A fresh claim records its ledger-write intent with it (in its own statement, or in its
-transaction for refunds, revokes and cards found in the registry): the write it hands back is
-exactly the row in Postgres, a losing claim records nothing, and a decline found while planning
-is stored with the claim."""
+"""A fresh claim records its ledger-write intent with it (in its own statement, the card's id
+read from the registry there when this process doesn't know it; in its transaction for refund
+and revoke reservations): the write it hands back is exactly the row in Postgres, a losing
+claim records nothing, and a decline found while planning is stored with the claim."""
 
 import asyncio
 import dataclasses
@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from adapter.store import idempotency as records
 from adapter.store import writes
-from adapter.store.writes import Intent
+from adapter.store import cards as registry
+from adapter.store.writes import Intent, RegisteredCardIntent
 from tests import ledger_view
 from tests.conftest import AUTH
 from tests.integration.test_payments import authorize_body, authorized, call, psp
@@ -37,6 +38,27 @@ async def test_a_losing_claim_records_no_write(db):
         count = await conn.fetchval("SELECT count(*) FROM ledger_writes")
     assert first is not None and second is None
     assert count == 1
+
+
+async def test_an_intent_for_a_registered_card_takes_its_id_from_the_registry(db):
+    unplaced = dataclasses.replace(INTENT, shopify_card_id=None)
+    async with db.acquire() as conn:
+        await registry.remember(conn, b"\x02" * 32, "gid://shopify/GiftCard/99", "9999", "EUR", "discovered")
+        record, write = await records.claim_with_intent(conn, "authorize", "k3", b"fp", "owner-a", 20,
+                                                        RegisteredCardIntent(unplaced, b"\x02" * 32))
+        stored = await writes.for_idempotency(conn, record.id)
+    assert write.shopify_card_id == stored.shopify_card_id == "gid://shopify/GiftCard/99"
+    assert dataclasses.replace(write, counted_now=False) == stored
+
+
+async def test_an_intent_for_an_unregistered_card_claims_the_key_and_records_nothing(db):
+    unplaced = dataclasses.replace(INTENT, shopify_card_id=None)
+    async with db.acquire() as conn:
+        record, write = await records.claim_with_intent(conn, "authorize", "k4", b"fp", "owner-a", 20,
+                                                        RegisteredCardIntent(unplaced, b"\x03" * 32))
+        count = await conn.fetchval("SELECT count(*) FROM ledger_writes")
+    assert write is None and count == 0
+    assert record.locked_by == "owner-a" and not record.is_final
 
 
 # ---- through the webhooks: what the claim's transaction records -------------------------------
