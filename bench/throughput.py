@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from decimal import Decimal
 
 import aiohttp
 
@@ -44,7 +45,10 @@ def _body(endpoint: str, code: str) -> tuple[str, bytes]:
         return "/gift_card/balance", jsonio.dumps({"identifier": {"number": code}})
     return "/financial_instruments", jsonio.dumps({
         "idempotency_key": str(uuid.uuid4()), "transactions": [],
-        "arguments": {"amount": 1, "currency": "USD", "payment_method": "gift_card"}, "metadata": {"number": code}})
+        # A cent at a time: a wallet (3,000.00, the sandbox's issue limit) then lasts 300,000
+        # debits, so no level runs into insufficient funds however fast the machine is.
+        "arguments": {"amount": Decimal("0.01"), "currency": "USD", "payment_method": "gift_card"},
+        "metadata": {"number": code}})
 
 
 async def run_level(session, stack, endpoint: str, codes: list[str], concurrency: int, seconds: float) -> dict:

@@ -2,8 +2,10 @@
 
 - A final record for (operation, key) is replayed byte for byte, whatever the new body says.
 - Otherwise the request claims the key with one arbitrated INSERT ... ON CONFLICT; the winner
-  holds a lease and does the work. Its final answer is stored by the use case, inside the same
-  transaction as the business rows (Claim.finish).
+  holds a lease and does the work. A ledger-write intent the use case can plan upfront is
+  recorded with the claim (same statement or same transaction). Its final answer is stored by
+  the use case with the business rows, in one transaction (Claim.finish) or one statement
+  (Claim.finish_applied).
 - A concurrent duplicate polls briefly for that answer, then gives up with 503.
 - An open record whose lease ran out (its process died, or it gave the lease back after an
   unknown outcome) is taken over, and the use case resumes from what it recorded.
