@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import structlog
@@ -13,29 +14,58 @@ from adapter.ports import LedgerCard, LedgerError
 from adapter.services.context import Services
 from adapter.services.ledger_errors import transient_from
 from adapter.store import cards as registry
-from adapter.store.writes import Intent, RegisteredCardIntent
+from adapter.store import writes
+from adapter.store.cards import Registration
+from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
 
 UNKNOWN_CARD = "unknown gift card"
 
 
-async def locate(services: Services, code: CardCode, deadline: float, *, registry_checked: bool = False) -> str:
-    """The Shopify id of the card with this code, or Decline("unknown gift card").
+@dataclass(frozen=True)
+class Located:
+    card_id: str
+    # A card the ledger search found and our registry does not hold yet.
+    discovered: Registration | None = None
+
+
+async def locate(services: Services, code: CardCode, deadline: float) -> str:
+    """The Shopify id of the card with this code, or Decline("unknown gift card")."""
+    located = await _find(services, code, deadline, registry_checked=False)
+    if located.discovered is not None:
+        async with services.pool.acquire() as conn:
+            await registry.remember(conn, *located.discovered.values())
+    return located.card_id
+
+
+async def record_card_intent(
+    services: Services, code: CardCode, deadline: float, *, record_id: int, registry_checked: bool,
+    intent_for: Callable[[str | None], Intent],
+) -> LedgerWrite:
+    """Find the card (registry, then ledger search) and record the intent of a write to it, with
+    its first attempt counted; a card the search discovered is registered in the same statement.
 
     `registry_checked`: the registry was just read for this code (by the claim's statement)."""
+    located = await _find(services, code, deadline, registry_checked=registry_checked)
+    async with services.pool.acquire() as conn:
+        return await writes.record_intent(conn, record_id, intent_for(located.card_id), sending=True,
+                                          register=located.discovered)
+
+
+async def _find(services: Services, code: CardCode, deadline: float, *, registry_checked: bool) -> Located:
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
     cached = services.card_ids.get(digest)
     if cached is not None:
-        return cached
+        return Located(cached)
     if not registry_checked:
         async with services.pool.acquire() as conn:
             known = await registry.find(conn, digest)
         if known is not None:
             services.card_ids.put(digest, known.shopify_id)
-            return known.shopify_id
+            return Located(known.shopify_id)
     try:
         hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
     except LedgerError as error:
@@ -45,11 +75,10 @@ async def locate(services: Services, code: CardCode, deadline: float, *, registr
         log.info("card_not_found", hits=len(hits))
         raise Decline(UNKNOWN_CARD)
     card = hits[0]
-    async with services.pool.acquire() as conn:
-        await registry.remember(conn, digest, card.id, card.last_characters, card.balance.currency, "discovered")
+    # Known to this process at once: the mapping is a fact of the ledger, registered or not.
     services.card_ids.put(digest, card.id)
     log.info("card_discovered")
-    return card.id
+    return Located(card.id, Registration(digest, card.id, card.last_characters, card.balance.currency, "discovered"))
 
 
 def known_id(services: Services, code: CardCode) -> str | None:

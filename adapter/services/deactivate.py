@@ -20,11 +20,11 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
     write = await earlier_write(services, claim)
     if write is None:
         try:
-            card_id = await cards.locate(services, code, deadline, registry_checked=claim.registry_checked)
+            write = await cards.record_card_intent(
+                services, code, deadline, record_id=claim.record_id, registry_checked=claim.registry_checked,
+                intent_for=lambda card_id: _intent(services, code, card_id))
         except Decline as decline:
             return await finish_declined(services, claim, decline)
-        async with services.pool.acquire() as conn:
-            write = await writes.record_intent(conn, claim.record_id, _intent(services, code, card_id), sending=True)
     elif not write.counted_now:
         async with services.pool.acquire() as conn:
             await writes.mark_sending(conn, write.write_id)

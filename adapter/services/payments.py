@@ -66,10 +66,9 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
     write = await earlier_write(services, claim)
     try:
         if write is None:
-            card_id = await cards.locate(services, code, deadline, registry_checked=claim.registry_checked)
-            async with services.pool.acquire() as conn:
-                write = await writes.record_intent(conn, claim.record_id, _authorize_intent(services, code, command, card_id),
-                                                   sending=True)
+            write = await cards.record_card_intent(
+                services, code, deadline, record_id=claim.record_id, registry_checked=claim.registry_checked,
+                intent_for=lambda card_id: _authorize_intent(services, code, command, card_id))
         transaction = await debit_once(services, write, deadline)
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write else None)

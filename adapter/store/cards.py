@@ -13,6 +13,21 @@ class RegisteredCard:
     origin: str
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A card to add to the registry (stored with another statement's rows, or by remember)."""
+
+    code_digest: bytes
+    shopify_id: str
+    last_characters: str
+    currency: str | None
+    origin: str
+    customer_id: str | None = None
+
+    def values(self) -> tuple:
+        return (self.code_digest, self.shopify_id, self.last_characters, self.currency, self.origin, self.customer_id)
+
+
 async def find(conn, code_digest: bytes) -> RegisteredCard | None:
     row = await conn.fetchrow(
         "SELECT shopify_id, last_characters, currency, origin FROM cards WHERE code_digest = $1", code_digest

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from adapter.store.cards import Registration
 from adapter.store.idempotency import FinalAnswer
 from adapter.store.instruments import RESERVATION_COLUMNS
 
@@ -38,15 +39,8 @@ class Movement:
 
 
 @dataclass(frozen=True, slots=True)
-class RegisterCard:
+class RegisterCard(Registration):
     """A card this request created, added to the code registry."""
-
-    code_digest: bytes
-    shopify_id: str
-    last_characters: str
-    currency: str
-    origin: str
-    customer_id: str | None
 
     def fragment(self, first: int) -> tuple[str, tuple]:
         p = _numbers(first, 6)
@@ -56,7 +50,7 @@ class RegisterCard:
                  SELECT {p[0]}::bytea, {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::text, {p[5]}::text
                    FROM finished
                  ON CONFLICT (code_digest) DO NOTHING)""",
-            (self.code_digest, self.shopify_id, self.last_characters, self.currency, self.origin, self.customer_id),
+            self.values(),
         )
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from adapter import jsonio
+from adapter.store.cards import Registration
 
 MARKER_PREFIX = "gca:v1"
 
@@ -103,14 +104,22 @@ INSERT_COLUMNS = (
 )
 
 
-async def record_intent(conn, idempotency_id: int | None, intent: Intent, *, sending: bool = False) -> LedgerWrite:
-    """`sending=True` also counts the first attempt (as mark_sending would), in the same statement."""
+async def record_intent(
+    conn, idempotency_id: int | None, intent: Intent, *, sending: bool = False, register: Registration | None = None,
+) -> LedgerWrite:
+    """`sending=True` also counts the first attempt (as mark_sending would), in the same statement;
+    so is `register`, a card the ledger search just found, added to the registry."""
     row = await conn.fetchrow(
-        f"""INSERT INTO ledger_writes ({INSERT_COLUMNS})
+        f"""WITH registered AS (
+                INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin, customer_id)
+                SELECT $12::bytea, $13::text, $14::text, $15::text, $16::text, $17::text WHERE $12::bytea IS NOT NULL
+                ON CONFLICT (code_digest) DO NOTHING)
+            INSERT INTO ledger_writes ({INSERT_COLUMNS})
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11,
                     CASE WHEN $11 > 0 THEN now() END, CASE WHEN $11 > 0 THEN now() END)
             RETURNING {_COLUMNS}""",
         *intent.values(new_write_id()), idempotency_id, 1 if sending else 0,
+        *(register.values() if register is not None else (None,) * 6),
     )
     write = _write(row)
     return replace(write, counted_now=True) if sending else write

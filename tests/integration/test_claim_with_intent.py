@@ -119,3 +119,22 @@ async def test_a_replica_that_never_saw_the_card_plans_its_debit_from_the_regist
         write = await conn.fetchrow("SELECT state, attempts, shopify_card_id FROM ledger_writes")
     assert dict(write) == {"state": "applied", "attempts": 1, "shopify_card_id": card["id"]}
     assert searches() == searches_before  # found in the registry, not by a ledger search
+
+
+async def test_a_card_found_by_the_ledger_search_is_registered_with_the_intent(adapter, sandbox, db):
+    await ledger_view.make_card(sandbox, "onlineonly000001", "20.00")  # bought online: unknown to us
+    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCardDeactivate")
+    request = asyncio.create_task(adapter.post(
+        "/gift_card/deactivate", json={"card_number": "onlineonly000001", "idempotence_key": "found"}, headers=AUTH))
+    for _ in range(200):  # the deactivation is held at Shopify: what was committed before it?
+        if (await ledger_view.state(sandbox)).get("held", 0):
+            break
+        await asyncio.sleep(0.01)
+    card = await ledger_view.card_by_code(sandbox, "onlineonly000001")
+    async with db.acquire() as conn:
+        registered = await conn.fetchrow("SELECT shopify_id, last_characters, origin FROM cards")
+        write = await conn.fetchrow("SELECT operation, state, attempts, shopify_card_id FROM ledger_writes")
+    assert dict(registered) == {"shopify_id": card["id"], "last_characters": "0001", "origin": "discovered"}
+    assert dict(write) == {"operation": "deactivate", "state": "pending", "attempts": 1, "shopify_card_id": card["id"]}
+    await ledger_view.release_held(sandbox)
+    assert (await request).status == 200
