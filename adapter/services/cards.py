@@ -81,13 +81,6 @@ async def _find(services: Services, code: CardCode, deadline: float, *, registry
     return Located(card.id, Registration(digest, card.id, card.last_characters, card.balance.currency, "discovered"))
 
 
-def known_id(services: Services, code: CardCode) -> str | None:
-    """The card's id if this process already knows it (no I/O), else None."""
-    if not code.is_ledger_valid:
-        return None
-    return services.card_ids.get(services.vault.digest(code))
-
-
 def planned_for_card(
     services: Services, code: CardCode, intent_for: Callable[[str | None], Intent]
 ) -> Intent | RegisteredCardIntent | None:
@@ -96,10 +89,11 @@ def planned_for_card(
     registry. None for a code that can't be a card's (the use case declines it)."""
     if not code.is_ledger_valid:
         return None
-    card_id = known_id(services, code)
+    digest = services.vault.digest(code)
+    card_id = services.card_ids.get(digest)
     if card_id is not None:
         return intent_for(card_id)
-    return RegisteredCardIntent(intent_for(None), services.vault.digest(code))
+    return RegisteredCardIntent(intent_for(None), digest)
 
 
 async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:

@@ -13,6 +13,10 @@ class RegisteredCard:
     origin: str
 
 
+# The registry's columns, in Registration.values() order (also written by other statements).
+INSERT_COLUMNS = "code_digest, shopify_id, last_characters, currency, origin, customer_id"
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """A card to add to the registry (stored with another statement's rows, or by remember)."""
@@ -40,7 +44,7 @@ async def remember(
     origin: str, customer_id: str | None = None,
 ) -> None:
     await conn.execute(
-        """INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin, customer_id)
+        f"""INSERT INTO cards ({INSERT_COLUMNS})
            VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (code_digest) DO NOTHING""",
         code_digest, shopify_id, last_characters, currency, origin, customer_id,

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from adapter.store import cards
 from adapter.store.cards import Registration
 from adapter.store.idempotency import FinalAnswer
 from adapter.store.instruments import RESERVATION_COLUMNS
@@ -46,7 +47,7 @@ class RegisterCard(Registration):
         p = _numbers(first, 6)
         return (
             f"""registered AS (
-                 INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin, customer_id)
+                 INSERT INTO cards ({cards.INSERT_COLUMNS})
                  SELECT {p[0]}::bytea, {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::text, {p[5]}::text
                    FROM finished
                  ON CONFLICT (code_digest) DO NOTHING)""",

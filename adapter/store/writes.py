@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from adapter import jsonio
+from adapter.store import cards
 from adapter.store.cards import Registration
 
 MARKER_PREFIX = "gca:v1"
@@ -111,7 +112,7 @@ async def record_intent(
     so is `register`, a card the ledger search just found, added to the registry."""
     row = await conn.fetchrow(
         f"""WITH registered AS (
-                INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin, customer_id)
+                INSERT INTO cards ({cards.INSERT_COLUMNS})
                 SELECT $12::bytea, $13::text, $14::text, $15::text, $16::text, $17::text WHERE $12::bytea IS NOT NULL
                 ON CONFLICT (code_digest) DO NOTHING)
             INSERT INTO ledger_writes ({INSERT_COLUMNS})
