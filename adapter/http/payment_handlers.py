@@ -28,6 +28,9 @@ def _instrument_id(request: web.Request) -> UUID | None:
 
 def _command(body: PspRequest) -> PaymentCommand:
     metadata = body.metadata.model_dump() if hasattr(body.metadata, "model_dump") else dict(body.metadata or {})
+    # The card number is a bearer secret: it travels as a CardCode, never in the metadata the use
+    # cases keep (the write's context in Postgres) and echo back.
+    metadata.pop("number", None)
     return PaymentCommand(body.arguments.money(), metadata, body.account_id)
 
 

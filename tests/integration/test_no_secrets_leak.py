@@ -3,6 +3,7 @@
 from tests import ledger_view
 from tests.conftest import AUTH
 from tests.integration.test_giftcard_endpoints import activate_body, issue_body
+from tests.integration.test_payments import authorize_body, psp
 
 CODES = ["leakcheckcard001", "leakcheckcard002"]
 
@@ -32,6 +33,11 @@ async def test_codes_never_appear_in_logs_bodies_or_columns(adapter, sandbox, db
         await adapter.post("/gift_card/balance", json={"identifier": {"number": "unknowncard00009"}}, headers=AUTH),
         await adapter.post("/gift_card/deactivate", json={"card_number": CODES[0], "idempotence_key": "leak-3"}, headers=AUTH),
         await adapter.post("/gift_card/balance", json={"identifier": {"number": CODES[0]}}, headers=AUTH),
+        # The tender: the card number arrives in the authorization's metadata.
+        authorized := await adapter.post("/financial_instruments", json=authorize_body(CODES[1], 5, "leak-4"), headers=AUTH),
+        await adapter.post(f"/financial_instruments/{(await authorized.json())[0]['instrument_id']}/_revoke",
+                           json=psp(5, "leak-5"), headers=AUTH),
+        await adapter.post("/financial_instruments", json=authorize_body(CODES[0], 5, "leak-6"), headers=AUTH),  # deactivated
     ]:
         if response.status != 200:
             bodies.append(await response.text())
