@@ -1,7 +1,7 @@
 """The latency the adapter adds: each endpoint through the adapter versus the same Shopify calls
 made directly to the sandbox, interleaved in one run at a fixed request rate.
 
-    .venv/bin/python -m bench.overhead [--rate 20] [--requests 300]
+    .venv/bin/python -m bench.overhead [--rate 20] [--requests 300] [--only refund revoke]
 
 Open loop: requests start on a fixed schedule whether or not earlier ones finished, so a slow
 response cannot hide queueing. Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the
@@ -115,8 +115,10 @@ async def _calls(bench: Bench, endpoint: str, wallet: dict):
                 "creditAmount": money("1.00"), "note": note}})))
 
 
-async def measure(rate: float, requests: int) -> list[list[str]]:
-    endpoints = ["balance", "issue", "activate", "deactivate", "authorize", "refund", "revoke"]
+ENDPOINTS = ("balance", "issue", "activate", "deactivate", "authorize", "refund", "revoke")
+
+
+async def measure(rate: float, requests: int, endpoints: list[str]) -> list[list[str]]:
     async with running_stack() as stack, aiohttp.ClientSession() as session:
         bench = Bench(session, stack)
         results: dict = {}
@@ -157,8 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=20.0, help="request pairs started per second")
     parser.add_argument("--requests", type=int, default=300, help="pairs per endpoint")
+    parser.add_argument("--only", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS), help="endpoints to measure")
     args = parser.parse_args()
-    rows = asyncio.run(measure(args.rate, args.requests))
+    rows = asyncio.run(measure(args.rate, args.requests, args.only))
     print_table(f"Adapter overhead at {args.rate:g} req/s (ms; direct = the same Shopify calls straight to the sandbox)",
                 ["endpoint", "n", "direct p50", "adapter p50", "added p50", "direct p99", "adapter p99",
                  "added p99", "target p50/p99", "verdict"], rows)

@@ -15,7 +15,8 @@ from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
 from adapter.http.requests import read_key, read_object, validate
-from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.store.reservations import Reservation
 from adapter.store.writes import Intent, RegisteredCardIntent
 
 
@@ -25,7 +26,7 @@ class Plan(NamedTuple):
     fingerprint: bytes
     work: Callable[[Claim], Awaitable[StoredResponse]]
     # Its ledger-write intent, recorded with the claim when the use case can plan it upfront.
-    intent: Intent | RegisteredCardIntent | IntentPlanner | None = None
+    intent: Intent | RegisteredCardIntent | Reservation | None = None
 
 
 def bind_card(code: CardCode) -> None:

@@ -3,7 +3,7 @@
 - A final record for (operation, key) is replayed byte for byte, whatever the new body says.
 - Otherwise the request claims the key with one arbitrated INSERT ... ON CONFLICT; the winner
   holds a lease and does the work. A ledger-write intent the use case can plan upfront is
-  recorded with the claim (same statement or same transaction). Its final answer is stored by
+  recorded in the claim's own statement (for a refund or revoke, with its reservation). Its final answer is stored by
   the use case with the business rows, in one transaction (Claim.finish) or one statement
   (Claim.finish_applied).
 - A concurrent duplicate polls briefly for that answer, then gives up with 503.
@@ -27,8 +27,10 @@ from adapter.domain.errors import Decline, RetryLater
 from adapter.observability import metrics
 from adapter.store import completion
 from adapter.store import idempotency as records
+from adapter.store import reservations
 from adapter.store.completion import Movement, UseCaseRows
 from adapter.store.idempotency import FinalAnswer, IdempotencyRecord
+from adapter.store.reservations import Reservation
 from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
@@ -93,11 +95,6 @@ class Claim:
         return response
 
 
-# Reads and locks what a use case needs to record its intent, inside the claim's transaction
-# (given the new record's id): the recorded write, or None to let the use case do it itself.
-IntentPlanner = Callable[[Any, int], Awaitable[LedgerWrite | None]]
-
-
 class LeaseLost(RetryLater):
     """Our lease was taken over: the new owner's answer wins, and nothing of ours was stored."""
 
@@ -154,16 +151,15 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
-        intent: Intent | RegisteredCardIntent | IntentPlanner | None = None,
+        intent: Intent | RegisteredCardIntent | Reservation | None = None,
     ) -> StoredResponse:
         """Run `work` under the key's claim, or replay its answer.
 
         `intent` saves the round trips of a separate claim when the use case can tell upfront
         what it will write: an Intent is recorded in the claim's own statement (a
-        RegisteredCardIntent too, with its card found in the registry there); an IntentPlanner
-        runs in the claim's transaction (reading and locking what it needs, no ledger call), and
-        a Decline it raises is stored there as the final answer. Either way a fresh claim's
-        write is Claim.write."""
+        RegisteredCardIntent too, with its card found in the registry there); a Reservation
+        reserves a refund's or revoke's amount there too, and when it is refused its decline is
+        stored at once as the final answer. Either way a fresh claim's write is Claim.write."""
         if key is None:
             # Not idempotent by the caller's choice; a private key still gives the write its
             # record, so an unknown outcome is settled like any other.
@@ -202,10 +198,10 @@ class IdempotencyCoordinator:
 
     async def _claim(
         self, conn, operation: str, key: str, request_fingerprint: bytes,
-        intent: Intent | RegisteredCardIntent | IntentPlanner | None, presenter: Presenter,
+        intent: Intent | RegisteredCardIntent | Reservation | None, presenter: Presenter,
     ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, StoredResponse | None]:
         """A fresh claim and the write recorded with it, or (None, None, None) if the key is
-        taken; or the stored final answer of a Decline the planner raised."""
+        taken; or the stored final answer of a refused reservation."""
         if intent is None:
             claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
             return claimed, None, None
@@ -213,15 +209,16 @@ class IdempotencyCoordinator:
             won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner, self._lease,
                                                   intent)
             return (*won, None) if won is not None else (None, None, None)
-        async with conn.transaction():
-            claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
-            if claimed is None:
-                return None, None, None
-            try:
-                return claimed, await intent(conn, claimed.id), None
-            except Decline as decline:
-                # Final: stored in the claim's own transaction, so the key is never left open.
-                return None, None, await self.claim_for(claimed, presenter, fresh=True).finish(conn, decline)
+        won = await reservations.claim_and_reserve(conn, operation, key, request_fingerprint, self.owner,
+                                                   self._lease, intent)
+        if won is None:
+            return None, None, None
+        claimed, outcome = won
+        if isinstance(outcome, LedgerWrite):
+            return claimed, outcome, None
+        # Refused, nothing reserved: the decline is final. Should this process die before storing
+        # it, the record holds no write and the reconciler forgets it, so a retry starts anew.
+        return None, None, await self.claim_for(claimed, presenter, fresh=True).finish(conn, intent.refusal(outcome))
 
     def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False,
                   write: LedgerWrite | None = None) -> Claim:

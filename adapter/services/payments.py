@@ -1,9 +1,9 @@
 """The gift_card tender: authorize (debit at once), capture (bookkeeping), refund and revoke
 (credit the same card back), with per-instrument totals that no duplicate or race can break.
 
-Refund and revoke reserve their amount under the instrument's row lock, in the same transaction
-that records the ledger-write intent; the reservation becomes a total, or is given back, in the
-transaction that stores the final answer.
+Refund and revoke reserve their amount under the instrument's row lock, in the statement that
+records the ledger-write intent (store/reservations); the reservation becomes a total, or is
+given back, in the transaction that stores the final answer.
 """
 
 from __future__ import annotations
@@ -20,20 +20,22 @@ import structlog
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
-from adapter.idempotency.coordinator import Claim, IntentPlanner, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.money_writes import credit_once, debit_once
-from adapter.store import audit, instruments, writes
+from adapter.store import audit, instruments, reservations, writes
 from adapter.store.completion import Movement, OpenInstrument, SettleReservation
 from adapter.store.instruments import Instrument
+from adapter.store.reservations import InstrumentRoom, Reservation
 from adapter.store.writes import Intent, RegisteredCardIntent
 
 log = structlog.get_logger(__name__)
 
 UNKNOWN_INSTRUMENT = "unknown instrument"
+CURRENCY_MISMATCH = "currency does not match the instrument's currency"
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ async def capture(services: Services, claim: Claim, instrument_id: UUID | None, 
         try:
             instrument = await _locked(conn, instrument_id, command.amount)
             if command.amount.amount > instrument.capturable:
-                raise Decline(f"capture exceeds what is left to capture ({_left(instrument.capturable, instrument)} available)")
+                raise Decline(f"capture exceeds what is left to capture ({_left(instrument.capturable, instrument.currency)} available)")
         except Decline as decline:
             return await claim.finish(conn, decline)
         await instruments.add_capture(conn, instrument.id, command.amount.amount)
@@ -165,38 +167,38 @@ async def complete_credit_back(conn, claim: Claim, write: writes.LedgerWrite,
     return await _applied(conn, claim, write, result, transaction, settled)
 
 
-def planned_credit_back(operation: str, instrument_id: UUID | None, command: PaymentCommand) -> IntentPlanner:
-    """A refund or revoke checks its cap and reserves its amount inside the claim's transaction;
-    a Decline there (unknown instrument, over the cap) is stored with the claim."""
-    return lambda conn, record_id: _reserve_in(conn, record_id, operation, instrument_id, command)
+def planned_credit_back(operation: str, instrument_id: UUID | None, command: PaymentCommand) -> Reservation | None:
+    """A refund or revoke checks its cap and reserves its amount in the claim's own statement;
+    a refusal (unknown instrument, other currency, over the cap) is stored with the claim."""
+    if instrument_id is None:
+        return None  # no such instrument can exist: the use case answers 404 itself
+    return _reservation(operation, instrument_id, command)
+
+
+def _reservation(operation: str, instrument_id: UUID, command: PaymentCommand) -> Reservation:
+    return Reservation(operation, instrument_id, command.amount.amount, command.amount.currency, command.metadata,
+                       refusal=lambda room: _refusal(operation, command.amount, room))
+
+
+def _refusal(operation: str, asked: Money, room: InstrumentRoom | None) -> Decline:
+    """Why nothing was reserved, worded for NewStore."""
+    if room is None:
+        return NotFound(UNKNOWN_INSTRUMENT)
+    if asked.currency != room.currency:
+        return Decline(CURRENCY_MISMATCH)
+    if operation == "refund":
+        return Decline(f"refund exceeds what is left to refund ({_left(room.refundable, room.currency)} available)")
+    return Decline(f"nothing left to revoke ({_left(Decimal(0), room.currency)} available)")
 
 
 async def _reserve(services: Services, claim: Claim, operation: str, instrument_id: UUID | None,
                    command: PaymentCommand) -> writes.LedgerWrite:
-    """Check the cap and reserve the amount, with the write intent, in one transaction."""
-    async with services.pool.acquire() as conn, conn.transaction():
-        return await _reserve_in(conn, claim.record_id, operation, instrument_id, command)
-
-
-async def _reserve_in(conn, record_id: int, operation: str, instrument_id: UUID | None,
-                      command: PaymentCommand) -> writes.LedgerWrite:
-    """In the caller's transaction: lock the instrument, check the cap, reserve, record the intent."""
-    instrument = await _locked(conn, instrument_id, command.amount)
-    if operation == "refund":
-        amount = command.amount.amount
-        if amount > instrument.refundable:
-            raise Decline(f"refund exceeds what is left to refund ({_left(instrument.refundable, instrument)} available)")
-    else:
-        # Revoke releases the smaller of the asked amount and what is still capturable.
-        amount = min(command.amount.amount, instrument.capturable)
-        if amount <= 0:
-            raise Decline(f"nothing left to revoke ({_left(Decimal(0), instrument)} available)")
-    await instruments.reserve(conn, instrument.id, operation, amount)
-    return await writes.record_intent(conn, record_id, Intent(
-        operation, code_digest=instrument.code_digest, shopify_card_id=instrument.shopify_card_id, amount=amount,
-        currency=instrument.currency, instrument_id=instrument.id,
-        context={"metadata": command.metadata, "last4": instrument.last_characters},
-    ), sending=True)
+    """For a claim that recorded no reservation (taken over, or an id we could never have
+    minted): check the cap, reserve and record the write in one statement."""
+    if instrument_id is None:
+        raise NotFound(UNKNOWN_INSTRUMENT)
+    async with services.pool.acquire() as conn:
+        return await reservations.reserve(conn, claim.record_id, _reservation(operation, instrument_id, command))
 
 
 # ---- shared ------------------------------------------------------------------------------------
@@ -206,12 +208,12 @@ async def _locked(conn, instrument_id: UUID | None, amount: Money) -> Instrument
     if instrument is None:
         raise NotFound(UNKNOWN_INSTRUMENT)
     if amount.currency != instrument.currency:
-        raise Decline("currency does not match the instrument's currency")
+        raise Decline(CURRENCY_MISMATCH)
     return instrument
 
 
-def _left(amount: Decimal, instrument: Instrument) -> str:
-    return str(Money.from_ledger(str(amount), instrument.currency))
+def _left(amount: Decimal, currency: str) -> str:
+    return str(Money.from_ledger(str(amount), currency))
 
 
 async def _applied(conn, claim: Claim, write: writes.LedgerWrite, result: PaymentResult,

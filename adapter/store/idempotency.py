@@ -47,6 +47,15 @@ class FinalAnswer:
     encrypted: bool
 
 
+# The one arbitrated insert, as a CTE named claimed ($1-$5: operation, key, fingerprint, owner,
+# lease seconds): a statement that gets its row owns the key, and can do more in the same round trip.
+CLAIM_CTE = f"""claimed AS (
+    INSERT INTO idempotency_keys (operation, key, fingerprint, locked_by, locked_until)
+    VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+    ON CONFLICT (operation, key) DO NOTHING
+    RETURNING {_COLUMNS})"""
+
+
 def _record(row: asyncpg.Record | None) -> IdempotencyRecord | None:
     return IdempotencyRecord(**dict(row)) if row else None
 
@@ -62,13 +71,8 @@ async def claim(
     conn, operation: str, key: str, fingerprint: bytes, owner: str, lease_seconds: float
 ) -> IdempotencyRecord | None:
     """The one arbitrated insert: the caller that gets a row back owns the key."""
-    row = await conn.fetchrow(
-        f"""INSERT INTO idempotency_keys (operation, key, fingerprint, locked_by, locked_until)
-            VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-            ON CONFLICT (operation, key) DO NOTHING
-            RETURNING {_COLUMNS}""",
-        operation, key, fingerprint, owner, lease_seconds,
-    )
+    row = await conn.fetchrow(f"WITH {CLAIM_CTE} SELECT * FROM claimed", operation, key, fingerprint, owner,
+                              lease_seconds)
     return _record(row)
 
 
@@ -87,11 +91,7 @@ async def claim_with_intent(
     else:
         card_digest = None
     row = await conn.fetchrow(
-        f"""WITH claimed AS (
-                INSERT INTO idempotency_keys (operation, key, fingerprint, locked_by, locked_until)
-                VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-                ON CONFLICT (operation, key) DO NOTHING
-                RETURNING {_COLUMNS}),
+        f"""WITH {CLAIM_CTE},
             registered AS (
                 SELECT shopify_id FROM cards WHERE $15::bytea IS NOT NULL AND code_digest = $15::bytea),
             recorded AS (

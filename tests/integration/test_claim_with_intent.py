@@ -1,6 +1,6 @@
 """A fresh claim records its ledger-write intent with it (in its own statement, the card's id
-read from the registry there when this process doesn't know it; in its transaction for refund
-and revoke reservations): the write it hands back is exactly the row in Postgres, a losing
+read from the registry there when this process doesn't know it; for refund and revoke with
+their reservation, see test_reservations): the write it hands back is exactly the row in Postgres, a losing
 claim records nothing, and a decline found while planning is stored with the claim."""
 
 import asyncio

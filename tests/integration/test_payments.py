@@ -260,6 +260,34 @@ async def test_racing_refunds_never_exceed_the_captured_amount(adapter, sandbox)
     assert await balance(adapter, "paycard00000001") == Decimal("99")  # 100 - 10 + 3 x 3
 
 
+
+async def test_racing_revokes_release_exactly_the_authorized_amount(adapter, sandbox):
+    # 10 authorized, ten revokes of 3 at once: 3 + 3 + 3 + the last 1, then nothing is left.
+    instrument = await authorized(adapter, sandbox, amount=10)
+    responses = await asyncio.gather(*(
+        adapter.post(f"/financial_instruments/{instrument}/_revoke", json=psp(3, f"race-{i}"), headers=AUTH)
+        for i in range(10)
+    ))
+    bodies = [await r.json() for r in responses if r.status == 200]
+    released = sorted(-body[0]["capture_amount"] for body in bodies)
+    assert released == [1, 3, 3, 3]
+    assert sorted(r.status for r in responses) == [200] * 4 + [400] * 6
+    assert await balance(adapter, "paycard00000001") == Decimal("100")
+
+
+async def test_captures_racing_revokes_never_move_more_than_was_authorized(adapter, sandbox):
+    instrument = await authorized(adapter, sandbox, amount=10)
+    responses = await asyncio.gather(*(
+        adapter.post(f"/financial_instruments/{instrument}/_{'capture' if i % 2 else 'revoke'}",
+                     json=psp(2, f"mix-{i}"), headers=AUTH)
+        for i in range(12)
+    ))
+    bodies = [await r.json() for r in responses if r.status == 200]
+    captured = sum(body[0]["refund_amount"] for body in bodies if body[0]["reason"] == "capture")
+    revoked = sum(-body[0]["capture_amount"] for body in bodies if body[0]["reason"] == "revoke")
+    assert captured + revoked == 10
+    assert await balance(adapter, "paycard00000001") == Decimal("100") - captured
+
 async def test_a_lost_debit_response_is_settled_by_the_retry_with_one_debit(adapter, sandbox):
     await new_card(sandbox, "lostdebit0000001", "50.00")
     await ledger_view.add_fault(sandbox, kind="lose_response", operation="giftCardDebit", count=1)
