@@ -184,7 +184,8 @@ class IdempotencyCoordinator:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
                 claim = self.claim_for(claimed, presenter, fresh, write)
-                claim.registry_checked = fresh and write is None and isinstance(intent, RegisteredCardIntent)
+                claim.registry_checked = (fresh and isinstance(intent, RegisteredCardIntent)
+                                          and (write is None or write.shopify_card_id is None))
                 return await self._run(claim, work)
             if existing is not None and existing.is_final:
                 self._check_mismatch(existing, request_fingerprint)

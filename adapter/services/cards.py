@@ -32,7 +32,7 @@ class Located:
 
 async def locate(services: Services, code: CardCode, deadline: float) -> str:
     """The Shopify id of the card with this code, or Decline("unknown gift card")."""
-    located = await _find(services, code, deadline, registry_checked=False)
+    located = await find(services, code, deadline, registry_checked=False)
     if located.discovered is not None:
         async with services.pool.acquire() as conn:
             await registry.remember(conn, *located.discovered.values())
@@ -47,13 +47,15 @@ async def record_card_intent(
     its first attempt counted; a card the search discovered is registered in the same statement.
 
     `registry_checked`: the registry was just read for this code (by the claim's statement)."""
-    located = await _find(services, code, deadline, registry_checked=registry_checked)
+    located = await find(services, code, deadline, registry_checked=registry_checked)
     async with services.pool.acquire() as conn:
         return await writes.record_intent(conn, record_id, intent_for(located.card_id), sending=True,
                                           register=located.discovered)
 
 
-async def _find(services: Services, code: CardCode, deadline: float, *, registry_checked: bool) -> Located:
+async def find(services: Services, code: CardCode, deadline: float, *, registry_checked: bool) -> Located:
+    """The card's id (cache, registry unless `registry_checked`, then the ledger search), and its
+    registration when the search discovered it; Decline("unknown gift card") if there is none."""
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
@@ -82,18 +84,19 @@ async def _find(services: Services, code: CardCode, deadline: float, *, registry
 
 
 def planned_for_card(
-    services: Services, code: CardCode, intent_for: Callable[[str | None], Intent]
+    services: Services, code: CardCode, intent_for: Callable[[str | None], Intent], *, even_unregistered: bool = False
 ) -> Intent | RegisteredCardIntent | None:
     """The intent of a write to the card with this code, to record with the claim: complete when
     this process knows the card's id, else for the claim's statement to complete from our
-    registry. None for a code that can't be a card's (the use case declines it)."""
+    registry (`even_unregistered`: recorded without the id if the registry lacks it too). None
+    for a code that can't be a card's (the use case declines it)."""
     if not code.is_ledger_valid:
         return None
     digest = services.vault.digest(code)
     card_id = services.card_ids.get(digest)
     if card_id is not None:
         return intent_for(card_id)
-    return RegisteredCardIntent(intent_for(None), digest)
+    return RegisteredCardIntent(intent_for(None), digest, even_unregistered)
 
 
 async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:

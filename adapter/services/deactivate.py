@@ -12,23 +12,28 @@ from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.services.results import CardNumberResult
 from adapter.store import writes
-from adapter.store.completion import Movement
+from adapter.store.completion import Movement, RegisterCard
 from adapter.store.writes import Intent, RegisteredCardIntent
 
 
 async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float) -> StoredResponse:
     write = await earlier_write(services, claim)
-    if write is None:
-        try:
+    try:
+        if write is None:
             write = await cards.record_card_intent(
                 services, code, deadline, record_id=claim.record_id, registry_checked=claim.registry_checked,
                 intent_for=lambda card_id: _intent(services, code, card_id))
-        except Decline as decline:
-            return await finish_declined(services, claim, decline)
-    elif not write.counted_now:
-        async with services.pool.acquire() as conn:
-            await writes.mark_sending(conn, write.write_id)
-    card_id = write.shopify_card_id
+        elif not write.counted_now:
+            async with services.pool.acquire() as conn:
+                await writes.mark_sending(conn, write.write_id)
+        card_id, discovered = write.shopify_card_id, None
+        if card_id is None:
+            # Recorded with the claim before the card was found: a deactivation moves no money,
+            # and its encrypted code is all a resumption needs to find the card again.
+            located = await cards.find(services, code, deadline, registry_checked=claim.registry_checked)
+            card_id, discovered = located.card_id, located.discovered
+    except Decline as decline:
+        return await finish_declined(services, claim, decline, write.write_id if write is not None else None)
     try:
         card = await services.ledger.deactivate(card_id=card_id, deadline=deadline)
     except LedgerDecline as declined:
@@ -38,13 +43,16 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         # sends it again.
         raise transient_from(error) from None
     movement = Movement("deactivate", write.write_id, card.id, card.last_characters, amount=None, currency=None)
+    registered = RegisterCard(*discovered.values()) if discovered is not None else None
     async with services.pool.acquire() as conn:
-        return await claim.finish_applied(conn, CardNumberResult(code), movement)
+        return await claim.finish_applied(conn, CardNumberResult(code), movement, registered)
 
 
 def planned_intent(services: Services, code: CardCode) -> Intent | RegisteredCardIntent | None:
-    """The deactivation's intent, to record with the claim (see cards.planned_for_card)."""
-    return cards.planned_for_card(services, code, lambda card_id: _intent(services, code, card_id))
+    """The deactivation's intent, to record with the claim even before its card is found (see
+    cards.planned_for_card)."""
+    return cards.planned_for_card(services, code, lambda card_id: _intent(services, code, card_id),
+                                  even_unregistered=True)
 
 
 def _intent(services: Services, code: CardCode, card_id: str | None) -> Intent:

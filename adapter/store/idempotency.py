@@ -83,11 +83,13 @@ async def claim_with_intent(
     """claim(), and when it wins, the ledger-write intent with its first attempt counted, in the
     same statement: one round trip and one commit before the Shopify call instead of two.
 
-    A RegisteredCardIntent takes its card id from the registry; the write is None when the card
-    is not registered (the use case then finds it by a ledger search)."""
+    A RegisteredCardIntent takes its card id from the registry; when the card is not registered
+    the write is None, or (even_unregistered) recorded without a card id: either way the use case
+    then finds the card by a ledger search."""
     write_id = writes.new_write_id()
+    even_unregistered = False
     if isinstance(intent, RegisteredCardIntent):
-        card_digest, intent = intent.code_digest, intent.intent
+        card_digest, even_unregistered, intent = intent.code_digest, intent.even_unregistered, intent.intent
     else:
         card_digest = None
     row = await conn.fetchrow(
@@ -99,9 +101,9 @@ async def claim_with_intent(
                 SELECT $6, $7, $8::bytea, $9::bytea, coalesce($10::text, registered.shopify_id), $11::numeric,
                        $12::text, $13::uuid, $14::jsonb, claimed.id, 1, now(), now()
                   FROM claimed LEFT JOIN registered ON true
-                 WHERE $15::bytea IS NULL OR registered.shopify_id IS NOT NULL)
+                 WHERE $15::bytea IS NULL OR registered.shopify_id IS NOT NULL OR $16::boolean)
             SELECT claimed.*, (SELECT shopify_id FROM registered) AS registered_card_id FROM claimed""",
-        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id), card_digest,
+        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id), card_digest, even_unregistered,
     )
     if row is None:
         return None
@@ -109,7 +111,7 @@ async def claim_with_intent(
     registered_card_id = values.pop("registered_card_id")
     record = IdempotencyRecord(**values)
     if card_digest is not None:
-        if registered_card_id is None:
+        if registered_card_id is None and not even_unregistered:
             return record, None
         intent = replace(intent, shopify_card_id=registered_card_id)
     return record, writes.recorded_with_claim(write_id, record.id, record.created_at, intent)

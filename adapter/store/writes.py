@@ -92,10 +92,12 @@ class Intent:
 @dataclass(frozen=True, slots=True)
 class RegisteredCardIntent:
     """An intent for a card this process does not know yet: the claim's own statement reads
-    the card's id from our registry by the code's digest, and records the intent if it is there."""
+    the card's id from our registry by the code's digest, and records the intent if it is there
+    (or, `even_unregistered`, in any case, its card id left for the use case to find)."""
 
     intent: Intent  # its shopify_card_id is left None
     code_digest: bytes
+    even_unregistered: bool = False
 
 
 # The intent's nine values (Intent.values), then idempotency_id, attempts, first/last sent.

@@ -123,18 +123,49 @@ async def test_a_replica_that_never_saw_the_card_plans_its_debit_from_the_regist
 
 async def test_a_card_found_by_the_ledger_search_is_registered_with_the_intent(adapter, sandbox, db):
     await ledger_view.make_card(sandbox, "onlineonly000001", "20.00")  # bought online: unknown to us
-    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCardDeactivate")
+    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCardDebit")
     request = asyncio.create_task(adapter.post(
-        "/gift_card/deactivate", json={"card_number": "onlineonly000001", "idempotence_key": "found"}, headers=AUTH))
-    for _ in range(200):  # the deactivation is held at Shopify: what was committed before it?
-        if (await ledger_view.state(sandbox)).get("held", 0):
-            break
-        await asyncio.sleep(0.01)
+        "/financial_instruments", json=authorize_body("onlineonly000001", 5, "found"), headers=AUTH))
+    await held_at_shopify(sandbox)  # the debit is held: what was committed before it?
     card = await ledger_view.card_by_code(sandbox, "onlineonly000001")
     async with db.acquire() as conn:
         registered = await conn.fetchrow("SELECT shopify_id, last_characters, origin FROM cards")
         write = await conn.fetchrow("SELECT operation, state, attempts, shopify_card_id FROM ledger_writes")
     assert dict(registered) == {"shopify_id": card["id"], "last_characters": "0001", "origin": "discovered"}
-    assert dict(write) == {"operation": "deactivate", "state": "pending", "attempts": 1, "shopify_card_id": card["id"]}
+    assert dict(write) == {"operation": "authorize", "state": "pending", "attempts": 1, "shopify_card_id": card["id"]}
     await ledger_view.release_held(sandbox)
     assert (await request).status == 200
+
+
+async def test_a_deactivation_records_its_intent_with_the_claim_before_its_card_is_found(adapter, sandbox, db):
+    await ledger_view.make_card(sandbox, "onlineonly000002", "20.00")
+    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCardDeactivate")
+    searches_before = searches()
+    request = asyncio.create_task(adapter.post(
+        "/gift_card/deactivate", json={"card_number": "onlineonly000002", "idempotence_key": "d"}, headers=AUTH))
+    await held_at_shopify(sandbox)
+    async with db.acquire() as conn:
+        registered = await conn.fetchval("SELECT count(*) FROM cards")
+        write = await conn.fetchrow(
+            "SELECT operation, state, attempts, shopify_card_id, code_encrypted IS NOT NULL AS resumable FROM ledger_writes")
+    # Everything a resumption needs (the encrypted code) is committed before the deactivation is sent.
+    assert dict(write) == {"operation": "deactivate", "state": "pending", "attempts": 1, "shopify_card_id": None,
+                           "resumable": True}
+    assert registered == 0
+    await ledger_view.release_held(sandbox)
+    assert (await request).status == 200
+    card = await ledger_view.card_by_code(sandbox, "onlineonly000002")
+    async with db.acquire() as conn:
+        registered = await conn.fetchrow("SELECT shopify_id, origin FROM cards")
+        write = await conn.fetchrow("SELECT state, shopify_card_id, code_encrypted FROM ledger_writes")
+    assert dict(registered) == {"shopify_id": card["id"], "origin": "discovered"}
+    assert dict(write) == {"state": "applied", "shopify_card_id": card["id"], "code_encrypted": None}
+    assert card["enabled"] is False and searches() == searches_before + 1
+
+
+async def held_at_shopify(sandbox) -> None:
+    for _ in range(200):
+        if (await ledger_view.state(sandbox)).get("held", 0):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no call was held")

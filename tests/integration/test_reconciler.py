@@ -108,6 +108,24 @@ async def test_an_activation_whose_process_died_is_finished_and_reported(make_ad
     assert replay.status == 200 and replay.headers["Idempotent-Replayed"] == "true"
 
 
+
+async def test_a_failed_deactivation_of_a_card_found_by_search_is_finished(make_adapter, sandbox, db):
+    # Its intent was recorded before the card was found: the reconciler finds the card again.
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    await new_card(sandbox, "recondeact000001", "10.00")
+    await ledger_view.add_fault(sandbox, kind="error_5xx", operation="giftCardDeactivate", count=1)
+    body = {"card_number": "recondeact000001", "idempotence_key": "rd"}
+    failed = await adapter.post("/gift_card/deactivate", json=body, headers=AUTH)
+    assert failed.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"completed": 1}
+    card = await ledger_view.card_by_code(sandbox, "recondeact000001")
+    assert card["enabled"] is False
+    async with db.acquire() as conn:
+        write = await conn.fetchrow("SELECT state, shopify_card_id FROM ledger_writes")
+    assert dict(write) == {"state": "applied", "shopify_card_id": card["id"]}
+    replay = await adapter.post("/gift_card/deactivate", json=body, headers=AUTH)
+    assert replay.status == 200 and replay.headers["Idempotent-Replayed"] == "true"
+
 async def test_two_replicas_reconcile_without_stepping_on_each_other(make_adapter, sandbox, db):
     first = await make_adapter(reconcile_grace_seconds=0)
     second = await make_adapter(reconcile_grace_seconds=0)
