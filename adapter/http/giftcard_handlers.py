@@ -13,6 +13,7 @@ from adapter.http.requests import read_object, validate
 from adapter.http.schemas import ActivateRequest, BalanceRequest, DeactivateRequest, IssueRequest
 from adapter.idempotency.coordinator import fingerprint
 from adapter.services import balance as balance_service
+from adapter.services.cards import search_ahead
 from adapter.services.create_card import CreateCommand, create_card
 from adapter.services.create_card import planned_intent as planned_create_intent
 from adapter.services.deactivate import deactivate as deactivate_service
@@ -64,7 +65,8 @@ async def deactivate(request: web.Request) -> web.Response:
         code = CardCode(command.card_number)
         bind_card(code)
         fp = fingerprint("deactivate", services.vault.digest(code))
-        return Plan(fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE]),
-                    planned_deactivate_intent(services, code))
+        planned = planned_deactivate_intent(services, code)
+        ahead = search_ahead(services, code, planned, request[DEADLINE])
+        return Plan(fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE], ahead), planned)
 
     return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare)

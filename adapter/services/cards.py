@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -41,21 +42,23 @@ async def locate(services: Services, code: CardCode, deadline: float) -> str:
 
 async def record_card_intent(
     services: Services, code: CardCode, deadline: float, *, record_id: int, registry_checked: bool,
-    intent_for: Callable[[str | None], Intent],
+    intent_for: Callable[[str | None], Intent], ahead: SearchAhead | None = None,
 ) -> LedgerWrite:
     """Find the card (registry, then ledger search) and record the intent of a write to it, with
     its first attempt counted; a card the search discovered is registered in the same statement.
 
     `registry_checked`: the registry was just read for this code (by the claim's statement)."""
-    located = await find(services, code, deadline, registry_checked=registry_checked)
+    located = await find(services, code, deadline, registry_checked=registry_checked, ahead=ahead)
     async with services.pool.acquire() as conn:
         return await writes.record_intent(conn, record_id, intent_for(located.card_id), sending=True,
                                           register=located.discovered)
 
 
-async def find(services: Services, code: CardCode, deadline: float, *, registry_checked: bool) -> Located:
-    """The card's id (cache, registry unless `registry_checked`, then the ledger search), and its
-    registration when the search discovered it; Decline("unknown gift card") if there is none."""
+async def find(services: Services, code: CardCode, deadline: float, *, registry_checked: bool,
+               ahead: SearchAhead | None = None) -> Located:
+    """The card's id (cache, registry unless `registry_checked`, then the ledger search, or the
+    one started `ahead`), and its registration when the search discovered it;
+    Decline("unknown gift card") if there is none."""
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
@@ -69,7 +72,9 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
             services.card_ids.put(digest, known.shopify_id)
             return Located(known.shopify_id)
     try:
-        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
+        if ahead is None:
+            ahead = services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
+        hits = await ahead
     except LedgerError as error:
         raise transient_from(error) from None
     # Only the full code can identify a card, and a hit can only be checked by its last four.
@@ -97,6 +102,34 @@ def planned_for_card(
     if card_id is not None:
         return intent_for(card_id)
     return RegisteredCardIntent(intent_for(None), digest, even_unregistered)
+
+
+# The ledger search for a card, already running.
+SearchAhead = asyncio.Future[list[LedgerCard]]
+
+
+def search_ahead(services: Services, code: CardCode, planned: Intent | RegisteredCardIntent | None,
+                 deadline: float) -> SearchAhead | None:
+    """Start the ledger search for a card this process does not know (its plan is a
+    RegisteredCardIntent) while the claim's statement runs: at a card's first sight the search
+    then costs no time of its own.
+
+    The price is a wasted search, which spends Shopify's query budget, whenever our registry
+    knows the card after all or the key turns out to be answered already. Worth it only for rare
+    operations: deactivate uses it; authorize, which shares that budget with every payment and
+    often meets cards another replica has registered, does not."""
+    if not isinstance(planned, RegisteredCardIntent):
+        return None
+    search = asyncio.ensure_future(services.ledger.search_cards(query=code.value, first=2, deadline=deadline))
+    search.add_done_callback(_retrieve)
+    return search
+
+
+def _retrieve(search: SearchAhead) -> None:
+    # An unused search's failure is nobody's business: mark it retrieved, so asyncio does not
+    # log it as lost.
+    if not search.cancelled():
+        search.exception()
 
 
 async def read_usable(services: Services, card_id: str, deadline: float) -> LedgerCard:

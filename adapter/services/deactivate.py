@@ -16,13 +16,14 @@ from adapter.store.completion import Movement, RegisterCard
 from adapter.store.writes import Intent, RegisteredCardIntent
 
 
-async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float) -> StoredResponse:
+async def deactivate(services: Services, claim: Claim, code: CardCode, deadline: float,
+                     ahead: cards.SearchAhead | None = None) -> StoredResponse:
     write = await earlier_write(services, claim)
     try:
         if write is None:
             write = await cards.record_card_intent(
                 services, code, deadline, record_id=claim.record_id, registry_checked=claim.registry_checked,
-                intent_for=lambda card_id: _intent(services, code, card_id))
+                intent_for=lambda card_id: _intent(services, code, card_id), ahead=ahead)
         elif not write.counted_now:
             async with services.pool.acquire() as conn:
                 await writes.mark_sending(conn, write.write_id)
@@ -30,7 +31,8 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
         if card_id is None:
             # Recorded with the claim before the card was found: a deactivation moves no money,
             # and its encrypted code is all a resumption needs to find the card again.
-            located = await cards.find(services, code, deadline, registry_checked=claim.registry_checked)
+            located = await cards.find(services, code, deadline, registry_checked=claim.registry_checked,
+                                      ahead=ahead)
             card_id, discovered = located.card_id, located.discovered
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write is not None else None)

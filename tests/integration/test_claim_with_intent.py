@@ -163,6 +163,34 @@ async def test_a_deactivation_records_its_intent_with_the_claim_before_its_card_
     assert card["enabled"] is False and searches() == searches_before + 1
 
 
+
+async def test_a_first_sight_deactivation_searches_while_its_claim_is_being_recorded(adapter, sandbox, db):
+    await ledger_view.make_card(sandbox, "onlineonly000003", "20.00")
+    await ledger_view.add_fault(sandbox, kind="hold", operation="giftCards")
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE")  # every claim waits
+        request = asyncio.create_task(adapter.post(
+            "/gift_card/deactivate", json={"card_number": "onlineonly000003", "idempotence_key": "d3"}, headers=AUTH))
+        await held_at_shopify(sandbox)  # the search reached Shopify while the claim could not commit
+    await ledger_view.release_held(sandbox)
+    assert (await request).status == 200
+    assert (await ledger_view.card_by_code(sandbox, "onlineonly000003"))["enabled"] is False
+
+
+async def test_a_deactivation_of_a_registered_card_new_to_this_replica_uses_the_registry(make_adapter, sandbox, db):
+    # The search started ahead is wasted then; the deactivation follows the registry's id.
+    first = await make_adapter()
+    await ledger_view.make_card(sandbox, "registrycard0002", "5.00")
+    assert (await call(first, "/gift_card/balance", {"identifier": {"number": "registrycard0002"}}))[0] == 200
+    other_replica = await make_adapter()
+    status, body, _ = await call(other_replica, "/gift_card/deactivate",
+                                 {"card_number": "registrycard0002", "idempotence_key": "d4"})
+    assert status == 200, body
+    card = await ledger_view.card_by_code(sandbox, "registrycard0002")
+    async with db.acquire() as conn:
+        write = await conn.fetchrow("SELECT state, shopify_card_id FROM ledger_writes")
+    assert card["enabled"] is False and dict(write) == {"state": "applied", "shopify_card_id": card["id"]}
+
 async def held_at_shopify(sandbox) -> None:
     for _ in range(200):
         if (await ledger_view.state(sandbox)).get("held", 0):
