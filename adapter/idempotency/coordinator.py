@@ -3,9 +3,9 @@
 - A final record for (operation, key) is replayed byte for byte, whatever the new body says.
 - Otherwise the request claims the key with one arbitrated INSERT ... ON CONFLICT; the winner
   holds a lease and does the work. A ledger-write intent the use case can plan upfront is
-  recorded in the claim's own statement (for a refund or revoke, with its reservation). Its final answer is stored by
-  the use case with the business rows, in one transaction (Claim.finish) or one statement
-  (Claim.finish_applied).
+  recorded in the claim's own statement (for a refund or revoke, with its reservation). Its
+  final answer is stored by the use case with the business rows, in one transaction
+  (Claim.finish) or one statement (Claim.finish_applied).
 - A concurrent duplicate polls briefly for that answer, then gives up with 503.
 - An open record whose lease ran out (its process died, or it gave the lease back after an
   unknown outcome) is taken over, and the use case resumes from what it recorded.
@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from adapter.crypto import CodeVault
-from adapter.domain.errors import Decline, RetryLater
+from adapter.domain.errors import RetryLater
 from adapter.observability import metrics
 from adapter.store import completion
 from adapter.store import idempotency as records
@@ -219,7 +219,8 @@ class IdempotencyCoordinator:
             return claimed, outcome, None
         # Refused, nothing reserved: the decline is final. Should this process die before storing
         # it, the record holds no write and the reconciler forgets it, so a retry starts anew.
-        return None, None, await self.claim_for(claimed, presenter, fresh=True).finish(conn, intent.refusal(outcome))
+        refused = self.claim_for(claimed, presenter, fresh=True)
+        return None, None, await refused.finish(conn, intent.refusal(outcome))
 
     def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False,
                   write: LedgerWrite | None = None) -> Claim:

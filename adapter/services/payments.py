@@ -110,7 +110,8 @@ async def capture(services: Services, claim: Claim, instrument_id: UUID | None, 
         try:
             instrument = await _locked(conn, instrument_id, command.amount)
             if command.amount.amount > instrument.capturable:
-                raise Decline(f"capture exceeds what is left to capture ({_left(instrument.capturable, instrument.currency)} available)")
+                left = _left(instrument.capturable, instrument.currency)
+                raise Decline(f"capture exceeds what is left to capture ({left} available)")
         except Decline as decline:
             return await claim.finish(conn, decline)
         await instruments.add_capture(conn, instrument.id, command.amount.amount)

@@ -1,4 +1,5 @@
-"""Payment instruments and their running totals. Every change runs under a row lock."""
+"""Payment instruments and their running totals. Every change runs under a row lock (a
+reservation's too, in store/reservations)."""
 
 from __future__ import annotations
 
@@ -59,13 +60,6 @@ async def get(conn, instrument_id: UUID) -> Instrument | None:
 async def add_capture(conn, instrument_id: UUID, amount: Decimal) -> None:
     await conn.execute(
         "UPDATE instruments SET captured = captured + $2, updated_at = now() WHERE id = $1", instrument_id, amount
-    )
-
-
-async def reserve(conn, instrument_id: UUID, operation: str, amount: Decimal) -> None:
-    column = RESERVATION_COLUMNS[operation][0]
-    await conn.execute(
-        f"UPDATE instruments SET {column} = {column} + $2, updated_at = now() WHERE id = $1", instrument_id, amount
     )
 
 
