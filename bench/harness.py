@@ -36,7 +36,7 @@ class Stack:
     adapter_pid: int
 
 
-async def _wait_ready(url: str, timeout: float = 60.0) -> None:
+async def wait_ready(url: str, timeout: float = 60.0) -> None:
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:
         while time.monotonic() - started < timeout:
@@ -85,8 +85,8 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
     adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await _wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
-        await _wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
+        await wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
+        await wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
         yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid)
     finally:
         for process in (adapter, sandbox):
