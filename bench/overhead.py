@@ -4,8 +4,9 @@ made directly to the sandbox, interleaved in one run at a fixed request rate.
     .venv/bin/python -m bench.overhead [--rate 20] [--requests 300] [--only refund revoke]
 
 Open loop: requests start on a fixed schedule whether or not earlier ones finished, so a slow
-response cannot hide queueing. The rate counts pairs of all endpoints together, taken in turn. Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the
-mutating endpoints <= 4 ms / 15 ms.
+response cannot hide queueing. The rate counts the pairs of all endpoints together, taken in
+turn. Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the mutating endpoints <= 4 ms /
+15 ms.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS), help="endpoints to measure")
     args = parser.parse_args()
     rows = asyncio.run(measure(args.rate, args.requests, args.only))
-    print_table(f"Adapter overhead at {args.rate:g} req/s (ms; direct = the same Shopify calls straight to the sandbox)",
+    print_table(f"Adapter overhead at {args.rate:g} pairs/s (ms; direct = the same Shopify calls straight to the sandbox)",
                 ["endpoint", "n", "direct p50", "adapter p50", "added p50", "direct p99", "adapter p99",
                  "added p99", "target p50/p99", "verdict"], rows)
 
