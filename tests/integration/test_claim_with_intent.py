@@ -1,7 +1,7 @@
-"""A fresh claim records its ledger-write intent with it (in its own statement, the card's id
-read from the registry there when this process doesn't know it; for refund and revoke with
-their reservation, see test_reservations): the write it hands back is exactly the row in Postgres, a losing
-claim records nothing, and a decline found while planning is stored with the claim."""
+"""A fresh claim records its ledger-write intent with it, in its own statement (the card's id
+read from the registry there when this process doesn't know it; refund and revoke with their
+reservation, see test_reservations): the write it hands back is exactly the row in Postgres, a
+losing claim records nothing, and a decline found while planning is stored with the claim."""
 
 import asyncio
 import dataclasses
@@ -161,7 +161,6 @@ async def test_a_deactivation_records_its_intent_with_the_claim_before_its_card_
     assert dict(registered) == {"shopify_id": card["id"], "origin": "discovered"}
     assert dict(write) == {"state": "applied", "shopify_card_id": card["id"], "code_encrypted": None}
     assert card["enabled"] is False and searches() == searches_before + 1
-
 
 
 async def test_a_first_sight_deactivation_searches_while_its_claim_is_being_recorded(adapter, sandbox, db):
