@@ -147,7 +147,7 @@ async def _credit_back(services: Services, claim: Claim, operation: str, instrum
         transaction = await credit_once(services, write, deadline)
     except Decline as decline:
         async with services.pool.acquire() as conn, conn.transaction():
-            await instruments.settle_reservation(conn, write.instrument_id, operation, write.amount, applied=False)
+            await instruments.release_reservation(conn, write.instrument_id, operation, write.amount)
             return await claim.finish(conn, decline)
     async with services.pool.acquire() as conn:
         return await complete_credit_back(conn, claim, write, transaction)

@@ -90,8 +90,7 @@ async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) 
     async with services.pool.acquire() as conn, conn.transaction():
         if write is not None:
             if write.operation in ("refund", "revoke") and write.state != "abandoned":
-                await instruments.settle_reservation(conn, write.instrument_id, write.operation, write.amount,
-                                                     applied=False)
+                await instruments.release_reservation(conn, write.instrument_id, write.operation, write.amount)
             await writes.mark_abandoned(conn, write.write_id)
         await records.forget(conn, claim.record_id, claim.owner)
 

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from adapter.store import cards
 from adapter.store.cards import Registration
-from adapter.store.idempotency import FinalAnswer
+from adapter.store.idempotency import FINISH_CTE, FinalAnswer, answer_values
 from adapter.store.instruments import RESERVATION_COLUMNS
 
 
@@ -104,13 +104,8 @@ class SettleReservation:
 UseCaseRows = RegisterCard | OpenInstrument | SettleReservation
 
 # $1-$5 the answer, $6-$14 the movement; a use case's fragment numbers its own from $15.
-_BASE = """
-WITH finished AS (
-    UPDATE idempotency_keys
-       SET state = 'final', response_status = $3, response_body = $4, response_encrypted = $5,
-           locked_by = NULL, locked_until = NULL, completed_at = now(), updated_at = now()
-     WHERE id = $1 AND state = 'open' AND locked_by = $2
-    RETURNING id),
+_BASE = f"""
+WITH {FINISH_CTE},
 applied AS (
     UPDATE ledger_writes
        SET state = 'applied', code_encrypted = NULL, updated_at = now(),
@@ -140,8 +135,7 @@ async def complete_applied(
         sql = f"{sql},\n{fragment}"
     finished = await conn.fetchval(
         f"{sql}\nSELECT count(*) FROM finished",
-        answer.record_id, answer.owner, answer.status, answer.body, answer.encrypted,
-        movement.shopify_card_id, movement.last_characters, movement.amount, movement.currency,
+        *answer_values(answer), movement.shopify_card_id, movement.last_characters, movement.amount, movement.currency,
         movement.write_id, movement.ledger_transaction_id, movement.processed_at, movement.instrument_id,
         movement.operation, *extra,
     )

@@ -56,6 +56,17 @@ CLAIM_CTE = f"""claimed AS (
     RETURNING {_COLUMNS})"""
 
 
+# Storing the final answer, as a CTE named finished ($1-$5: record id, owner, status, body,
+# encrypted). Guarded by the lease owner, so a process whose lease was taken over cannot
+# overwrite the answer the new owner is producing; a statement conditions its other parts on it.
+FINISH_CTE = """finished AS (
+    UPDATE idempotency_keys
+       SET state = 'final', response_status = $3, response_body = $4, response_encrypted = $5,
+           locked_by = NULL, locked_until = NULL, completed_at = now(), updated_at = now()
+     WHERE id = $1 AND state = 'open' AND locked_by = $2
+    RETURNING id)"""
+
+
 def _record(row: asyncpg.Record | None) -> IdempotencyRecord | None:
     return IdempotencyRecord(**dict(row)) if row else None
 
@@ -130,18 +141,15 @@ async def take_over(conn, record_id: int, owner: str, lease_seconds: float) -> I
 
 
 async def finish(conn, answer: FinalAnswer) -> bool:
-    """Store the final answer. Must run in the transaction that writes the business rows.
+    """Store the final answer (False if the lease was lost). Must run in the transaction that
+    writes the business rows."""
+    finished = await conn.fetchval(f"WITH {FINISH_CTE} SELECT count(*) FROM finished", *answer_values(answer))
+    return finished == 1
 
-    Guarded by the lease owner, so a process whose lease was taken over cannot overwrite the
-    answer the new owner is producing."""
-    result = await conn.execute(
-        """UPDATE idempotency_keys
-              SET state = 'final', response_status = $3, response_body = $4, response_encrypted = $5,
-                  locked_by = NULL, locked_until = NULL, completed_at = now(), updated_at = now()
-            WHERE id = $1 AND state = 'open' AND locked_by = $2""",
-        answer.record_id, answer.owner, answer.status, answer.body, answer.encrypted,
-    )
-    return result.endswith(" 1")
+
+def answer_values(answer: FinalAnswer) -> tuple:
+    """FINISH_CTE's parameters, $1-$5."""
+    return answer.record_id, answer.owner, answer.status, answer.body, answer.encrypted
 
 
 async def release(conn, record_id: int, owner: str) -> None:

@@ -63,12 +63,11 @@ async def add_capture(conn, instrument_id: UUID, amount: Decimal) -> None:
     )
 
 
-async def settle_reservation(conn, instrument_id: UUID, operation: str, amount: Decimal, *, applied: bool) -> None:
-    """Turn a reservation into the real total (applied) or give it back (declined)."""
-    reserved, total = RESERVATION_COLUMNS[operation]
-    moved = amount if applied else Decimal(0)
+async def release_reservation(conn, instrument_id: UUID, operation: str, amount: Decimal) -> None:
+    """Give a reservation back: its credit was declined or never sent. (One that landed becomes
+    the total in the statement that stores the answer: completion.SettleReservation.)"""
+    reserved = RESERVATION_COLUMNS[operation][0]
     await conn.execute(
-        f"""UPDATE instruments SET {reserved} = {reserved} - $2, {total} = {total} + $3, updated_at = now()
-             WHERE id = $1""",
-        instrument_id, amount, moved,
+        f"UPDATE instruments SET {reserved} = {reserved} - $2, updated_at = now() WHERE id = $1",
+        instrument_id, amount,
     )
