@@ -102,6 +102,16 @@ UNACKNOWLEDGED_CARDS = Counter(
     "Cards the reconciler found or finished creating after the caller was told to retry (manual review)",
     namespace=NAMESPACE,
 )
+SLOW_CLIENTS = Counter(
+    "slow_clients", "Requests cut short because headers or body did not arrive in time (phase: headers, body)",
+    ["phase"], namespace=NAMESPACE,
+)
+# key: the position of the matched key in NEWSTORE_API_KEYS (1, 2, ...) or "none" (no keys
+# configured, embedded mode): never the key or a digest of it.
+RATE_LIMITED = Counter(
+    "rate_limited_requests", "Requests answered 429 by the per-API-key limit, by key position",
+    ["key"], namespace=NAMESPACE,
+)
 
 EVENT_LOOP_LAG = Histogram(
     "event_loop_lag_seconds", "How late the event loop ran a timer (saturation)",
@@ -134,6 +144,8 @@ def preinitialise() -> None:
             IDEMPOTENCY_CONFLICTS.labels(operation, result)
     for result in ("ok", "error"):
         RECONCILER_RUNS.labels(result)
+    for phase in ("headers", "body"):
+        SLOW_CLIENTS.labels(phase)
     for state in ("total", "idle", "max", "in_use"):
         DB_POOL_SIZE.labels(state)
     for operation in SHOPIFY_OPERATIONS:
