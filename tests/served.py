@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import time
 
@@ -27,10 +28,12 @@ def open_fds() -> int:
 
 
 async def wait_for(condition, timeout: float, interval: float = 0.05):
-    """Poll `condition()` until it is truthy; fail after `timeout` seconds."""
+    """Poll `condition()` (plain or async) until it is truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -49,9 +49,21 @@ _PROTOCOL_PROBLEMS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# The parser raises a plain BadHttpMessage for most of what it refuses; its wording (never passed
+# on: it quotes the input) tells headers from body framing. Anything unrecognised stays generic.
+_WORDING = (("chunk", "body: malformed chunked encoding"),
+            ("content-length", "body: malformed Content-Length or Transfer-Encoding"),
+            ("transfer-encoding", "body: malformed Content-Length or Transfer-Encoding"),
+            ("header", "headers: malformed header"))
+
+
 def _protocol_problem(exc: BaseException | None) -> str:
     for kind, problem in _PROTOCOL_PROBLEMS:
         if isinstance(exc, kind):
+            return problem
+    wording = str(getattr(exc, "message", "")).strip().split("\n", 1)[0].lower()
+    for word, problem in _WORDING:
+        if word in wording:
             return problem
     return "request line or headers: malformed"
 
