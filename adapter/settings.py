@@ -50,9 +50,9 @@ class Settings(BaseSettings):
     request_deadline_seconds: float = Field(default=8.0, gt=0, le=60)
     # Slow clients: a request line and headers must arrive within this of the connection opening
     # (or of the first byte of a further request on a kept-alive connection), the body within
-    # http_body_timeout (and within the request deadline). Idle kept-alive connections are closed
-    # after http_keepalive_timeout: longer than a load balancer's idle timeout (60 s usually), so
-    # it is the balancer that closes first and never sends on a connection we are closing.
+    # http_body_timeout, capped by what is left of the request deadline. Idle kept-alive
+    # connections are closed after http_keepalive_timeout: longer than a load balancer's idle
+    # timeout (60 s usually), so the balancer closes first and never sends on a closing one.
     http_header_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     http_body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     http_keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
@@ -126,8 +126,6 @@ class Settings(BaseSettings):
                 problems.append(f"NEWSTORE_API_KEYS: key #{index} is shorter than {MIN_API_KEY_LENGTH} characters")
         if self.card_code_key and len(self.card_code_key.get_secret_value()) < MIN_CARD_CODE_KEY_LENGTH:
             problems.append(f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters")
-        if self.http_body_timeout_seconds > self.request_deadline_seconds:
-            problems.append("HTTP_BODY_TIMEOUT_SECONDS must not exceed REQUEST_DEADLINE_SECONDS")
         if self.rate_limit_per_key_per_second > 0 and self.rate_limit_burst < 1:
             problems.append("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_KEY_PER_SECOND is set (0 disables both)")
         if problems:

@@ -80,8 +80,8 @@ async def test_a_body_shorter_than_announced_is_bounded_too(port, sandbox, db):
 
 
 async def test_the_request_deadline_bounds_the_body_read(database_url, sandbox, db):
-    # A body timeout as long as the whole deadline: the deadline, already running, ends first.
-    settings = _settings(database_url, sandbox, request_deadline_seconds=1.0, http_body_timeout_seconds=1.0)
+    # A body timeout longer than the whole deadline: the deadline ends the read.
+    settings = _settings(database_url, sandbox, request_deadline_seconds=1.0, http_body_timeout_seconds=5.0)
     async with served(settings) as listening:
         head = REQUEST_HEAD + f"Content-Length: {len(ISSUE)}\r\n\r\n".encode()
         took, answer = await slow_client(listening, head + ISSUE[:5], drip=b" ")

@@ -145,12 +145,6 @@ def test_slow_client_and_rate_limit_defaults(env):
     assert settings.rate_limit_per_key_per_second == 200 and settings.rate_limit_burst == 400
 
 
-def test_body_timeout_is_bounded_by_the_request_deadline(env):
-    env({**PRODUCTION, "HTTP_BODY_TIMEOUT_SECONDS": "9", "REQUEST_DEADLINE_SECONDS": "8"})
-    with pytest.raises(SettingsError, match="HTTP_BODY_TIMEOUT_SECONDS must not exceed REQUEST_DEADLINE_SECONDS"):
-        load_settings()
-
-
 def test_a_rate_without_a_burst_is_refused_and_zero_disables(env):
     env({**PRODUCTION, "RATE_LIMIT_BURST": "0"})
     with pytest.raises(SettingsError, match="RATE_LIMIT_BURST must be at least 1"):
