@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 
 from adapter import jsonio
+from prometheus_client import REGISTRY
+
 from adapter.http.server import LINGER_SECONDS
 from tests import ledger_view
 from tests.conftest import API_KEY, adapter_settings
@@ -25,6 +27,10 @@ ISSUE = jsonio.dumps({"amount": {"value": 25, "currency": "USD"}, "customer": {"
                       "idempotence_key": "slow-issue-1"})
 REQUEST_HEAD = (b"POST /gift_card/issue HTTP/1.1\r\nHost: adapter\r\n"
                 b"Authorization: Bearer " + API_KEY.encode() + b"\r\nContent-Type: application/json\r\n")
+
+
+def slow(phase: str) -> float:
+    return REGISTRY.get_sample_value("giftcard_adapter_slow_clients_total", {"phase": phase}) or 0.0
 
 
 def _settings(database_url, sandbox, **overrides):
@@ -47,9 +53,11 @@ async def _nothing_written(sandbox, db):
 
 
 async def test_headers_sent_a_byte_at_a_time_are_cut_off_within_the_bound(port, sandbox, db):
+    before = slow("headers")
     took, answer = await slow_client(port, b"POST /gift_card/issue HTTP/1.1\r\n", drip=b"X-Pad: 1\r\n")
     assert answer == b""  # closed without an answer: there is no request to answer yet
     assert HEADER_TIMEOUT * 0.9 <= took <= HEADER_TIMEOUT + SLACK
+    assert slow("headers") == before + 1
     await _nothing_written(sandbox, db)
 
 
@@ -59,10 +67,11 @@ async def test_a_connection_that_sends_nothing_is_closed_within_the_header_bound
 
 
 async def test_a_slow_body_gets_408_in_our_shape_and_nothing_is_written(port, sandbox, db):
+    before = slow("body")
     head = REQUEST_HEAD + f"Content-Length: {len(ISSUE)}\r\n\r\n".encode()
     took, answer = await slow_client(port, head + ISSUE[:5], drip=b" ")
     status, headers, body = parse_answer(answer)
-    assert status == 408
+    assert status == 408 and slow("body") == before + 1
     assert headers["content-type"].startswith("application/json") and headers["connection"] == "close"
     assert jsonio.loads(body) == {"error_code": "bad_request", "request_accepted": False,
                                   "message": "body: not received in time (HTTP_BODY_TIMEOUT_SECONDS)"}
