@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapter.domain.cardnumbers import compile_pattern
+
 MIN_CARD_CODE_KEY_LENGTH = 32
 
 
@@ -32,6 +34,10 @@ class Settings(BaseSettings):
     shopify_graphql_url: str | None = None
     newstore_api_keys: SecretStr | None = None
     card_code_key: SecretStr | None = None
+    # Scanner prefixes taken off a card number before it is normalised (comma-separated, any
+    # case), and one optional pattern whose single capture group is the number.
+    card_number_prefixes: str = "shopify-giftcard-v1-"
+    card_number_pattern: str | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9102, ge=0, le=65535)
@@ -78,6 +84,10 @@ class Settings(BaseSettings):
         raw = self.newstore_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
+    @property
+    def card_number_prefix_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.card_number_prefixes.split(",") if p.strip())
+
     def check(self) -> None:
         """Fail with one message listing every problem, before anything starts."""
         problems: list[str] = []
@@ -96,6 +106,11 @@ class Settings(BaseSettings):
                 problems.append("a shop is configured but DATABASE_URL is missing: the embedded Postgres is for local runs only")
         if self.card_code_key and len(self.card_code_key.get_secret_value()) < MIN_CARD_CODE_KEY_LENGTH:
             problems.append(f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters")
+        if self.card_number_pattern:
+            try:
+                compile_pattern(self.card_number_pattern)
+            except ValueError as error:
+                problems.append(f"CARD_NUMBER_PATTERN {error}")
         if problems:
             raise SettingsError("invalid configuration: " + "; ".join(problems))
 
