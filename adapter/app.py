@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from adapter.crypto import CodeVault
+from adapter.domain.cardnumbers import CardNumberReader
 from adapter.http.auth import ApiKeys
 from adapter.http.keys import API_KEYS, RATE_LIMITER, READINESS, SERVICES, SETTINGS, WORKERS
 from adapter.http.ratelimit import RateLimiter
@@ -80,7 +81,9 @@ async def _resources(app: web.Application):
                                          wait_seconds=settings.idempotency_wait_seconds)
     app[SERVICES] = Services(pool=pool, ledger=ledger, vault=vault, idempotency=coordinator,
                              shop_currency=ShopCurrency(ledger),
-                             resend_after_seconds=settings.ledger_resend_after_seconds)
+                             resend_after_seconds=settings.ledger_resend_after_seconds,
+                             card_numbers=CardNumberReader(settings.card_number_prefix_list,
+                                                           settings.card_number_pattern))
     try:
         yield
     finally:

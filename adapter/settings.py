@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapter.domain.cardnumbers import compile_pattern
+
 MIN_CARD_CODE_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 32
 
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     shopify_graphql_url: str | None = None
     newstore_api_keys: SecretStr | None = None
     card_code_key: SecretStr | None = None
+    # Scanner prefixes taken off a card number before it is normalised (comma-separated, any
+    # case), and one optional pattern whose single capture group is the number.
+    card_number_prefixes: str = "shopify-giftcard-v1-"
+    card_number_pattern: str | None = None
     embedded: bool = False
     # None: 0.0.0.0 in production, 127.0.0.1 in embedded mode (see bind_host).
     http_host: str | None = None
@@ -103,6 +109,10 @@ class Settings(BaseSettings):
         raw = self.newstore_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
+    @property
+    def card_number_prefix_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.card_number_prefixes.split(",") if p.strip())
+
     def check(self, *, serve: bool = True) -> None:
         """Fail with one message listing every problem, before anything starts.
 
@@ -126,6 +136,11 @@ class Settings(BaseSettings):
                 problems.append(f"NEWSTORE_API_KEYS: key #{index} is shorter than {MIN_API_KEY_LENGTH} characters")
         if self.card_code_key and len(self.card_code_key.get_secret_value()) < MIN_CARD_CODE_KEY_LENGTH:
             problems.append(f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters")
+        if self.card_number_pattern:
+            try:
+                compile_pattern(self.card_number_pattern)
+            except ValueError as error:
+                problems.append(f"CARD_NUMBER_PATTERN {error}")
         if self.rate_limit_per_key_per_second > 0 and self.rate_limit_burst < 1:
             problems.append("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_KEY_PER_SECOND is set (0 disables both)")
         if problems:

@@ -55,7 +55,7 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     try:
         body = jsonio.loads(raw)
     except jsonio.BadJson as error:
-        raise bad_request("body", str(error)) from None
+        raise bad_request(error.field, error.message) from None
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object")
     return body

@@ -80,6 +80,11 @@ SETTLEMENTS = Counter(
     "ledger_settlements", "Unknown ledger writes settled by reading the ledger",
     ["operation", "result"], namespace=NAMESPACE,
 )
+REPEATED_ACTIVATIONS = Counter(
+    "repeated_activations",
+    "Activations retried under a fresh key for a card we activated with that amount: answered, nothing loaded",
+    namespace=NAMESPACE,
+)
 CODE_COLLISIONS = Counter(
     "issue_code_collisions", "Generated codes the ledger already had", namespace=NAMESPACE,
 )

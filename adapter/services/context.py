@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from adapter.crypto import CodeVault
+from adapter.domain.cardnumbers import CardNumberReader
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.ports import LedgerPort
 
@@ -74,3 +75,4 @@ class Services:
     # deadline plus a settling delay.
     resend_after_seconds: float = 20.0
     card_ids: CardIdCache = field(default_factory=CardIdCache)
+    card_numbers: CardNumberReader = field(default_factory=CardNumberReader)
