@@ -76,6 +76,24 @@ class _Answer(web.Response):
         self.headers.popall(hdrs.SERVER, None)
 
 
+def _holds_more(data: bytes, message) -> bool:
+    """Whether `data`, in which `message` arrived whole, carries bytes after it (pipelining).
+
+    The parser does not say where in `data` a message ended: its headers end at the last blank
+    line, unless its body holds one, and its body is Content-Length long. A chunked body or a
+    blank line inside the body answers False: that case stays bounded by the keep-alive timeout.
+    """
+    headers = getattr(message, "headers", None)
+    if headers is None or getattr(message, "chunked", True):
+        return False
+    end = data.rfind(b"\r\n\r\n")
+    try:
+        length = int(headers.get(hdrs.CONTENT_LENGTH) or 0)
+    except ValueError:
+        return False
+    return end >= 0 and len(data) - (end + 4) > length
+
+
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's connection handler with a deadline on request lines and headers."""
 
@@ -97,7 +115,9 @@ class GuardedRequestHandler(RequestHandler):
         if self._request_count != requests_before:
             # A request line and headers are complete (or refused, which closes the connection).
             self._disarm()
-            self._body = self._messages[-1][1] if self._messages else None
+            message, self._body = self._messages[-1] if self._messages else (None, None)
+            if self._between_requests() and _holds_more(data, message):
+                self._arm()  # a further request pipelined behind this one, not complete yet
         elif data and self._header_timer is None and self._between_requests():
             self._arm()  # the first bytes of a further request on a kept-alive connection
 

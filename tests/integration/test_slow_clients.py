@@ -153,3 +153,31 @@ async def test_two_hundred_slow_clients_are_all_shed_while_normal_requests_are_s
     assert peak >= baseline + 300
     # The one normal issue wrote its card; none of the slow ones wrote anything.
     assert len(await ledger_view.cards(sandbox)) == 1
+
+
+async def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(database_url, sandbox, db):
+    keepalive = 2.0
+    async with served(_settings(database_url, sandbox, http_keepalive_timeout_seconds=keepalive)) as listening:
+        reader, writer = await asyncio.open_connection("127.0.0.1", listening)
+        try:
+            writer.write(b"GET /health/live HTTP/1.1\r\nHost: adapter\r\n\r\n")
+            assert await _read_one_answer(reader) == 200
+            loop = asyncio.get_running_loop()
+            answered = loop.time()
+            assert await asyncio.wait_for(reader.read(100), keepalive + SLACK) == b""
+            assert loop.time() - answered >= keepalive * 0.9  # idle is not slow: the header bound did not apply
+        finally:
+            writer.close()
+
+
+async def test_a_slow_request_pipelined_behind_a_slow_answer_does_not_cut_that_answer(port, sandbox):
+    # The issue's ledger call takes longer than the header bound; the next request's headers,
+    # pipelined behind it, never complete. The issue is answered in full, then the connection closes.
+    await ledger_view.add_fault(sandbox, kind="latency", operation="giftCardCreate", latency_ms=2500, count=1)
+    issue_request = REQUEST_HEAD + f"Content-Length: {len(ISSUE)}\r\n\r\n".encode() + ISSUE
+    took, answer = await slow_client(port, issue_request + b"GET /health/live HTTP/1.1\r\n", limit=15)
+    status, headers, body = parse_answer(answer)
+    assert status == 200, body
+    assert len(body) == int(headers["content-length"]) and "identifier" in jsonio.loads(body)
+    assert took >= 2.5
+    assert len(await ledger_view.cards(sandbox)) == 1
