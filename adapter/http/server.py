@@ -14,9 +14,11 @@ NewStore's error shape, quoting nothing, and no answer names the software.
 
 `listen()` is the one way both ports are served, in production (adapter.__main__) and in tests.
 
-The handler leans on RequestHandler's internals in three places (`_request_count`, `_messages`,
-`_request_in_progress`) and on the Server's `_kwargs`: tests/integration/test_slow_clients.py
-exercises each, so an aiohttp upgrade that moves them fails there rather than in production.
+This leans on aiohttp internals: RequestHandler's `_request_count`, `_messages` and
+`_request_in_progress`, Server's `_loop` and `_kwargs`, AppRunner's `_make_server` and
+Response's `_prepare_headers` (checked against aiohttp 3.14.5). tests/integration/
+test_slow_clients.py and test_hardened_answers.py exercise each, so an aiohttp upgrade that moves
+them fails there rather than in production.
 """
 
 from __future__ import annotations
