@@ -128,6 +128,9 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
     await replayed(both, "/gift_card/activate", activate_request, activated_answer)
     await replayed(both, "/gift_card/deactivate", deactivate_request, deactivated_answer)
     assert (await post(both, f"/financial_instruments/{first_instrument}/_refund", psp(5, "kr-refund")))[0] == 200
+    # An activation retried under a fresh key finds our own earlier one, recorded under A.
+    status, answer, _ = await post(both, "/gift_card/activate", activate_body(PHYSICAL, 60, key="kr-activate-again"))
+    assert (status, json.loads(answer)) == (200, {"identifier": {"number": PHYSICAL}})
 
     pool_vault = CodeVault([KEY_B, KEY_A])
     issued_meanwhile: list[str] = []
