@@ -86,7 +86,7 @@ async def _migrate(settings: Settings, target: int | None) -> None:
 async def _keys(settings: Settings, command: str, batch_size: int) -> int:
     """Card-code keys: what every stored digest and ciphertext depends on, and the rotation to
     the first of CARD_CODE_KEYS. Prints counts and key ids only; the exit status is 1 when
-    something is unreadable with the configured keys."""
+    something is stored under a key that is not configured (status) or could not be read (rotate)."""
     from adapter import keyrotation
     from adapter.crypto import CodeVault
     from adapter.embedded import with_embedded_defaults
@@ -108,7 +108,7 @@ async def _keys(settings: Settings, command: str, batch_size: int) -> int:
         if command == "status":
             uses, remaining = await keyrotation.status(pool, vault)
             print("\n".join(keyrotation.format_status(vault, uses, remaining)))
-            return 1 if any(keyrotation.key_label(vault, u.key_id, u.stored)[1].startswith("NOT") for u in uses) else 0
+            return 1 if keyrotation.not_configured(vault, uses) else 0
         report = await keyrotation.rotate(pool, vault, batch_size=batch_size)
         print("\n".join(keyrotation.format_report(vault, report)))
         return 1 if report.unreadable else 0

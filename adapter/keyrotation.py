@@ -204,6 +204,11 @@ async def status(pool, vault: CodeVault) -> tuple[list[sql.KeyUse], list[sql.Rem
         return await sql.key_uses(conn), await sql.remaining(conn, vault.key_id, vault.header)
 
 
+def not_configured(vault: CodeVault, uses: list[sql.KeyUse]) -> list[sql.KeyUse]:
+    """Stored values under a key id that is not configured: unreadable until it is listed again."""
+    return [u for u in uses if u.key_id is not None and u.key_id not in vault.key_ids]
+
+
 def key_label(vault: CodeVault, key_id: bytes | None, stored: str) -> tuple[str, str]:
     """How a key id is shown, and what it is to this configuration."""
     if key_id is None:

@@ -257,3 +257,7 @@ async def test_keys_status_and_rotate_from_the_command_line(database_url, db):
         assert secret not in out + err
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT code_key_id FROM cards") == ID_B
+    env["CARD_CODE_KEYS"] = KEY_A  # B dropped too early: what it wrote is unreadable
+    status, out, err = await run("status")
+    assert status == 1, err
+    assert f"{ID_B.hex()}" in out and "NOT CONFIGURED" in out
