@@ -64,9 +64,11 @@ async def key_uses(conn) -> list[KeyUse]:
 
 _REGISTRY_CODE = """EXISTS (SELECT FROM cards c WHERE c.shopify_id = {0} AND c.code_encrypted IS NOT NULL)"""
 
-_OLD_CARDS = f"""code_encrypted IS NOT NULL AND (code_key_id IS DISTINCT FROM $1::bytea OR {_NOT_CURRENT.format('code_encrypted')})"""
+_OLD_CARDS = f"""code_encrypted IS NOT NULL
+    AND (code_key_id IS DISTINCT FROM $1::bytea OR {_NOT_CURRENT.format('code_encrypted')})"""
 _OLD_WRITE_CODES = f"""code_encrypted IS NOT NULL
-    AND ({_NOT_CURRENT.format('code_encrypted')} OR (code_digest IS NOT NULL AND code_key_id IS DISTINCT FROM $1::bytea))"""
+    AND ({_NOT_CURRENT.format('code_encrypted')}
+         OR (code_digest IS NOT NULL AND code_key_id IS DISTINCT FROM $1::bytea))"""
 _OLD_WRITE_DIGESTS = "code_encrypted IS NULL AND code_digest IS NOT NULL AND code_key_id IS DISTINCT FROM $1::bytea"
 _OLD_INSTRUMENT_DIGESTS = "code_key_id IS DISTINCT FROM $1::bytea"
 _OLD_ANSWERS = f"response_encrypted AND response_body IS NOT NULL AND {_NOT_CURRENT.format('response_body')}"

@@ -109,7 +109,8 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
                            version_1_ciphertext(KEY_A, body, f"activate:{record['id']}".encode()))
         legacy_card = await ledger_view.card_by_code(sandbox, LEGACY)
         await conn.execute(
-            "INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin) VALUES ($1, $2, $3, 'USD', 'discovered')",
+            """INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin)
+               VALUES ($1, $2, $3, 'USD', 'discovered')""",
             vault_a.digest(CardCode(LEGACY)), legacy_card["id"], "0001")
     assert await digest_key_ids(db) == {ID_A, None}
     headers = await ciphertext_headers(db)
@@ -141,7 +142,8 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
             assert status == 200
             issued_meanwhile.append(json.loads(answer)["identifier"]["number"])
             assert await balance(both, ONLINE) == Decimal(75 - n)
-            assert (await post(both, "/financial_instruments", authorize_body(ONLINE, 1, f"kr-during-auth-{n}")))[0] == 200
+            debit = authorize_body(ONLINE, 1, f"kr-during-auth-{n}")
+            assert (await post(both, "/financial_instruments", debit))[0] == 200
             await replayed(both, "/gift_card/issue", issue_request, issued_answer)
 
     report, _ = await asyncio.gather(keyrotation.rotate(db, pool_vault, batch_size=2), traffic())

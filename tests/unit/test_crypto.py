@@ -15,7 +15,8 @@ CODE = CardCode("k3v9q2m8x7p4t6w1")
 
 def version_1_ciphertext(secret: str, plaintext: bytes, context: bytes) -> bytes:
     """What the vault wrote before key ids (format version 1), computed independently."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"giftcard-adapter:encrypt:v1").derive(secret.encode())
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"giftcard-adapter:encrypt:v1")
+    key = hkdf.derive(secret.encode())
     nonce = os.urandom(12)
     return b"\x01" + nonce + AESGCM(key).encrypt(nonce, plaintext, context)
 
