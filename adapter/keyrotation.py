@@ -16,8 +16,10 @@ In order:
    row, when their digest is that code's under a configured key.
 
 What cannot be moved (a registry row from before migration 004, a row whose card has no stored
-code) is reported: it stays readable only as long as its key is listed. Card codes never leave
-this process: nothing but counts and key ids is printed or logged.
+code) is reported: it stays readable only as long as its key is listed. The service itself moves
+a registry row on the way whenever a lookup by the code finds it under an older key or without
+its code (find_registered), so those rows shrink as their cards are used. Card codes never
+leave this process: nothing but counts and key ids is printed or logged.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+import asyncpg
 import structlog
 from cryptography.exceptions import InvalidTag
 
 from adapter.crypto import CodeVault
+from adapter.domain.cardcode import CardCode
 from adapter.idempotency.coordinator import answer_context
+from adapter.store import cards as registry
 from adapter.store import keyrotation as sql
+from adapter.store.cards import RegisteredCard
 
 log = structlog.get_logger(__name__)
 
@@ -195,6 +201,28 @@ class _Rotation:
         if ids:
             await store(conn, ids, digests, self.vault.key_id)
         return len(rows), len(ids), unreadable, rows[-1]["row_id"] if rows else after
+
+
+# ---- on the way: a registry row moved by its card's lookup ---------------------------------------
+
+async def find_registered(conn, vault: CodeVault, code: CardCode) -> RegisteredCard | None:
+    """The registry row for this code, under any configured key. A row not on the writing key
+    yet (found under an older key, registered before key ids, or its code stored under an older
+    key) is moved to it on the way: the code is at hand, so even a row that `keys rotate` cannot
+    re-digest (no stored code) is rotated by its card's next lookup, once. A failure to move it
+    is logged and changes nothing else: the lookup's answer stands."""
+    known = await registry.find(conn, vault.digests(code))
+    if known is None or (known.code_key_id == vault.key_id and known.code_header == vault.header):
+        return known
+    try:
+        await registry.move_to_key(conn, known.code_digest, vault.digest(code), vault.key_id,
+                                   vault.encrypt_code(code))
+    except asyncpg.PostgresError as error:
+        log.warning("registry_row_move_failed", card_last4=code.last4, error=type(error).__name__)
+        return known
+    log.info("registry_row_moved_to_writing_key", card_last4=code.last4,
+             from_key_id=known.code_key_id.hex() if known.code_key_id else None, to_key_id=vault.key_id.hex())
+    return known
 
 
 # ---- status --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import date
 
 import structlog
 
+from adapter import keyrotation
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
 from adapter.ports import LedgerCard, LedgerError
@@ -67,7 +68,7 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
         return Located(cached)
     if not registry_checked:
         async with services.pool.acquire() as conn:
-            known = await registry.find(conn, services.vault.digests(code))
+            known = await keyrotation.find_registered(conn, services.vault, code)
         if known is not None:
             services.card_ids.put(digest, known.shopify_id)
             return Located(known.shopify_id)

@@ -30,7 +30,10 @@ HEADER_B = b"\x02" + ID_B
 PHYSICAL = "krphysicalcard01"
 ONLINE = "kronlinecard0001"
 DEACTIVATED = "krdeactivate0001"
-LEGACY = "krlegacycard0001"  # registered before migration 004: digest under A, no key id, no code
+# Registered before migration 004 (digest under A, no key id, no stored code), and first looked
+# up under A alone, under B,A, or never before A is dropped.
+LEGACY_USED_UNDER_A, LEGACY_USED_UNDER_BOTH, LEGACY_UNUSED = "krlegacycard0001", "krlegacycard0002", "krlegacycard0003"
+LEGACY = (LEGACY_USED_UNDER_A, LEGACY_USED_UNDER_BOTH, LEGACY_UNUSED)
 
 
 async def post(client, path, body):
@@ -75,12 +78,35 @@ async def digest_key_ids(db) -> set[bytes | None]:
     return {r["code_key_id"] for r in rows}
 
 
+async def registry_row(db, sandbox, code) -> tuple[bytes | None, bytes | None]:
+    """The key id and stored-code header of the card's registry rows (one row expected)."""
+    card = await ledger_view.card_by_code(sandbox, code)
+    async with db.acquire() as conn:
+        rows = await conn.fetch("SELECT code_key_id, substring(code_encrypted FROM 1 FOR 5) AS header FROM cards"
+                                " WHERE shopify_id = $1", card["id"])
+    assert len(rows) == 1, rows
+    return rows[0]["code_key_id"], rows[0]["header"]
+
+
 async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, db):
-    for code, amount in ((ONLINE, "100.00"), (DEACTIVATED, "10.00"), (LEGACY, "40.00")):
+    for code, amount in ((ONLINE, "100.00"), (DEACTIVATED, "10.00"), *((c, "40.00") for c in LEGACY)):
         await ledger_view.make_card(sandbox, code, amount)
+    vault_a = CodeVault(KEY_A)
+    async with db.acquire() as conn:
+        for code in LEGACY:
+            card = await ledger_view.card_by_code(sandbox, code)
+            await conn.execute(
+                """INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin)
+                   VALUES ($1, $2, $3, 'USD', 'discovered')""",
+                vault_a.digest(CardCode(code)), card["id"], code[-4:])
 
     # ---- key A alone (as CARD_CODE_KEY, the single-key setting) ----------------------------------
     under_a = await make_adapter(card_code_key=SecretStr(KEY_A))
+    before = searches()
+    assert await balance(under_a, LEGACY_USED_UNDER_A) == Decimal(40)
+    assert searches() == before
+    # Its lookup stored the code with the row, under A, in place: keys rotate can now re-digest it.
+    assert await registry_row(db, sandbox, LEGACY_USED_UNDER_A) == (ID_A, b"\x02" + ID_A)
     issue_request = issue_body(key="kr-issue")
     status, issued_answer, _ = await post(under_a, "/gift_card/issue", issue_request)
     assert status == 200
@@ -99,19 +125,12 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
     assert (await post(under_a, "/gift_card/issue", lost_request))[0] == 503
     await under_a.close()
 
-    vault_a = CodeVault(KEY_A)
     async with db.acquire() as conn:
-        # What the version before key ids left: an answer in ciphertext format 1 and a registry row
-        # with neither key id nor stored code.
+        # What the version before key ids left: an answer in ciphertext format 1.
         record = await conn.fetchrow("SELECT id, response_body FROM idempotency_keys WHERE key = 'kr-activate'")
         body = vault_a.decrypt(record["response_body"], context=f"activate:{record['id']}".encode())
         await conn.execute("UPDATE idempotency_keys SET response_body = $2 WHERE id = $1", record["id"],
                            version_1_ciphertext(KEY_A, body, f"activate:{record['id']}".encode()))
-        legacy_card = await ledger_view.card_by_code(sandbox, LEGACY)
-        await conn.execute(
-            """INSERT INTO cards (code_digest, shopify_id, last_characters, currency, origin)
-               VALUES ($1, $2, $3, 'USD', 'discovered')""",
-            vault_a.digest(CardCode(LEGACY)), legacy_card["id"], "0001")
     assert await digest_key_ids(db) == {ID_A, None}
     headers = await ciphertext_headers(db)
     assert b"\x02" + ID_A in headers and {h[:1] for h in headers} == {b"\x01", b"\x02"}
@@ -122,9 +141,15 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
     assert await balance(both, issued) == Decimal(50)
     assert await balance(both, PHYSICAL) == Decimal(60)
     assert await balance(both, ONLINE) == Decimal(70)
-    assert await balance(both, LEGACY) == Decimal(40)
+    assert await balance(both, LEGACY_USED_UNDER_A) == Decimal(40)
+    assert await balance(both, LEGACY_USED_UNDER_BOTH) == Decimal(40)
     second_instrument = await instrument_of(both, issued, 5, "kr-auth-2")
     assert searches() == before, "a card registered under key A was searched for in the ledger"
+    # A registry row found by a lookup under an older key (or from before key ids) is moved to B on
+    # the way, its code stored with it.
+    for code in (issued, PHYSICAL, ONLINE, LEGACY_USED_UNDER_A, LEGACY_USED_UNDER_BOTH):
+        assert await registry_row(db, sandbox, code) == (ID_B, HEADER_B)
+    assert await registry_row(db, sandbox, DEACTIVATED) == (ID_A, b"\x02" + ID_A)  # not looked up: keys rotate
     await replayed(both, "/gift_card/issue", issue_request, issued_answer)
     await replayed(both, "/gift_card/activate", activate_request, activated_answer)
     await replayed(both, "/gift_card/deactivate", deactivate_request, deactivated_answer)
@@ -150,7 +175,8 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
     assert report.rotated > 0 and report.unreadable == 0
     rotated = {(s.table, s.what.split()[0]): s.rotated for s in report.steps}
     assert rotated[("idempotency_keys", "encrypted")] >= 3  # issue, activate (format 1), deactivate
-    assert rotated[("cards", "codes")] >= 4  # issued, physical, online, deactivated
+    # The cards looked up under B,A were moved by their lookup; the deactivated one was not looked up.
+    assert rotated[("cards", "codes")] >= 1
     assert rotated[("ledger_writes", "codes")] == 1  # the lost issue's
     assert rotated[("instruments", "digests")] == 1  # the first instrument, opened under A
     assert max(s.batches for s in report.steps) > 1
@@ -182,16 +208,20 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
     lost_number = json.loads(answer)["identifier"]["number"]
     assert await balance(only_b, lost_number) == Decimal(25)
     assert len([c for c in await ledger_view.cards(sandbox) if c["code"] == lost_number]) == 1
-    # The legacy row cannot be found without key A: the ledger search finds the card again.
+    # The legacy rows looked up before A was dropped were moved: found without a search.
     before = searches()
-    assert await balance(only_b, LEGACY) == Decimal(40)
+    assert await balance(only_b, LEGACY_USED_UNDER_A) == await balance(only_b, LEGACY_USED_UNDER_BOTH) == Decimal(40)
+    assert searches() == before
+    # The one never looked up cannot be found without key A: the ledger search finds the card again.
+    assert await balance(only_b, LEGACY_UNUSED) == Decimal(40)
     assert searches() == before + 1
+    unused_card = await ledger_view.card_by_code(sandbox, LEGACY_UNUSED)
     async with db.acquire() as conn:
-        rows = await conn.fetch("SELECT code_key_id FROM cards WHERE shopify_id = $1", legacy_card["id"])
+        rows = await conn.fetch("SELECT code_key_id FROM cards WHERE shopify_id = $1", unused_card["id"])
     assert {r["code_key_id"] for r in rows} == {None, ID_B}  # registered anew, under B
 
     columns = await _all_column_text(db)
-    for code in (issued, PHYSICAL, ONLINE, DEACTIVATED, LEGACY, lost_number, *issued_meanwhile):
+    for code in (issued, PHYSICAL, ONLINE, DEACTIVATED, *LEGACY, lost_number, *issued_meanwhile):
         assert code not in columns, "a card code sits in Postgres in plaintext"
     assert await ciphertext_headers(db) == {HEADER_B}
 
