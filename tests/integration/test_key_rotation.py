@@ -88,7 +88,7 @@ async def registry_row(db, sandbox, code) -> tuple[bytes | None, bytes | None]:
     return rows[0]["code_key_id"], rows[0]["header"]
 
 
-async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, db):
+async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, db, captured_logs):
     for code, amount in ((ONLINE, "100.00"), (DEACTIVATED, "10.00"), *((c, "40.00") for c in LEGACY)):
         await ledger_view.make_card(sandbox, code, amount)
     vault_a = CodeVault(KEY_A)
@@ -220,9 +220,13 @@ async def test_rotate_from_key_a_to_key_b_while_serving(make_adapter, sandbox, d
         rows = await conn.fetch("SELECT code_key_id FROM cards WHERE shopify_id = $1", unused_card["id"])
     assert {r["code_key_id"] for r in rows} == {None, ID_B}  # registered anew, under B
 
-    columns = await _all_column_text(db)
+    columns, logs = await _all_column_text(db), captured_logs()
+    assert "registry_row_moved_to_writing_key" in logs and "card_code_key_rotation_step" in logs
     for code in (issued, PHYSICAL, ONLINE, DEACTIVATED, *LEGACY, lost_number, *issued_meanwhile):
         assert code not in columns, "a card code sits in Postgres in plaintext"
+        assert code not in logs and code.upper() not in logs, "a card code reached the logs"
+    for key in (KEY_A, KEY_B):
+        assert key not in logs
     assert await ciphertext_headers(db) == {HEADER_B}
 
 
