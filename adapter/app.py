@@ -61,7 +61,7 @@ def graphql_url(settings: Settings) -> str:
 
 async def _resources(app: web.Application):
     settings = app[SETTINGS]
-    assert settings.database_url is not None and settings.card_code_key is not None
+    assert settings.database_url is not None and settings.card_code_secrets
     assert settings.shopify_access_token is not None
     pool = await create_pool(settings.database_url.get_secret_value(),
                              min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -76,7 +76,9 @@ async def _resources(app: web.Application):
     ledger = ShopifyClient(session, graphql_url=graphql_url(settings),
                            access_token=settings.shopify_access_token.get_secret_value(),
                            api_version=settings.shopify_api_version)
-    vault = CodeVault(settings.card_code_key.get_secret_value())
+    vault = CodeVault(settings.card_code_secrets)
+    # Key ids are not secret: they tell operators which key writes and which still read.
+    log.info("card_code_keys", writing_key_id=vault.key_id.hex(), reading_key_ids=[k.hex() for k in vault.key_ids])
     coordinator = IdempotencyCoordinator(pool, vault, lease_seconds=settings.idempotency_lease_seconds,
                                          wait_seconds=settings.idempotency_wait_seconds)
     app[SERVICES] = Services(pool=pool, ledger=ledger, vault=vault, idempotency=coordinator,

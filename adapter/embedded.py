@@ -21,7 +21,8 @@ log = structlog.get_logger(__name__)
 
 
 def dev_card_code_key(settings: Settings) -> SecretStr:
-    """A random key kept in the data directory, so local card digests survive restarts."""
+    """A random key kept in the data directory, so local card digests survive restarts (used
+    only when neither CARD_CODE_KEYS nor CARD_CODE_KEY is set)."""
     path = settings.data_dir / "dev-card-code-key"
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,7 @@ async def with_embedded_defaults(settings: Settings, stack: AsyncExitStack, *, l
         )
         updates["shopify_graphql_url"] = sandbox.graphql_url
         updates["shopify_access_token"] = SecretStr(sandbox.config.access_token)
-    if settings.card_code_key is None:
+    if not settings.card_code_secrets:
         log.warning("dev_card_code_key_in_use", path=str(settings.data_dir / "dev-card-code-key"))
         updates["card_code_key"] = dev_card_code_key(settings)
     return settings.model_copy(update=updates)

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     shopify_api_version: str = Field(default="2026-10", pattern=r"^\d{4}-(01|04|07|10)$")
     shopify_graphql_url: str | None = None
     newstore_api_keys: SecretStr | None = None
-    card_code_key: SecretStr | None = None
+    card_code_key: SecretStr | None = None  # one key, taken whole: the same as a one-key CARD_CODE_KEYS
+    card_code_keys: SecretStr | None = None  # comma-separated; the first writes, all read
     # Scanner prefixes taken off a card number before it is normalised (comma-separated, any
     # case), and one optional pattern whose single capture group is the number.
     card_number_prefixes: str = "shopify-giftcard-v1-"
@@ -113,6 +114,35 @@ class Settings(BaseSettings):
     def card_number_prefix_list(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.card_number_prefixes.split(",") if p.strip())
 
+    @property
+    def card_code_secrets(self) -> tuple[str, ...]:
+        """The card-code keys, the one that writes first (CARD_CODE_KEYS, else CARD_CODE_KEY)."""
+        if self.card_code_keys is not None:
+            raw = self.card_code_keys.get_secret_value()
+            return tuple(k.strip() for k in raw.split(",") if k.strip())
+        if self.card_code_key is not None:
+            return (self.card_code_key.get_secret_value(),)
+        return ()
+
+    def _card_code_key_problems(self) -> list[str]:
+        if self.card_code_key is not None and self.card_code_keys is not None:
+            return ["CARD_CODE_KEY and CARD_CODE_KEYS are both set: set only CARD_CODE_KEYS (the first key writes)"]
+        keys = self.card_code_secrets
+        if self.card_code_keys is None:
+            if keys and len(keys[0]) < MIN_CARD_CODE_KEY_LENGTH:
+                return [f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters"]
+            return []
+        if not keys:
+            return ["CARD_CODE_KEYS is set but lists no key"]
+        problems = []
+        short = [str(n) for n, key in enumerate(keys, 1) if len(key) < MIN_CARD_CODE_KEY_LENGTH]
+        if short:
+            problems.append(f"CARD_CODE_KEYS: every key must be at least {MIN_CARD_CODE_KEY_LENGTH} characters"
+                            f" (not key {', '.join(short)})")
+        if len(set(keys)) != len(keys):
+            problems.append("CARD_CODE_KEYS lists the same key twice")
+        return problems
+
     def check(self, *, serve: bool = True) -> None:
         """Fail with one message listing every problem, before anything starts.
 
@@ -134,8 +164,7 @@ class Settings(BaseSettings):
             if len(key) < MIN_API_KEY_LENGTH:
                 # The position only: the key itself (or its length) is no business of a log.
                 problems.append(f"NEWSTORE_API_KEYS: key #{index} is shorter than {MIN_API_KEY_LENGTH} characters")
-        if self.card_code_key and len(self.card_code_key.get_secret_value()) < MIN_CARD_CODE_KEY_LENGTH:
-            problems.append(f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters")
+        problems += self._card_code_key_problems()
         if self.card_number_pattern:
             try:
                 compile_pattern(self.card_number_pattern)
@@ -156,8 +185,8 @@ class Settings(BaseSettings):
             missing.append("SHOPIFY_ACCESS_TOKEN")
         if not self.api_keys:
             missing.append("NEWSTORE_API_KEYS")
-        if not self.card_code_key:
-            missing.append("CARD_CODE_KEY")
+        if not self.card_code_secrets:
+            missing.append("CARD_CODE_KEYS (or CARD_CODE_KEY)")
         return missing
 
     def _ledger_url_problems(self, url: str) -> list[str]:

@@ -103,11 +103,20 @@ class LeaseLost(RetryLater):
 
 
 def _context(record: IdempotencyRecord) -> bytes:
-    return f"{record.operation}:{record.id}".encode()
+    return answer_context(record.operation, record.id)
+
+
+def answer_context(operation: str, record_id: int) -> bytes:
+    """The associated data an encrypted answer is bound to: its record (also used by keys rotate)."""
+    return f"{operation}:{record_id}".encode()
 
 
 def fingerprint(operation: str, *parts: object) -> bytes:
-    """SHA-256 over the operation and the fields that define the request's effect."""
+    """SHA-256 over the operation and the fields that define the request's effect.
+
+    Card-bearing requests put the code's digest under the writing key in: after the card-code
+    key is rotated, a retry of a request answered under the old key has another fingerprint. It
+    is still replayed (a final answer always is); the mismatch is only counted and logged."""
     digest = hashlib.sha256(operation.encode())
     for part in parts:
         digest.update(b"\x1f")

@@ -9,6 +9,7 @@ from datetime import date
 
 import structlog
 
+from adapter import keyrotation
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
 from adapter.ports import LedgerCard, LedgerError
@@ -67,7 +68,7 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
         return Located(cached)
     if not registry_checked:
         async with services.pool.acquire() as conn:
-            known = await registry.find(conn, digest)
+            known = await keyrotation.find_registered(conn, services.vault, code)
         if known is not None:
             services.card_ids.put(digest, known.shopify_id)
             return Located(known.shopify_id)
@@ -85,7 +86,8 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
     # Known to this process at once: the mapping is a fact of the ledger, registered or not.
     services.card_ids.put(digest, card.id)
     log.info("card_discovered")
-    return Located(card.id, Registration(digest, card.id, card.last_characters, card.balance.currency, "discovered"))
+    return Located(card.id, Registration(digest, services.vault.key_id, services.vault.encrypt_code(code), card.id,
+                                         card.last_characters, card.balance.currency, "discovered"))
 
 
 def planned_for_card(
@@ -101,7 +103,7 @@ def planned_for_card(
     card_id = services.card_ids.get(digest)
     if card_id is not None:
         return intent_for(card_id)
-    return RegisteredCardIntent(intent_for(None), digest, even_unregistered)
+    return RegisteredCardIntent(intent_for(None), services.vault.digests(code), even_unregistered)
 
 
 # The ledger search for a card, already running.

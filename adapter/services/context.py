@@ -44,7 +44,10 @@ class ShopCurrency:
 class CardIdCache:
     """Code digest -> Shopify card id, for cards we have already found. The mapping never
     changes (codes are unique per shop and cards are never deleted), so a hit is always
-    right; the registry in Postgres stays the record. Bounded, least recently used out."""
+    right; the registry in Postgres stays the record. Bounded, least recently used out.
+
+    Keyed by the digest under the writing key (vault.digest), whichever key the registry row
+    was found under: the keys are fixed for a process's life, so one code has one cache key."""
 
     def __init__(self, size: int = 100_000) -> None:
         self._size = size

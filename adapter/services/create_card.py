@@ -60,8 +60,9 @@ async def create_card(services: Services, claim: Claim, command: CreateCommand, 
         return await finish_declined(services, claim, decline, write.write_id if write else None)
     movement = Movement(command.operation, write.write_id, card.id, card.last_characters, command.amount.amount,
                         command.amount.currency)
-    registration = RegisterCard(services.vault.digest(code), card.id, card.last_characters, card.balance.currency,
-                                command.operation, write.context.get("customer_id"))
+    registration = RegisterCard(services.vault.digest(code), services.vault.key_id, services.vault.encrypt_code(code),
+                                card.id, card.last_characters, card.balance.currency, command.operation,
+                                write.context.get("customer_id"))
     async with services.pool.acquire() as conn:
         return await claim.finish_applied(conn, CardNumberResult(code, write.context.get("correlation_id")),
                                           movement, registration)
@@ -88,6 +89,7 @@ def _intent(services: Services, command: CreateCommand) -> Intent:
     code = command.code or CardCode.generate()
     return Intent(
         command.operation, code_digest=services.vault.digest(code), code_encrypted=services.vault.encrypt_code(code),
+        code_key_id=services.vault.key_id,
         amount=command.amount.amount, currency=command.amount.currency,
         context={"customer_id": command.customer_id, "correlation_id": command.correlation_id},
     )
@@ -154,8 +156,8 @@ async def _code_in_use(services: Services, claim: Claim, command: CreateCommand,
     number, and load nothing. While such an activation is still unsettled, retry later. Any
     other card with this code stays "card number already in use"."""
     async with services.pool.acquire() as conn:
-        earlier = await writes.other_activation_state(conn, services.vault.digest(command.code), command.amount.amount,
-                                                      command.amount.currency, write.write_id)
+        earlier = await writes.other_activation_state(conn, services.vault.digests(command.code),
+                                                      command.amount.amount, command.amount.currency, write.write_id)
         if earlier is None:
             return await finish_declined(services, claim, in_use, write.write_id)
         if earlier != "applied":
@@ -173,7 +175,8 @@ async def _replace_code(services: Services, write: LedgerWrite) -> CardCode:
     log.warning("generated_code_collision")
     code = CardCode.generate()
     async with services.pool.acquire() as conn:
-        await writes.replace_code(conn, write.write_id, services.vault.digest(code), services.vault.encrypt_code(code))
+        await writes.replace_code(conn, write.write_id, services.vault.digest(code), services.vault.encrypt_code(code),
+                                  services.vault.key_id)
     return code
 
 

@@ -60,7 +60,7 @@ def planned_intent(services: Services, code: CardCode) -> Intent | RegisteredCar
 def _intent(services: Services, code: CardCode, card_id: str | None) -> Intent:
     # The code is kept (encrypted) until the write is settled: the answer carries it.
     return Intent("deactivate", shopify_card_id=card_id, code_digest=services.vault.digest(code),
-                  code_encrypted=services.vault.encrypt_code(code))
+                  code_encrypted=services.vault.encrypt_code(code), code_key_id=services.vault.key_id)
 
 
 def _as_decline(declined: LedgerDecline) -> Decline:

@@ -98,7 +98,8 @@ def planned_authorize_intent(
 
 def _authorize_intent(services: Services, code: CardCode, command: PaymentCommand, card_id: str | None) -> Intent:
     return Intent(
-        "authorize", code_digest=services.vault.digest(code), shopify_card_id=card_id, amount=command.amount.amount,
+        "authorize", code_digest=services.vault.digest(code), code_key_id=services.vault.key_id,
+        shopify_card_id=card_id, amount=command.amount.amount,
         currency=command.amount.currency, instrument_id=uuid.uuid4(),
         context={"metadata_json": str(command.metadata), "account_id": command.account_id, "last4": code.last4},
     )
@@ -108,7 +109,8 @@ async def complete_authorize(conn, claim: Claim, write: writes.LedgerWrite, tran
     """The debit landed: open the instrument and store the answer (also used by the settler)."""
     context = write.context
     opened = OpenInstrument(write.instrument_id, write.code_digest, write.shopify_card_id, context["last4"],
-                            write.currency, context.get("account_id"), authorized=write.amount)
+                            write.currency, context.get("account_id"), authorized=write.amount,
+                            code_key_id=write.code_key_id)
     result = PaymentResult("authorization", write.instrument_id, write.amount, Decimal(0), write.currency,
                            context["last4"], stored_metadata(context), transaction.processed_at, transaction.id)
     return await _applied(conn, claim, write, result, transaction, opened)

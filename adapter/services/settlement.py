@@ -98,7 +98,8 @@ async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) 
 async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite) -> LedgerWrite:
     async with services.pool.acquire() as conn:
         return await writes.record_intent(conn, claim.record_id, Intent(
-            "reverse", code_digest=debit.code_digest, shopify_card_id=debit.shopify_card_id, amount=debit.amount,
+            "reverse", code_digest=debit.code_digest, code_key_id=debit.code_key_id,
+            shopify_card_id=debit.shopify_card_id, amount=debit.amount,
             currency=debit.currency, instrument_id=debit.instrument_id or uuid.uuid4(), context=debit.context,
         ))
 

@@ -44,11 +44,12 @@ class RegisterCard(Registration):
     """A card this request created, added to the code registry."""
 
     def fragment(self, first: int) -> tuple[str, tuple]:
-        p = _numbers(first, 6)
+        p = _numbers(first, cards.INSERT_COUNT)
         return (
             f"""registered AS (
                  INSERT INTO cards ({cards.INSERT_COLUMNS})
-                 SELECT {p[0]}::bytea, {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::text, {p[5]}::text
+                 SELECT {p[0]}::bytea, {p[1]}::bytea, {p[2]}::bytea, {p[3]}::text, {p[4]}::text, {p[5]}::text,
+                        {p[6]}::text, {p[7]}::text
                    FROM finished
                  ON CONFLICT (code_digest) DO NOTHING)""",
             self.values(),
@@ -66,18 +67,19 @@ class OpenInstrument:
     currency: str
     account_id: str | None
     authorized: Decimal
+    code_key_id: bytes | None = None  # the key that made code_digest
 
     def fragment(self, first: int) -> tuple[str, tuple]:
-        p = _numbers(first, 7)
+        p = _numbers(first, 8)
         return (
             f"""opened AS (
                  INSERT INTO instruments (id, code_digest, shopify_card_id, last_characters, currency, account_id,
-                                          authorized)
+                                          authorized, code_key_id)
                  SELECT {p[0]}::uuid, {p[1]}::bytea, {p[2]}::text, {p[3]}::text, {p[4]}::text, {p[5]}::text,
-                        {p[6]}::numeric
+                        {p[6]}::numeric, {p[7]}::bytea
                    FROM finished)""",
             (self.instrument_id, self.code_digest, self.shopify_card_id, self.last_characters, self.currency,
-             self.account_id, self.authorized),
+             self.account_id, self.authorized, self.code_key_id),
         )
 
 

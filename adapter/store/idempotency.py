@@ -100,28 +100,29 @@ async def claim_with_intent(
     write_id = writes.new_write_id()
     even_unregistered = False
     if isinstance(intent, RegisteredCardIntent):
-        card_digest, even_unregistered, intent = intent.code_digest, intent.even_unregistered, intent.intent
+        card_digests, even_unregistered, intent = intent.code_digests, intent.even_unregistered, intent.intent
     else:
-        card_digest = None
+        card_digests = None
     row = await conn.fetchrow(
         f"""WITH {CLAIM_CTE},
             registered AS (
-                SELECT shopify_id FROM cards WHERE $15::bytea IS NOT NULL AND code_digest = $15::bytea),
+                SELECT shopify_id FROM cards
+                 WHERE $16::bytea[] IS NOT NULL AND code_digest = ANY($16::bytea[]) LIMIT 1),
             recorded AS (
                 INSERT INTO ledger_writes ({writes.INSERT_COLUMNS})
                 SELECT $6, $7, $8::bytea, $9::bytea, coalesce($10::text, registered.shopify_id), $11::numeric,
-                       $12::text, $13::uuid, $14::jsonb, claimed.id, 1, now(), now()
+                       $12::text, $13::uuid, $14::jsonb, $15::bytea, claimed.id, 1, now(), now()
                   FROM claimed LEFT JOIN registered ON true
-                 WHERE $15::bytea IS NULL OR registered.shopify_id IS NOT NULL OR $16::boolean)
+                 WHERE $16::bytea[] IS NULL OR registered.shopify_id IS NOT NULL OR $17::boolean)
             SELECT claimed.*, (SELECT shopify_id FROM registered) AS registered_card_id FROM claimed""",
-        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id), card_digest, even_unregistered,
+        operation, key, fingerprint, owner, lease_seconds, *intent.values(write_id), card_digests, even_unregistered,
     )
     if row is None:
         return None
     values = dict(row)
     registered_card_id = values.pop("registered_card_id")
     record = IdempotencyRecord(**values)
-    if card_digest is not None:
+    if card_digests is not None:
         if registered_card_id is None and not even_unregistered:
             return record, None
         intent = replace(intent, shopify_card_id=registered_card_id)

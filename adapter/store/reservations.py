@@ -55,7 +55,7 @@ def _statement(claimed: str, first: int) -> str:
     op, instrument, amount, currency, metadata, write_id = (f"${first + n}" for n in range(6))
     return f"""WITH {claimed},
         locked AS (
-            SELECT id, code_digest, shopify_card_id, last_characters, currency,
+            SELECT id, code_digest, code_key_id, shopify_card_id, last_characters, currency,
                    authorized - captured - revoked - revoke_reserved AS capturable,
                    captured - refunded - refund_reserved AS refundable
               FROM instruments
@@ -79,12 +79,13 @@ def _statement(claimed: str, first: int) -> str:
             INSERT INTO ledger_writes ({writes.INSERT_COLUMNS})
             SELECT {write_id}::text, {op}::text, r.code_digest, NULL, r.shopify_card_id, r.amount, r.currency, r.id,
                    jsonb_build_object('metadata_json', {metadata}::text, 'last4', r.last_characters),
-                   claimed.id, 1, now(), now()
+                   r.code_key_id, claimed.id, 1, now(), now()
               FROM reserved r, claimed
             RETURNING created_at)
         SELECT claimed.*,
                a.currency AS room_currency, a.capturable AS room_capturable, a.refundable AS room_refundable,
                r.amount AS reserved_amount, r.code_digest AS reserved_code_digest,
+               r.code_key_id AS reserved_code_key_id,
                r.shopify_card_id AS reserved_card_id, r.last_characters AS reserved_last4,
                w.created_at AS recorded_at
           FROM claimed LEFT JOIN asked a ON true LEFT JOIN reserved r ON true LEFT JOIN recorded w ON true"""
@@ -94,7 +95,7 @@ _CLAIM_AND_RESERVE = _statement(CLAIM_CTE, 6)
 _RESERVE_FOR_RECORD = _statement("claimed AS (SELECT id FROM idempotency_keys WHERE id = $1)", 2)
 
 _OUTCOME_COLUMNS = ("room_currency", "room_capturable", "room_refundable", "reserved_amount", "reserved_code_digest",
-                    "reserved_card_id", "reserved_last4", "recorded_at")
+                    "reserved_code_key_id", "reserved_card_id", "reserved_last4", "recorded_at")
 
 
 def _parameters(reservation: Reservation, write_id: str) -> tuple:
@@ -108,6 +109,7 @@ def _outcome(values: dict, reservation: Reservation, write_id: str,
     if values["reserved_amount"] is not None:
         return writes.recorded_with_claim(write_id, record_id, values["recorded_at"], Intent(
             reservation.operation, code_digest=values["reserved_code_digest"],
+            code_key_id=values["reserved_code_key_id"],
             shopify_card_id=values["reserved_card_id"], amount=values["reserved_amount"],
             currency=reservation.currency, instrument_id=reservation.instrument_id,
             context={"metadata_json": str(reservation.metadata), "last4": values["reserved_last4"]},

@@ -17,7 +17,7 @@ MARKER_PREFIX = "gca:v1"
 _COLUMNS = (
     "write_id, idempotency_id, operation, state, code_digest, code_encrypted, shopify_card_id,"
     " amount, currency, ledger_transaction_id, processed_at, attempts, first_sent_at, last_sent_at,"
-    " created_at, instrument_id, context"
+    " created_at, instrument_id, context, code_key_id"
 )
 
 
@@ -40,6 +40,7 @@ class LedgerWrite:
     created_at: datetime
     instrument_id: UUID | None
     context: dict
+    code_key_id: bytes | None  # the id of the key that made code_digest (NULL: before key ids)
     # Recorded by this very request with its first attempt already counted (not a column):
     # nothing can have been sent yet, so there is nothing to settle and nothing more to count.
     counted_now: bool = False
@@ -77,6 +78,7 @@ class Intent:
     operation: str
     code_digest: bytes | None = None
     code_encrypted: bytes | None = None
+    code_key_id: bytes | None = None  # the key that made code_digest: vault.key_id with vault.digest
     shopify_card_id: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
@@ -84,9 +86,9 @@ class Intent:
     context: dict = field(default_factory=dict)
 
     def values(self, write_id: str) -> tuple:
-        """The parameters of INSERT_COLUMNS' first nine columns, in order (write_id first)."""
+        """The parameters of INSERT_COLUMNS' first ten columns, in order (write_id first)."""
         return (write_id, self.operation, self.code_digest, self.code_encrypted, self.shopify_card_id, self.amount,
-                self.currency, self.instrument_id, jsonio.dumps(self.context).decode())
+                self.currency, self.instrument_id, jsonio.dumps(self.context).decode(), self.code_key_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +98,14 @@ class RegisteredCardIntent:
     (or, `even_unregistered`, in any case, its card id left for the use case to find)."""
 
     intent: Intent  # its shopify_card_id is left None
-    code_digest: bytes
+    code_digests: tuple[bytes, ...]  # vault.digests: the registry row may be under any configured key
     even_unregistered: bool = False
 
 
-# The intent's nine values (Intent.values), then idempotency_id, attempts, first/last sent.
+# The intent's ten values (Intent.values), then idempotency_id, attempts, first/last sent.
 INSERT_COLUMNS = (
     "write_id, operation, code_digest, code_encrypted, shopify_card_id, amount, currency, instrument_id, context,"
-    " idempotency_id, attempts, first_sent_at, last_sent_at"
+    " code_key_id, idempotency_id, attempts, first_sent_at, last_sent_at"
 )
 
 
@@ -115,14 +117,15 @@ async def record_intent(
     row = await conn.fetchrow(
         f"""WITH registered AS (
                 INSERT INTO cards ({cards.INSERT_COLUMNS})
-                SELECT $12::bytea, $13::text, $14::text, $15::text, $16::text, $17::text WHERE $12::bytea IS NOT NULL
+                SELECT $13::bytea, $14::bytea, $15::bytea, $16::text, $17::text, $18::text, $19::text, $20::text
+                 WHERE $13::bytea IS NOT NULL
                 ON CONFLICT (code_digest) DO NOTHING)
             INSERT INTO ledger_writes ({INSERT_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11,
-                    CASE WHEN $11 > 0 THEN now() END, CASE WHEN $11 > 0 THEN now() END)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::bytea, $11, $12,
+                    CASE WHEN $12 > 0 THEN now() END, CASE WHEN $12 > 0 THEN now() END)
             RETURNING {_COLUMNS}""",
         *intent.values(new_write_id()), idempotency_id, 1 if sending else 0,
-        *(register.values() if register is not None else (None,) * 6),
+        *(register.values() if register is not None else (None,) * cards.INSERT_COUNT),
     )
     write = _write(row)
     return replace(write, counted_now=True) if sending else write
@@ -133,7 +136,8 @@ def recorded_with_claim(write_id: str, idempotency_id: int, recorded_at: datetim
     counted: its row holds exactly these values, and now() is the claim's own timestamp."""
     return LedgerWrite(
         write_id=write_id, idempotency_id=idempotency_id, operation=intent.operation, state="pending",
-        code_digest=intent.code_digest, code_encrypted=intent.code_encrypted, shopify_card_id=intent.shopify_card_id,
+        code_digest=intent.code_digest, code_encrypted=intent.code_encrypted, code_key_id=intent.code_key_id,
+        shopify_card_id=intent.shopify_card_id,
         amount=intent.amount, currency=intent.currency, ledger_transaction_id=None, processed_at=None, attempts=1,
         first_sent_at=recorded_at, last_sent_at=recorded_at, created_at=recorded_at,
         instrument_id=intent.instrument_id, context=intent.context, counted_now=True,
@@ -183,12 +187,12 @@ async def mark_declined(conn, write_id: str) -> None:
     )
 
 
-async def replace_code(conn, write_id: str, code_digest: bytes, code_encrypted: bytes) -> None:
+async def replace_code(conn, write_id: str, code_digest: bytes, code_encrypted: bytes, code_key_id: bytes) -> None:
     """An issue whose generated code collided: nothing was created, try another code."""
     await conn.execute(
-        """UPDATE ledger_writes SET code_digest = $2, code_encrypted = $3, attempts = 0, state = 'pending',
-                  first_sent_at = NULL, updated_at = now() WHERE write_id = $1""",
-        write_id, code_digest, code_encrypted,
+        """UPDATE ledger_writes SET code_digest = $2, code_encrypted = $3, code_key_id = $4, attempts = 0,
+                  state = 'pending', first_sent_at = NULL, updated_at = now() WHERE write_id = $1""",
+        write_id, code_digest, code_encrypted, code_key_id,
     )
 
 
@@ -210,17 +214,18 @@ async def mark_found(conn, write_id: str, ledger_transaction_id: str, processed_
     )
 
 
-async def other_activation_state(conn, code_digest: bytes, amount: Decimal, currency: str,
+async def other_activation_state(conn, code_digests: tuple[bytes, ...], amount: Decimal, currency: str,
                                  write_id: str) -> str | None:
     """The state of another activation of ours on this card with this amount: 'applied' if one
     landed, else 'pending' or 'unknown' if one may still land, else None (index
-    ledger_writes_activations)."""
+    ledger_writes_activations). `code_digests`: the code's digest under every configured key
+    (vault.digests), since the earlier activation may have been recorded under an older one."""
     return await conn.fetchval(
         """SELECT state FROM ledger_writes
-            WHERE code_digest = $1 AND operation = 'activate' AND amount = $2 AND currency = $3
+            WHERE code_digest = ANY($1::bytea[]) AND operation = 'activate' AND amount = $2 AND currency = $3
               AND write_id <> $4 AND state IN ('applied', 'pending', 'unknown')
             ORDER BY state = 'applied' DESC LIMIT 1""",
-        code_digest, amount, currency, write_id,
+        code_digests, amount, currency, write_id,
     )
 
 

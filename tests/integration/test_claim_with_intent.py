@@ -16,8 +16,8 @@ from tests import ledger_view
 from tests.conftest import AUTH
 from tests.integration.test_payments import authorize_body, authorized, call, psp
 
-INTENT = Intent("authorize", code_digest=b"\x01" * 32, shopify_card_id="gid://shopify/GiftCard/7",
-                amount=Decimal("12.50"), currency="EUR", instrument_id=uuid.uuid4(),
+INTENT = Intent("authorize", code_digest=b"\x01" * 32, code_key_id=b"\x0a" * 4,
+                shopify_card_id="gid://shopify/GiftCard/7", amount=Decimal("12.50"), currency="EUR", instrument_id=uuid.uuid4(),
                 context={"metadata": {"order_id": "DEV-1"}, "last4": "4321"})
 
 
@@ -43,9 +43,11 @@ async def test_a_losing_claim_records_no_write(db):
 async def test_an_intent_for_a_registered_card_takes_its_id_from_the_registry(db):
     unplaced = dataclasses.replace(INTENT, shopify_card_id=None)
     async with db.acquire() as conn:
-        await registry.remember(conn, b"\x02" * 32, "gid://shopify/GiftCard/99", "9999", "EUR", "discovered")
+        await registry.remember(conn, b"\x02" * 32, b"\x0b" * 4, b"\x02sealed", "gid://shopify/GiftCard/99", "9999",
+                                "EUR", "discovered")
+        # The code's digests under each configured key: the row was registered under the second.
         record, write = await records.claim_with_intent(conn, "authorize", "k3", b"fp", "owner-a", 20,
-                                                        RegisteredCardIntent(unplaced, b"\x02" * 32))
+                                                        RegisteredCardIntent(unplaced, (b"\x04" * 32, b"\x02" * 32)))
         stored = await writes.for_idempotency(conn, record.id)
     assert write.shopify_card_id == stored.shopify_card_id == "gid://shopify/GiftCard/99"
     assert dataclasses.replace(write, counted_now=False) == stored
@@ -55,7 +57,7 @@ async def test_an_intent_for_an_unregistered_card_claims_the_key_and_records_not
     unplaced = dataclasses.replace(INTENT, shopify_card_id=None)
     async with db.acquire() as conn:
         record, write = await records.claim_with_intent(conn, "authorize", "k4", b"fp", "owner-a", 20,
-                                                        RegisteredCardIntent(unplaced, b"\x03" * 32))
+                                                        RegisteredCardIntent(unplaced, (b"\x03" * 32,)))
         count = await conn.fetchval("SELECT count(*) FROM ledger_writes")
     assert write is None and count == 0
     assert record.locked_by == "owner-a" and not record.is_final

@@ -10,10 +10,16 @@ from tests.conftest import _with_database
 
 
 async def _tables(conn) -> set[str]:
-    """The schema's tables and indexes (a migration may add only an index)."""
-    rows = await conn.fetch("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' "
-                            "UNION SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
-    return {r["name"] for r in rows} - {"schema_migrations", "schema_migrations_pkey"}
+    """The schema's shape: tables, indexes, every column with its type, and the constraints (a
+    migration may add only an index, or only columns)."""
+    rows = await conn.fetch(
+        """SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'
+           UNION SELECT indexname FROM pg_indexes WHERE schemaname = 'public'
+           UNION SELECT table_name || '.' || column_name || ' ' || data_type FROM information_schema.columns
+                  WHERE table_schema = 'public'
+           UNION SELECT conrelid::regclass::text || ' ' || conname FROM pg_constraint
+                  WHERE connamespace = 'public'::regnamespace""")
+    return {r["name"] for r in rows if not r["name"].startswith("schema_migrations")}
 
 
 @asynccontextmanager

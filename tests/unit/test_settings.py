@@ -131,6 +131,41 @@ def test_short_card_code_key_is_refused(env):
         load_settings()
 
 
+def test_card_code_key_alone_is_a_one_key_list(env):
+    env(PRODUCTION)
+    assert load_settings().card_code_secrets == ("x" * 40,)
+
+
+def test_card_code_keys_list_the_writing_key_first(env):
+    env({**{k: v for k, v in PRODUCTION.items() if k != "CARD_CODE_KEY"},
+         "CARD_CODE_KEYS": f" {'n' * 32} , {'o' * 40},"})
+    assert load_settings().card_code_secrets == ("n" * 32, "o" * 40)
+
+
+def test_production_accepts_card_code_keys_instead_of_card_code_key(env):
+    env({**{k: v for k, v in PRODUCTION.items() if k != "CARD_CODE_KEY"}, "CARD_CODE_KEYS": "n" * 40})
+    assert load_settings().card_code_secrets == ("n" * 40,)
+
+
+def test_card_code_key_and_card_code_keys_together_are_refused(env):
+    env({**PRODUCTION, "CARD_CODE_KEYS": "n" * 40})
+    with pytest.raises(SettingsError, match="CARD_CODE_KEY and CARD_CODE_KEYS are both set"):
+        load_settings()
+
+
+@pytest.mark.parametrize("keys, problem", [
+    (f"{'n' * 40},short", "CARD_CODE_KEYS: every key must be at least 32 characters (not key 2)"),
+    (f"{'n' * 40},{'n' * 40}", "CARD_CODE_KEYS lists the same key twice"),
+    (" , ", "CARD_CODE_KEYS is set but lists no key"),
+])
+def test_bad_card_code_keys_are_refused_without_showing_them(env, keys, problem):
+    env({**{k: v for k, v in PRODUCTION.items() if k != "CARD_CODE_KEY"}, "CARD_CODE_KEYS": keys})
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert problem in str(error.value)
+    assert "n" * 32 not in str(error.value) and "short" not in str(error.value)
+
+
 def test_bad_api_version_is_refused(env):
     env({"SHOPIFY_API_VERSION": "2026-05"})
     with pytest.raises(Exception):
