@@ -18,7 +18,6 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapter.domain.money import normalise
 
 # The deepest nesting any NewStore body needs is 4; free-form fields have tighter bounds of
 # their own (adapter.http.bounds). Checked without recursion.
@@ -145,12 +144,22 @@ def _encode(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, Decimal):
-        return f"{normalise(value):f}"
+        return plain_number(value)
     if isinstance(value, dict):
         return "{" + ",".join(f"{_encode(str(k))}:{_encode(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_encode(v) for v in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def plain_number(value: Decimal) -> str:
+    """A finite Decimal as an exact JSON number without exponent or trailing zeros (100, not
+    1E+2; 1.5, not 1.50). String work, not Decimal arithmetic: arithmetic rounds to the context's
+    28 digits and raises past them, and this runs when an answer is built."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
 def extend_object(encoded: RawJson, extra: dict[str, Any]) -> RawJson:

@@ -64,3 +64,15 @@ def test_raw_json_is_spliced_as_encoded_and_extended_with_new_members():
     encoded = jsonio.RawJson('{"b":2}')
     assert jsonio.dumps({"m": jsonio.extend_object(encoded, {"a": "x"})}) == b'{"m":{"b":2,"a":"x"}}'
     assert jsonio.extend_object(jsonio.RawJson("{}"), {"a": 1}) == '{"a":1}'
+
+
+@pytest.mark.parametrize(("number", "written"), [
+    ("1e100", "1" + "0" * 100),
+    ("0.12345678901234567890123456789012", "0.12345678901234567890123456789012"),  # past 28 digits, exact
+    ("123456789012345678901234567890.5", "123456789012345678901234567890.5"),
+    ("1.2300", "1.23"), ("1E+2", "100"), ("-7.0", "-7"),
+])
+def test_decimals_are_written_exactly_whatever_their_size(number, written):
+    # Decimal arithmetic would round at the context's 28 digits or raise: the answer of a write
+    # that landed must not depend on it.
+    assert jsonio.dumps(Decimal(number)) == written.encode()
