@@ -6,10 +6,10 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: run test install tools sandbox migrate bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml emulators/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e ./emulators
 	touch $(STAMP)
 
 install: $(STAMP)
