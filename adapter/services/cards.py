@@ -65,7 +65,9 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
-    cached = services.card_ids.get(digest)
+    # A search ahead was started because this process did not know the card: when it has found
+    # it (and so put it in the cache), its answer, a discovery to register, comes from `ahead`.
+    cached = services.card_ids.get(digest) if ahead is None else None
     if cached is not None:
         return Located(cached)
     if not registry_checked:

@@ -141,3 +141,25 @@ async def test_an_authorization_for_an_unknown_code_is_remembered_too(adapter, s
         response = await adapter.post("/financial_instruments", json=authorize_body(code, 5, key), headers=AUTH)
         assert response.status == 400
     assert await searches(sandbox) - before == 1
+
+
+async def test_a_card_its_search_ahead_found_before_the_claim_committed_is_still_registered(adapter, sandbox, db):
+    from adapter.domain.cardcode import CardCode
+    from adapter.http.keys import SERVICES
+
+    services = adapter.app[SERVICES]
+    digest = services.vault.digest(CardCode("webshopcard00003"))
+    await ledger_view.make_card(sandbox, "webshopcard00003", "5.00")
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE")  # the claim waits
+        request = asyncio.create_task(adapter.post(
+            "/gift_card/deactivate", json={"card_number": "webshopcard00003", "idempotence_key": "d-early"},
+            headers=AUTH))
+        while services.card_ids.get(digest) is None:  # the search ahead has found it
+            await asyncio.sleep(0.01)
+    assert (await request).status == 200
+    card = await ledger_view.card_by_code(sandbox, "webshopcard00003")
+    async with db.acquire() as conn:
+        registered = await conn.fetchrow("SELECT shopify_id, origin FROM cards")
+    assert dict(registered) == {"shopify_id": card["id"], "origin": "discovered"}
+    assert card["enabled"] is False
