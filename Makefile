@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the service on embedded defaults: embedded Postgres, built-in Shopify sandbox.
+## Start the service in embedded mode (asked for by --embedded): embedded Postgres, built-in
+## Shopify sandbox, dev secrets, no API keys needed, listening on 127.0.0.1 only.
 run: $(STAMP)
-	$(BIN)/giftcard-adapter serve
+	$(BIN)/giftcard-adapter serve --embedded
 
 ## Command-line tools the deployment checks use: promtool (Debian's prometheus package).
 ## Installed when possible; otherwise the checks that need it are skipped with a loud message.
@@ -35,7 +36,7 @@ sandbox: $(STAMP)
 	$(BIN)/giftcard-adapter sandbox --port 8089
 
 migrate: $(STAMP)
-	$(BIN)/giftcard-adapter migrate
+	$(BIN)/giftcard-adapter migrate --embedded
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.latency

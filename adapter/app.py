@@ -10,14 +10,17 @@ import structlog
 from aiohttp import web
 
 from adapter.crypto import CodeVault
+from adapter.domain.cardnumbers import CardNumberReader
 from adapter.http.auth import ApiKeys
-from adapter.http.keys import API_KEYS, READINESS, SERVICES, SETTINGS, WORKERS
+from adapter.http.keys import API_KEYS, RATE_LIMITER, READINESS, SERVICES, SETTINGS, WORKERS
+from adapter.http.ratelimit import RateLimiter
 from adapter.http.presenter import present
 from adapter.http.middleware import handle
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency, UnknownCodes
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
+from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
 from adapter.settings import Settings
 from adapter.shopify.client import ShopifyClient
@@ -39,6 +42,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[handle], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[API_KEYS] = ApiKeys(settings.api_keys)
+    app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_key_per_second, settings.rate_limit_burst)
+    for position in range(1, len(settings.api_keys) + 1):
+        metrics.RATE_LIMITED.labels(str(position))
     app[READINESS] = Readiness()
     if not app[API_KEYS].enabled:
         log.warning("authentication_disabled", reason="NEWSTORE_API_KEYS is empty (embedded mode only)")
@@ -78,7 +84,9 @@ async def _resources(app: web.Application):
     app[SERVICES] = Services(pool=pool, ledger=ledger, vault=vault, idempotency=coordinator,
                              shop_currency=ShopCurrency(ledger),
                              resend_after_seconds=settings.ledger_resend_after_seconds,
-                             unknown_codes=UnknownCodes(ttl=settings.unknown_card_ttl_seconds))
+                             unknown_codes=UnknownCodes(ttl=settings.unknown_card_ttl_seconds),
+                             card_numbers=CardNumberReader(settings.card_number_prefix_list,
+                                                           settings.card_number_pattern))
     try:
         yield
     finally:

@@ -1,7 +1,8 @@
 """Embedded defaults for local runs: Postgres, the Shopify sandbox, a development code key.
 
-Each stand-in is announced loudly in the log: none of them belongs in production, and
-Settings.check() refuses a configured shop without the real thing.
+Only for EMBEDDED=true (or `--embedded`): each stand-in is announced loudly in the log, none of
+them belongs in production, and without the flag Settings.check() refuses to start on anything
+missing rather than reaching for these.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def dev_card_code_key(settings: Settings) -> SecretStr:
 
 async def with_embedded_defaults(settings: Settings, stack: AsyncExitStack, *, ledger: bool = True) -> Settings:
     """Fill what is not configured with local stand-ins; `ledger=False` skips the sandbox."""
+    if not settings.embedded:
+        raise ValueError("embedded defaults asked for outside embedded mode")
     updates: dict[str, object] = {}
     if settings.database_url is None:
         uri, server = start_embedded_postgres(settings.data_dir)

@@ -1,20 +1,72 @@
-"""JSON in and out without a float ever touching money.
+"""JSON in and out without a float ever touching money, and without a hostile body getting past
+the parser.
 
 In: numbers become Decimal (ints stay int); NaN/Infinity tokens become non-finite Decimals so
-validation can reject them naming the field. Out: Decimals are written as plain JSON numbers.
+validation can reject them naming the field. Everything else that Postgres, the digest or our
+own encoder would choke on later is refused here, naming the field, before anything is
+recorded: duplicate keys, NUL characters and unpaired surrogates (Postgres text and jsonb refuse
+the first, UTF-8 the second), numbers beyond ±1e308 (Decimal itself refuses huge exponents with
+an ArithmeticError, not a ValueError) and nesting deeper than MAX_DEPTH.
+
+Out: Decimals are written as plain JSON numbers; RawJson is text encoded earlier, spliced as is.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapter.domain.money import normalise
 
+# The deepest nesting any NewStore body needs is 4; free-form fields have tighter bounds of
+# their own (adapter.http.bounds). Checked without recursion.
+MAX_DEPTH = 32
+# Doubles' range: what any sender's JSON library can mean by a number.
+MAX_EXPONENT = 308
+_MAX_INT_DIGITS = MAX_EXPONENT + 1
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+_NAMEABLE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
 
 class BadJson(ValueError):
+    """Refused input; `field` names where (dotted path, "body" for the whole), never a value."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class RawJson(str):
+    """JSON text encoded (and so proven encodable) before a ledger write, emitted verbatim."""
+
+
+class _OutOfRange:
+    """A number token too large or too small to be anything we accept."""
+
+
+class _WithDuplicateKeys(dict):
     pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    built = dict(pairs)
+    return built if len(built) == len(pairs) else _WithDuplicateKeys(built)
+
+
+def _float(token: str) -> Decimal | _OutOfRange:
+    try:
+        value = Decimal(token)
+    except (InvalidOperation, ValueError):
+        return _OutOfRange()
+    return value if abs(value.adjusted()) <= MAX_EXPONENT else _OutOfRange()
+
+
+def _int(token: str) -> int | _OutOfRange:
+    digits = len(token.lstrip("-"))
+    return int(token) if digits <= _MAX_INT_DIGITS else _OutOfRange()
 
 
 def _constant(token: str) -> Decimal:
@@ -22,14 +74,57 @@ def _constant(token: str) -> Decimal:
 
 
 def loads(raw: bytes) -> Any:
+    """Parse and check a body; BadJson names the first problem found."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadJson("body is not UTF-8") from None
+        raise BadJson("body", "is not UTF-8") from None
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_constant)
-    except (ValueError, RecursionError):
-        raise BadJson("body is not valid JSON") from None
+        value = json.loads(text, parse_float=_float, parse_int=_int, parse_constant=_constant,
+                           object_pairs_hook=_object)
+    except RecursionError:
+        raise BadJson("body", f"must not nest deeper than {MAX_DEPTH} levels") from None
+    except ValueError:
+        raise BadJson("body", "is not valid JSON") from None
+    check(value)
+    return value
+
+
+def check(root: Any) -> None:
+    """Walk a parsed value without recursion and refuse what must never get further."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            raise BadJson(field_name(path[:1]), f"must not nest deeper than {MAX_DEPTH} levels")
+        if isinstance(value, str):
+            _check_text(value, path)
+        elif isinstance(value, dict):
+            if isinstance(value, _WithDuplicateKeys):
+                raise BadJson(field_name(path), "must not repeat a key")
+            for key, item in value.items():
+                _check_text(key, path)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(value))
+        elif isinstance(value, _OutOfRange):
+            raise BadJson(field_name(path), f"must be a number within ±1e{MAX_EXPONENT}")
+
+
+def _check_text(text: str, path: tuple[str, ...]) -> None:
+    if _FORBIDDEN_TEXT.search(text):
+        raise BadJson(field_name(path), "must not contain NUL characters or unpaired surrogates")
+
+
+def field_name(path: tuple[str, ...]) -> str:
+    """A dotted path for error messages. A key that could carry anything (a secret, control
+    characters) is not echoed: the path stops at its parent."""
+    shown: list[str] = []
+    for part in path:
+        if not _NAMEABLE_KEY.fullmatch(part):
+            break
+        shown.append(part)
+    return ".".join(shown) or "body"
 
 
 def dumps(value: Any) -> bytes:
@@ -37,6 +132,8 @@ def dumps(value: Any) -> bytes:
 
 
 def _encode(value: Any) -> str:
+    if isinstance(value, RawJson):
+        return value
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if value is None:
@@ -54,3 +151,12 @@ def _encode(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_encode(v) for v in value) + "]"
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def extend_object(encoded: RawJson, extra: dict[str, Any]) -> RawJson:
+    """An encoded JSON object with `extra`'s members appended (their keys must be new)."""
+    if not extra:
+        return encoded
+    members = _encode(extra)[1:-1]
+    inner = encoded[1:-1].strip()
+    return RawJson("{" + (inner + "," if inner else "") + members + "}")

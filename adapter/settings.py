@@ -1,21 +1,29 @@
 """One typed settings object, read from the environment. Secrets are SecretStr: never printed.
 
-Two modes follow from what is configured:
-- production: a shop is configured (SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL). Everything a real
-  deployment needs must then be present and consistent, or start-up fails with one message.
-- embedded: no shop. The built-in sandbox stands in for Shopify, an embedded Postgres for the
-  database when DATABASE_URL is unset, and development secrets are derived locally.
+Two modes, and the lax one must be asked for by name:
+- production (the default): everything a real deployment needs must be present and consistent,
+  or start-up fails with one message naming every missing or wrong setting. Nothing is filled in
+  quietly: a forgotten variable must never turn into a sandbox ledger or an open endpoint.
+- embedded (EMBEDDED=true or `serve --embedded`): the built-in sandbox stands in for Shopify when
+  no shop is configured, an embedded Postgres when DATABASE_URL is unset, development secrets are
+  derived locally, NEWSTORE_API_KEYS may be empty, and the listener binds to 127.0.0.1 unless
+  HTTP_HOST says otherwise.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapter.domain.cardnumbers import compile_pattern
+
 MIN_CARD_CODE_KEY_LENGTH = 32
+MIN_API_KEY_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -32,7 +40,13 @@ class Settings(BaseSettings):
     shopify_graphql_url: str | None = None
     newstore_api_keys: SecretStr | None = None
     card_code_key: SecretStr | None = None
-    http_host: str = "0.0.0.0"
+    # Scanner prefixes taken off a card number before it is normalised (comma-separated, any
+    # case), and one optional pattern whose single capture group is the number.
+    card_number_prefixes: str = "shopify-giftcard-v1-"
+    card_number_pattern: str | None = None
+    embedded: bool = False
+    # None: 0.0.0.0 in production, 127.0.0.1 in embedded mode (see bind_host).
+    http_host: str | None = None
     http_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9102, ge=0, le=65535)
     log_format: Literal["json", "console"] = "json"
@@ -40,6 +54,17 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".data")
     request_deadline_seconds: float = Field(default=8.0, gt=0, le=60)
+    # Slow clients: a request line and headers must arrive within this of the connection opening
+    # (or of the first byte of a further request on a kept-alive connection), the body within
+    # http_body_timeout, capped by what is left of the request deadline. Idle kept-alive
+    # connections are closed after http_keepalive_timeout: longer than a load balancer's idle
+    # timeout (60 s usually), so the balancer closes first and never sends on a closing one.
+    http_header_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    http_body_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    http_keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # Per API key token bucket (0 disables): a key flooding us gets 429 before any work is done.
+    rate_limit_per_key_per_second: float = Field(default=200.0, ge=0)
+    rate_limit_burst: int = Field(default=400, ge=0)
     idempotency_wait_seconds: float = Field(default=3.0, ge=0, le=30)
     idempotency_lease_seconds: float = Field(default=20.0, gt=0)
     idempotency_retention_days: int = Field(default=30, ge=1)
@@ -81,35 +106,91 @@ class Settings(BaseSettings):
         return bool(self.shopify_shop_domain or self.shopify_graphql_url)
 
     @property
+    def bind_host(self) -> str:
+        if self.http_host:
+            return self.http_host
+        return "127.0.0.1" if self.embedded else "0.0.0.0"
+
+    @property
     def api_keys(self) -> tuple[str, ...]:
         if self.newstore_api_keys is None:
             return ()
         raw = self.newstore_api_keys.get_secret_value()
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
-    def check(self) -> None:
-        """Fail with one message listing every problem, before anything starts."""
+    @property
+    def card_number_prefix_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.card_number_prefixes.split(",") if p.strip())
+
+    def check(self, *, serve: bool = True) -> None:
+        """Fail with one message listing every problem, before anything starts.
+
+        `serve=False` (migrate) needs only the database.
+        """
         problems: list[str] = []
+        if not self.embedded:
+            missing = self._missing_for_production() if serve else (["DATABASE_URL"] if self.database_url is None else [])
+            if missing:
+                problems.append("missing " + ", ".join(missing)
+                                + " (or set EMBEDDED=true for a local run on the built-in sandbox and an embedded Postgres)")
         if self.db_pool_min > self.db_pool_max:
             problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")
-        if self.shopify_access_token and not self.shop_configured:
+        if self.shopify_access_token and not self.shop_configured and self.embedded:
             problems.append("SHOPIFY_ACCESS_TOKEN is set but no shop: set SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL")
-        if self.shop_configured:
-            if not self.shopify_access_token:
-                problems.append("a shop is configured but SHOPIFY_ACCESS_TOKEN is missing")
-            if not self.api_keys:
-                problems.append("a shop is configured but NEWSTORE_API_KEYS is empty: refusing to serve unauthenticated")
-            if not self.card_code_key:
-                problems.append("a shop is configured but CARD_CODE_KEY is missing")
-            if self.database_url is None:
-                problems.append("a shop is configured but DATABASE_URL is missing: the embedded Postgres is for local runs only")
+        if self.shopify_graphql_url:
+            problems += self._ledger_url_problems(self.shopify_graphql_url)
+        for index, key in enumerate(self.api_keys, start=1):
+            if len(key) < MIN_API_KEY_LENGTH:
+                # The position only: the key itself (or its length) is no business of a log.
+                problems.append(f"NEWSTORE_API_KEYS: key #{index} is shorter than {MIN_API_KEY_LENGTH} characters")
         if self.card_code_key and len(self.card_code_key.get_secret_value()) < MIN_CARD_CODE_KEY_LENGTH:
             problems.append(f"CARD_CODE_KEY must be at least {MIN_CARD_CODE_KEY_LENGTH} characters")
+        if self.card_number_pattern:
+            try:
+                compile_pattern(self.card_number_pattern)
+            except ValueError as error:
+                problems.append(f"CARD_NUMBER_PATTERN {error}")
+        if self.rate_limit_per_key_per_second > 0 and self.rate_limit_burst < 1:
+            problems.append("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_KEY_PER_SECOND is set (0 disables both)")
         if problems:
             raise SettingsError("invalid configuration: " + "; ".join(problems))
 
+    def _missing_for_production(self) -> list[str]:
+        missing = []
+        if self.database_url is None:
+            missing.append("DATABASE_URL")
+        if not self.shop_configured:
+            missing.append("SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL")
+        if not self.shopify_access_token:
+            missing.append("SHOPIFY_ACCESS_TOKEN")
+        if not self.api_keys:
+            missing.append("NEWSTORE_API_KEYS")
+        if not self.card_code_key:
+            missing.append("CARD_CODE_KEY")
+        return missing
 
-def load_settings(**overrides: object) -> Settings:
+    def _ledger_url_problems(self, url: str) -> list[str]:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return []
+        # The local sandbox speaks plain http on loopback; nothing else may carry the token in clear.
+        if self.embedded and parts.scheme == "http" and _is_loopback(parts.hostname):
+            return []
+        if self.embedded:
+            return ["SHOPIFY_GRAPHQL_URL must be https (http only to a loopback sandbox)"]
+        return ["SHOPIFY_GRAPHQL_URL must be https"]
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(*, serve: bool = True, **overrides: object) -> Settings:
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    settings.check()
+    settings.check(serve=serve)
     return settings

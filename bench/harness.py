@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-API_KEY = "bench-key"
+API_KEY = "bench-key-0123456789abcdef0123456789"
 SANDBOX_TOKEN = "sandbox-token"
 
 
@@ -76,6 +76,8 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
         "SHOPIFY_ACCESS_TOKEN": SANDBOX_TOKEN,
         "NEWSTORE_API_KEYS": API_KEY,
         "CARD_CODE_KEY": "b" * 40,
+        "EMBEDDED": "true",  # the ledger is the sandbox over http; all else is configured
+        "RATE_LIMIT_PER_KEY_PER_SECOND": "0",  # the benchmarks measure the adapter, not the limiter
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(adapter_port),
         "METRICS_PORT": str(metrics_port),

@@ -21,8 +21,9 @@ from pydantic import SecretStr
 from adapter import jsonio
 from adapter.observability.logging import configure_logging
 
-API_KEY = "test-key-current"
-OLD_API_KEY = "test-key-previous"
+# Keys must be at least 32 characters (adapter.settings.MIN_API_KEY_LENGTH).
+API_KEY = "test-key-current-0123456789abcdef"
+OLD_API_KEY = "test-key-previous-0123456789abcdef"
 CARD_CODE_KEY = "k" * 40
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -139,6 +140,9 @@ def adapter_settings(database_url: str, sandbox, **overrides):
     from adapter.settings import Settings
 
     values = dict(
+        # Embedded mode: the only one that lets the ledger URL be http (the sandbox, on loopback).
+        # Everything else is configured as in production.
+        embedded=True,
         database_url=SecretStr(database_url),
         shopify_graphql_url=sandbox.graphql_url,
         shopify_access_token=SecretStr(sandbox.config.access_token),

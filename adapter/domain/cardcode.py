@@ -11,19 +11,31 @@ import secrets
 import string
 
 _STRIP = re.compile(r"[\s\-]+")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]+")
 _LEDGER_CODE = re.compile(r"^[a-z0-9]{8,20}$")
+LEDGER_CODE_RULE = "must be 8 to 20 letters a-z or digits 0-9 (spaces and dashes ignored)"
 _ALPHABET = string.ascii_lowercase + string.digits
 GENERATED_LENGTH = 16
 _UNBIASED_BELOW = 252  # the largest multiple of len(_ALPHABET) (36) that fits in a byte
 
 
+class InvalidCardNumber(ValueError):
+    """Not a card number at all. The message never contains the number."""
+
+
 class CardCode:
-    """A normalised card number: spaces and dashes stripped, lower-cased."""
+    """A normalised card number: spaces and dashes stripped, lower-cased.
+
+    Only ASCII letters and digits remain: anything else is refused rather than folded (the
+    Kelvin sign K lower-cases to k, so folding would let two spellings reach one card)."""
 
     __slots__ = ("_value",)
 
     def __init__(self, raw: str) -> None:
-        self._value = _STRIP.sub("", raw).lower()
+        stripped = _STRIP.sub("", raw)
+        if not _ASCII_ALNUM.fullmatch(stripped):
+            raise InvalidCardNumber("must contain only letters A-Z and digits 0-9 (spaces and dashes ignored)")
+        self._value = stripped.lower()
 
     @classmethod
     def generate(cls) -> CardCode:

@@ -20,14 +20,21 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self._digests)
 
-    def accepts(self, request: web.Request) -> bool:
-        candidates = _candidates(request)
-        matched = False
-        for candidate in candidates:
+    def match(self, request: web.Request) -> int | None:
+        """The position (0-based, in NEWSTORE_API_KEYS order) of the key the request carries.
+
+        The position, never the key: it is what the rate limiter and its metric are keyed by.
+        """
+        matched = None
+        for candidate in _candidates(request):
             digest = hashlib.sha256(candidate.encode()).digest()
-            for known in self._digests:
-                matched |= hmac.compare_digest(digest, known)
+            for index, known in enumerate(self._digests):
+                if hmac.compare_digest(digest, known):
+                    matched = index
         return matched
+
+    def accepts(self, request: web.Request) -> bool:
+        return self.match(request) is not None
 
 
 def _candidates(request: web.Request) -> list[str]:

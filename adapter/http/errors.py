@@ -12,13 +12,14 @@ class ApiError(Exception):
     """An answer that is not a success, raised anywhere in the HTTP layer."""
 
     def __init__(self, status: int, error_code: str, message: str, *, retry_after: float | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
         self.retry_after = retry_after
         self.headers = headers or {}
+        self.close = close  # answer with Connection: close (the rest of the request is not coming)
 
 
 def error_body(error_code: str, message: str) -> bytes:
@@ -29,8 +30,11 @@ def error_response(error: ApiError) -> web.Response:
     headers = dict(error.headers)
     if error.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
-    return web.Response(status=error.status, body=error_body(error.error_code, error.message),
-                        content_type="application/json", headers=headers)
+    response = web.Response(status=error.status, body=error_body(error.error_code, error.message),
+                            content_type="application/json", headers=headers)
+    if error.close:
+        response.force_close()
+    return response
 
 
 def from_use_case(error: UseCaseError) -> ApiError:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapter.domain.cardcode import CardCode
-from adapter.http.idempotent import Plan, bind_card, run_idempotent
+from adapter.domain.cardcode import LEDGER_CODE_RULE
+from adapter.http.errors import bad_request
+from adapter.http.idempotent import Plan, read_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
@@ -23,8 +24,7 @@ from adapter.services.deactivate import planned_intent as planned_deactivate_int
 async def balance(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     command = validate(BalanceRequest, await read_object(request))
-    code = CardCode(command.identifier.number)
-    bind_card(code)
+    code = read_card(services, command.identifier.number, "identifier.number")
     status, body = present(await balance_service.balance(services, code, request[DEADLINE]))
     return web.Response(status=status, body=body, content_type="application/json")
 
@@ -47,8 +47,9 @@ async def activate(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
     def prepare(command: ActivateRequest):
-        code = CardCode(command.card_number)
-        bind_card(code)
+        code = read_card(services, command.card_number, "card_number")
+        if not code.is_ledger_valid:
+            raise bad_request("card_number", LEDGER_CODE_RULE)
         money = command.amount.money()
         create = CreateCommand("activate", money, code, command.customer.id)
         fp = fingerprint("activate", services.vault.digest(code), money.amount, money.currency)
@@ -62,8 +63,7 @@ async def deactivate(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
     def prepare(command: DeactivateRequest):
-        code = CardCode(command.card_number)
-        bind_card(code)
+        code = read_card(services, command.card_number, "card_number")
         fp = fingerprint("deactivate", services.vault.digest(code))
         planned = planned_deactivate_intent(services, code)
         ahead = search_ahead(services, code, planned, request[DEADLINE], operation="deactivate",

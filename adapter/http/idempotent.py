@@ -9,8 +9,8 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel
 
-from adapter.domain.cardcode import CardCode
-from adapter.http.errors import ApiError
+from adapter.domain.cardcode import CardCode, InvalidCardNumber
+from adapter.http.errors import ApiError, bad_request
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
@@ -29,8 +29,26 @@ class Plan(NamedTuple):
     intent: Intent | RegisteredCardIntent | Reservation | None = None
 
 
-def bind_card(code: CardCode) -> None:
+def read_card(services, raw: str, field: str) -> CardCode:
+    """The card number as it arrived, scanner prefix and separators off; 400 naming the field
+    if it is not one. Its last four go into the request's log context."""
+    try:
+        code = services.card_numbers.read(raw)
+    except InvalidCardNumber as error:
+        raise bad_request(field, str(error)) from None
     structlog.contextvars.bind_contextvars(card_last4=code.last4)
+    return code
+
+
+def scoped_key(scope: str | None, key: str | None) -> str | None:
+    """The record key: the caller's key, within its scope where one is given.
+
+    NewStore derives some PSP keys from the payment account alone (`reduction-cancel-<account>`)
+    and sends the same key to every instrument of the account: capture, refund and revoke are
+    idempotent per instrument, so the instrument id is part of their record key."""
+    if key is None or scope is None:
+        return key
+    return f"{scope}/{key}"
 
 
 def stored(response: StoredResponse) -> web.Response:
@@ -45,11 +63,16 @@ async def run_idempotent(
     key_fields: tuple[str, ...],
     model: type[BaseModel],
     prepare: Callable[[Any], Plan],
+    *,
+    scope: str | None = None,
 ) -> web.Response:
-    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim."""
+    """The order of checks of spec §6.3: key, replay whatever the body says, validate, claim.
+
+    `scope`: what the key is unique within besides the operation (the instrument, for capture,
+    refund and revoke)."""
     services = request.app[SERVICES]
     body = await read_object(request)
-    key = read_key(body, *key_fields)
+    key = scoped_key(scope, read_key(body, *key_fields))
     try:
         plan = prepare(validate(model, body))
         invalid = None

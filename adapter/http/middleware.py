@@ -4,6 +4,7 @@ line and the request metrics. Nothing internal (stack, SQL, Shopify payload) rea
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from adapter.domain.errors import UseCaseError
 from adapter.http.errors import ApiError, error_response, from_use_case
-from adapter.http.keys import API_KEYS, SETTINGS
+from adapter.http.keys import API_KEYS, RATE_LIMITER, SETTINGS
 from adapter.observability import metrics
 
 log = structlog.get_logger("adapter.http")
@@ -58,6 +59,25 @@ def _outcome(status: int, error_code: str | None) -> str:
     return "invalid"
 
 
+def _admit(request: web.Request) -> None:
+    """Authenticate, then spend a token of the matched key's bucket (health is never limited)."""
+    keys = request.app[API_KEYS]
+    key = None
+    if keys.enabled:
+        key = keys.match(request)
+        if key is None:
+            raise ApiError(401, "unauthorized", "missing or invalid API key",
+                           headers={"WWW-Authenticate": "Bearer"})
+    limiter = request.app[RATE_LIMITER]
+    wait = limiter.take(key)
+    if wait:
+        metrics.RATE_LIMITED.labels("none" if key is None else str(key + 1)).inc()
+        raise ApiError(429, "rate_limit",
+                       f"more than {limiter.per_second:g} requests per second with this API key "
+                       f"(RATE_LIMIT_PER_KEY_PER_SECOND, bursts up to RATE_LIMIT_BURST={limiter.burst})",
+                       retry_after=math.ceil(wait))
+
+
 @web.middleware
 async def handle(request: web.Request, handler) -> web.StreamResponse:
     structlog.contextvars.clear_contextvars()
@@ -70,10 +90,7 @@ async def handle(request: web.Request, handler) -> web.StreamResponse:
     error_code = None
     try:
         if request.path not in UNAUTHENTICATED_PATHS:
-            keys = request.app[API_KEYS]
-            if keys.enabled and not keys.accepts(request):
-                raise ApiError(401, "unauthorized", "missing or invalid API key",
-                               headers={"WWW-Authenticate": "Bearer"})
+            _admit(request)
         response = await handler(request)
     except ApiError as error:
         error_code, response = error.error_code, error_response(error)

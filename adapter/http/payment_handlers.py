@@ -6,9 +6,9 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapter.domain.cardcode import CardCode
-from adapter.http.idempotent import Plan, bind_card, run_idempotent
+from adapter.http.idempotent import Plan, read_card, run_idempotent
 from adapter.http.keys import SERVICES
+from adapter.http.presenter import echoed_metadata
 from adapter.http.middleware import DEADLINE
 from adapter.http.schemas import AuthorizeRequest, PspRequest
 from adapter.idempotency.coordinator import fingerprint
@@ -26,20 +26,21 @@ def _instrument_id(request: web.Request) -> UUID | None:
         return None
 
 
+def _scope(instrument_id: UUID | None) -> str:
+    """Capture, refund and revoke keys are unique per instrument (see idempotent.scoped_key)."""
+    return str(instrument_id) if instrument_id is not None else "no-instrument"
+
+
 def _command(body: PspRequest) -> PaymentCommand:
     metadata = body.metadata.model_dump() if hasattr(body.metadata, "model_dump") else dict(body.metadata or {})
-    # The card number is a bearer secret: it travels as a CardCode, never in the metadata the use
-    # cases keep (the write's context in Postgres) and echo back.
-    metadata.pop("number", None)
-    return PaymentCommand(body.arguments.money(), metadata, body.account_id)
+    return PaymentCommand(body.arguments.money(), echoed_metadata(metadata), body.account_id)
 
 
 async def authorize(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
     def prepare(body: AuthorizeRequest):
-        code = CardCode(body.metadata.number)
-        bind_card(code)
+        code = read_card(services, body.metadata.number, "metadata.number")
         command = _command(body)
         fp = fingerprint("authorize", services.vault.digest(code), command.amount.amount, command.amount.currency)
         return Plan(fp, lambda claim: payments.authorize(services, claim, code, command, request[DEADLINE]),
@@ -57,7 +58,7 @@ async def capture(request: web.Request) -> web.Response:
         fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
         return Plan(fp, lambda claim: payments.capture(services, claim, instrument_id, command))
 
-    return await run_idempotent(request, "capture", KEY, PspRequest, prepare)
+    return await run_idempotent(request, "capture", KEY, PspRequest, prepare, scope=_scope(instrument_id))
 
 
 def _credit_back(operation: str, use_case):
@@ -71,7 +72,7 @@ def _credit_back(operation: str, use_case):
             return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE]),
                         payments.planned_credit_back(operation, instrument_id, command))
 
-        return await run_idempotent(request, operation, KEY, PspRequest, prepare)
+        return await run_idempotent(request, operation, KEY, PspRequest, prepare, scope=_scope(instrument_id))
 
     handler.__name__ = operation
     return handler

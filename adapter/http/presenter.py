@@ -8,6 +8,7 @@ from typing import Any
 from adapter.domain.errors import Decline
 from adapter import jsonio
 from adapter.http.errors import error_body
+from adapter.jsonio import RawJson
 from adapter.services.payments import PaymentResult
 from adapter.services.results import BalanceResult, CardNumberResult
 
@@ -27,12 +28,24 @@ def present(outcome: Any) -> tuple[int, bytes]:
     raise TypeError(f"no presentation for {type(outcome).__name__}")
 
 
+# Keys the answer's metadata gets from us; a caller's own values under them are not echoed.
+_OUR_METADATA_KEYS = ("gift_card_last_characters", "ledger_transaction_id")
+
+
+def echoed_metadata(metadata: dict[str, Any]) -> RawJson:
+    """The caller's metadata as the answers will echo it, encoded now, before any ledger write.
+    The card number is a bearer secret: it never goes into what is kept (the write's context in
+    Postgres) or echoed."""
+    kept = {k: v for k, v in metadata.items() if k != "number" and k not in _OUR_METADATA_KEYS}
+    return RawJson(jsonio.dumps(kept).decode())
+
+
 def payment_transaction(result: PaymentResult) -> dict[str, Any]:
-    """One NewStore PSP transaction (spec §3.2); the card number never goes back."""
-    metadata = {k: v for k, v in result.metadata.items() if k != "number"}
-    metadata["gift_card_last_characters"] = result.last_characters
+    """One NewStore PSP transaction (spec §3.2)."""
+    ours = {"gift_card_last_characters": result.last_characters}
     if result.ledger_transaction_id is not None:
-        metadata["ledger_transaction_id"] = result.ledger_transaction_id
+        ours["ledger_transaction_id"] = result.ledger_transaction_id
+    metadata = jsonio.extend_object(result.metadata, ours)
     return {
         "transaction_id": str(result.transaction_id),
         "instrument_id": str(result.instrument_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -9,6 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from adapter import jsonio
 from adapter.http.errors import ApiError, bad_request
+from adapter.http.keys import SETTINGS
+from adapter.http.middleware import DEADLINE
+from adapter.observability import metrics
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,12 +27,35 @@ _MESSAGES = {
 }
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, within HTTP_BODY_TIMEOUT_SECONDS and the request's deadline, else 408.
+
+    Without a bound, a client sending its body slowly (or announcing more than it sends) would
+    hold the request, its connection and its file descriptor for as long as it liked.
+    """
+    settings = request.app[SETTINGS]
+    left = request[DEADLINE] - asyncio.get_running_loop().time()
+    if settings.http_body_timeout_seconds <= left:
+        budget, setting = settings.http_body_timeout_seconds, "HTTP_BODY_TIMEOUT_SECONDS"
+    else:
+        budget, setting = max(left, 0.0), "REQUEST_DEADLINE_SECONDS"
+    try:
+        async with asyncio.timeout(budget):
+            return await request.read()  # aiohttp enforces client_max_size (413) here
+    except TimeoutError:
+        metrics.SLOW_CLIENTS.labels("body").inc()
+        raise ApiError(408, "bad_request", f"body: not received in time ({setting})", close=True) from None
+    except web.RequestPayloadError:
+        raise ApiError(400, "bad_request", "body: malformed Content-Length or Transfer-Encoding",
+                       close=True) from None
+
+
 async def read_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()  # aiohttp enforces client_max_size (413) here
+    raw = await read_body(request)
     try:
         body = jsonio.loads(raw)
     except jsonio.BadJson as error:
-        raise bad_request("body", str(error)) from None
+        raise bad_request(error.field, error.message) from None
     if not isinstance(body, dict):
         raise bad_request("body", "must be a JSON object")
     return body

@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
-from adapter.domain.cardcode import CardCode
 from adapter.domain.money import Money, MoneyError, check_amount, parse_currency
+from adapter.http import bounds
 
 
 def _json_number(value: Any) -> Any:
@@ -31,6 +32,10 @@ def _string(value: Any) -> Any:
 JsonNumber = Annotated[Decimal, BeforeValidator(_json_number), WithJsonSchema({"type": "number"})]
 Str = Annotated[str, BeforeValidator(_string)]
 IdempotencyKey = Annotated[str, BeforeValidator(_string), Field(min_length=1, max_length=255)]
+# Free-form parts: kept with the write's intent and echoed, so bounded (adapter.http.bounds).
+Metadata = Annotated[dict[str, Any], AfterValidator(bounds.bounded(bounds.METADATA_MAX_BYTES))]
+Transactions = Annotated[list[Any], AfterValidator(bounds.bounded(bounds.TRANSACTIONS_MAX_BYTES))]
+Ignored = Annotated[Any, AfterValidator(bounds.bounded(bounds.METADATA_MAX_BYTES))]
 
 
 class _Model(BaseModel):
@@ -86,13 +91,13 @@ class Customer(_Model):
 
 class BalanceRequest(_Model):
     identifier: Identifier
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class IssueRequest(_Model):
     amount: Amount
     customer: Customer
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     idempotence_key: IdempotencyKey | None = None
     correlation_id: IdempotencyKey | None = None
 
@@ -101,15 +106,8 @@ class ActivateRequest(_Model):
     card_number: Str
     amount: Amount
     customer: Customer
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     idempotence_key: IdempotencyKey | None = None
-
-    @field_validator("card_number")
-    @classmethod
-    def _ledger_code(cls, number: str) -> str:
-        if not CardCode(number).is_ledger_valid:
-            raise PydanticCustomError("card_number", "must be 8 to 20 letters a-z or digits 0-9 (spaces and dashes ignored)")
-        return number
 
 
 class DeactivateRequest(_Model):
@@ -125,7 +123,7 @@ class PspArguments(_Model):
     currency: Str
     amount: JsonNumber
     payment_method: Str | None = None
-    instrument: Any = None  # ignored
+    instrument: Ignored = None
 
     _currency = field_validator("currency")(_known_currency)
 
@@ -140,10 +138,10 @@ class PspArguments(_Model):
 
 class PspRequest(_Model):
     account_id: Str | None = None
-    transactions: list[Any] | None = None  # read, never trusted: our own totals decide
+    transactions: Transactions | None = None  # read, never trusted: our own totals decide
     idempotency_key: IdempotencyKey
     arguments: PspArguments
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class AuthorizeArguments(PspArguments):
@@ -162,6 +160,13 @@ class AuthorizeMetadata(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     number: Str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            bounds.check_free_form(value, max_bytes=bounds.METADATA_MAX_BYTES)
+        return value
 
 
 class AuthorizeRequest(PspRequest):

@@ -80,6 +80,11 @@ SETTLEMENTS = Counter(
     "ledger_settlements", "Unknown ledger writes settled by reading the ledger",
     ["operation", "result"], namespace=NAMESPACE,
 )
+REPEATED_ACTIVATIONS = Counter(
+    "repeated_activations",
+    "Activations retried under a fresh key for a card we activated with that amount: answered, nothing loaded",
+    namespace=NAMESPACE,
+)
 CODE_COLLISIONS = Counter(
     "issue_code_collisions", "Generated codes the ledger already had", namespace=NAMESPACE,
 )
@@ -116,6 +121,16 @@ UNACKNOWLEDGED_CARDS = Counter(
     "Cards the reconciler found or finished creating after the caller was told to retry (manual review)",
     namespace=NAMESPACE,
 )
+SLOW_CLIENTS = Counter(
+    "slow_clients", "Requests cut short because headers or body did not arrive in time (phase: headers, body)",
+    ["phase"], namespace=NAMESPACE,
+)
+# key: the position of the matched key in NEWSTORE_API_KEYS (1, 2, ...) or "none" (no keys
+# configured, embedded mode): never the key or a digest of it.
+RATE_LIMITED = Counter(
+    "rate_limited_requests", "Requests answered 429 by the per-API-key limit, by key position",
+    ["key"], namespace=NAMESPACE,
+)
 
 EVENT_LOOP_LAG = Histogram(
     "event_loop_lag_seconds", "How late the event loop ran a timer (saturation)",
@@ -150,6 +165,8 @@ def preinitialise() -> None:
         RECONCILER_RUNS.labels(result)
     for reason in LOOKUP_SHED_REASONS:
         LOOKUPS_SHED.labels(reason)
+    for phase in ("headers", "body"):
+        SLOW_CLIENTS.labels(phase)
     for state in ("total", "idle", "max", "in_use"):
         DB_POOL_SIZE.labels(state)
     for operation in SHOPIFY_OPERATIONS:

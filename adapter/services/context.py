@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from adapter.crypto import CodeVault
+from adapter.domain.cardnumbers import CardNumberReader
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.ports import LedgerCard, LedgerPort
 
@@ -129,3 +130,4 @@ class Services:
     # code waits for that search's answer instead of sending another. Its answer is the one
     # matching card, or None.
     lookups: dict[bytes, asyncio.Future[LedgerCard | None]] = field(default_factory=dict)
+    card_numbers: CardNumberReader = field(default_factory=CardNumberReader)

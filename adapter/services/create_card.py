@@ -32,6 +32,13 @@ log = structlog.get_logger(__name__)
 MAX_CODE_COLLISIONS = 5
 
 
+class CodeInUse(Decline):
+    """The ledger already has a card with the code an activation asked for."""
+
+    def __init__(self) -> None:
+        super().__init__("card number already in use")
+
+
 @dataclass(frozen=True)
 class CreateCommand:
     operation: str                # "issue" or "activate"
@@ -48,6 +55,8 @@ async def create_card(services: Services, claim: Claim, command: CreateCommand, 
             await _ensure_shop_currency(services, command.amount, deadline)
             write = await _record_intent(services, claim, command)
         card, code = await _create_once(services, command, write, deadline)
+    except CodeInUse as in_use:
+        return await _code_in_use(services, claim, command, write, in_use)
     except Decline as decline:
         return await finish_declined(services, claim, decline, write.write_id if write else None)
     movement = Movement(command.operation, write.write_id, card.id, card.last_characters, command.amount.amount,
@@ -123,7 +132,7 @@ async def _create_once(
                 if previously_sent:
                     # Taken, but our own earlier attempt may not be searchable yet.
                     raise RetryLater("card creation not yet confirmed, retry with the same key") from None
-                raise Decline("card number already in use") from None
+                raise CodeInUse() from None
             if previously_sent:
                 raise RetryLater("card creation not yet confirmed, retry with the same key") from None
             code = await _replace_code(services, write)
@@ -139,6 +148,28 @@ async def _create_once(
                     await writes.mark_not_sent(conn, write.write_id)
             raise transient_from(error) from None
     raise RetryLater("could not find a free card code, retry with the same key")
+
+
+async def _code_in_use(services: Services, claim: Claim, command: CreateCommand, write: LedgerWrite,
+                       in_use: CodeInUse) -> StoredResponse:
+    """The ledger refused this key's activation: the code is taken. Some integrations (NewStore's
+    NetSuite job among them) retry an activation under a fresh key: when one of our own
+    activations loaded this card with this amount and currency, answer as it did, 200 with the
+    number, and load nothing. While such an activation is still unsettled, retry later. Any
+    other card with this code stays "card number already in use"."""
+    async with services.pool.acquire() as conn:
+        earlier = await writes.other_activation_state(conn, services.vault.digest(command.code), command.amount.amount,
+                                                      command.amount.currency, write.write_id)
+        if earlier is None:
+            return await finish_declined(services, claim, in_use, write.write_id)
+        if earlier != "applied":
+            await writes.mark_not_sent(conn, write.write_id)  # refused by the ledger: nothing landed
+            raise RetryLater("an earlier activation of this card is not settled yet, retry", retry_after=1)
+        metrics.REPEATED_ACTIVATIONS.inc()
+        log.info("activation_repeated_under_new_key")
+        async with conn.transaction():
+            await writes.mark_declined(conn, write.write_id)
+            return await claim.finish(conn, CardNumberResult(command.code, write.context.get("correlation_id")))
 
 
 async def _replace_code(services: Services, write: LedgerWrite) -> CardCode:

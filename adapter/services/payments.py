@@ -17,9 +17,11 @@ from uuid import UUID
 
 import structlog
 
+from adapter import jsonio
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
+from adapter.jsonio import RawJson
 from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
@@ -48,7 +50,7 @@ class PaymentResult:
     refund_delta: Decimal
     currency: str
     last_characters: str
-    metadata: dict[str, Any]
+    metadata: RawJson                # the caller's metadata, encoded before the ledger write
     processed_at: datetime
     ledger_transaction_id: str | None = None
     transaction_id: UUID = field(default_factory=uuid.uuid4)
@@ -57,8 +59,17 @@ class PaymentResult:
 @dataclass(frozen=True)
 class PaymentCommand:
     amount: Money
-    metadata: dict[str, Any]
+    # Encoded when the request was validated: after the ledger write the answer is only put
+    # together from pieces that are known to encode, and nothing about the metadata can fail.
+    metadata: RawJson
     account_id: str | None = None
+
+
+def stored_metadata(context: dict[str, Any]) -> RawJson:
+    """The metadata an intent recorded, as encoded before the write."""
+    if "metadata_json" in context:
+        return RawJson(context["metadata_json"])
+    return RawJson(jsonio.dumps(context.get("metadata") or {}).decode())  # recorded before 004
 
 
 # ---- authorize -------------------------------------------------------------------------------
@@ -89,7 +100,7 @@ def _authorize_intent(services: Services, code: CardCode, command: PaymentComman
     return Intent(
         "authorize", code_digest=services.vault.digest(code), shopify_card_id=card_id, amount=command.amount.amount,
         currency=command.amount.currency, instrument_id=uuid.uuid4(),
-        context={"metadata": command.metadata, "account_id": command.account_id, "last4": code.last4},
+        context={"metadata_json": str(command.metadata), "account_id": command.account_id, "last4": code.last4},
     )
 
 
@@ -99,7 +110,7 @@ async def complete_authorize(conn, claim: Claim, write: writes.LedgerWrite, tran
     opened = OpenInstrument(write.instrument_id, write.code_digest, write.shopify_card_id, context["last4"],
                             write.currency, context.get("account_id"), authorized=write.amount)
     result = PaymentResult("authorization", write.instrument_id, write.amount, Decimal(0), write.currency,
-                           context["last4"], context.get("metadata") or {}, transaction.processed_at, transaction.id)
+                           context["last4"], stored_metadata(context), transaction.processed_at, transaction.id)
     return await _applied(conn, claim, write, result, transaction, opened)
 
 
@@ -163,7 +174,7 @@ async def complete_credit_back(conn, claim: Claim, write: writes.LedgerWrite,
         (-write.amount, Decimal(0)) if write.operation == "revoke" else (Decimal(0), -write.amount)
     )
     result = PaymentResult(write.operation, write.instrument_id, capture_delta, refund_delta, write.currency,
-                           last4, write.context.get("metadata") or {}, transaction.processed_at, transaction.id)
+                           last4, stored_metadata(write.context), transaction.processed_at, transaction.id)
     settled = SettleReservation(write.instrument_id, write.operation, write.amount)
     return await _applied(conn, claim, write, result, transaction, settled)
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
-from adapter import jsonio
 from adapter.domain.errors import Decline
+from adapter.jsonio import RawJson
 from adapter.store import writes
 from adapter.store.idempotency import CLAIM_CTE, IdempotencyRecord
 from adapter.store.writes import Intent, LedgerWrite
@@ -45,7 +44,7 @@ class Reservation:
     instrument_id: UUID
     amount: Decimal  # as asked: a revoke reserves at most what is still capturable
     currency: str
-    metadata: dict[str, Any]
+    metadata: RawJson
     # The decline to answer when nothing was reserved (None: the instrument does not exist).
     refusal: Callable[[InstrumentRoom | None], Decline]
 
@@ -79,7 +78,7 @@ def _statement(claimed: str, first: int) -> str:
         recorded AS (
             INSERT INTO ledger_writes ({writes.INSERT_COLUMNS})
             SELECT {write_id}::text, {op}::text, r.code_digest, NULL, r.shopify_card_id, r.amount, r.currency, r.id,
-                   jsonb_build_object('metadata', {metadata}::jsonb, 'last4', r.last_characters),
+                   jsonb_build_object('metadata_json', {metadata}::text, 'last4', r.last_characters),
                    claimed.id, 1, now(), now()
               FROM reserved r, claimed
             RETURNING created_at)
@@ -100,7 +99,7 @@ _OUTCOME_COLUMNS = ("room_currency", "room_capturable", "room_refundable", "rese
 
 def _parameters(reservation: Reservation, write_id: str) -> tuple:
     return (reservation.operation, reservation.instrument_id, reservation.amount, reservation.currency,
-            jsonio.dumps(reservation.metadata).decode(), write_id)
+            str(reservation.metadata), write_id)
 
 
 def _outcome(values: dict, reservation: Reservation, write_id: str,
@@ -111,7 +110,7 @@ def _outcome(values: dict, reservation: Reservation, write_id: str,
             reservation.operation, code_digest=values["reserved_code_digest"],
             shopify_card_id=values["reserved_card_id"], amount=values["reserved_amount"],
             currency=reservation.currency, instrument_id=reservation.instrument_id,
-            context={"metadata": reservation.metadata, "last4": values["reserved_last4"]},
+            context={"metadata_json": str(reservation.metadata), "last4": values["reserved_last4"]},
         ))
     if values["room_currency"] is None:
         return None

@@ -210,6 +210,20 @@ async def mark_found(conn, write_id: str, ledger_transaction_id: str, processed_
     )
 
 
+async def other_activation_state(conn, code_digest: bytes, amount: Decimal, currency: str,
+                                 write_id: str) -> str | None:
+    """The state of another activation of ours on this card with this amount: 'applied' if one
+    landed, else 'pending' or 'unknown' if one may still land, else None (index
+    ledger_writes_activations)."""
+    return await conn.fetchval(
+        """SELECT state FROM ledger_writes
+            WHERE code_digest = $1 AND operation = 'activate' AND amount = $2 AND currency = $3
+              AND write_id <> $4 AND state IN ('applied', 'pending', 'unknown')
+            ORDER BY state = 'applied' DESC LIMIT 1""",
+        code_digest, amount, currency, write_id,
+    )
+
+
 async def oldest_unsettled_age(conn) -> float:
     """Seconds since the oldest write whose outcome we do not know was recorded."""
     return float(await conn.fetchval(

@@ -32,6 +32,7 @@ class AdapterProcess:
             "SHOPIFY_ACCESS_TOKEN": sandbox.config.access_token,
             "NEWSTORE_API_KEYS": API_KEY,
             "CARD_CODE_KEY": CARD_CODE_KEY,
+            "EMBEDDED": "true",  # the ledger is the sandbox over http; all else is configured
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.port),
             "METRICS_PORT": str(free_port()),

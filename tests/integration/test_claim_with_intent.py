@@ -77,7 +77,8 @@ async def test_a_refund_over_the_cap_is_declined_and_stored_with_its_claim(adapt
     status, body, _ = await call(adapter, f"/financial_instruments/{instrument}/_refund", psp(11, "over"))
     assert (status, body["error_code"]) == (400, "instrument_error")
     async with db.acquire() as conn:
-        record = await conn.fetchrow("SELECT state, response_status FROM idempotency_keys WHERE key = 'over'")
+        record = await conn.fetchrow("SELECT state, response_status FROM idempotency_keys WHERE key = $1",
+                                     f"{instrument}/over")  # refund keys are scoped by instrument
         totals = await conn.fetchrow("SELECT refunded, refund_reserved FROM instruments")
         refund_writes = await conn.fetchval("SELECT count(*) FROM ledger_writes WHERE operation = 'refund'")
     assert dict(record) == {"state": "final", "response_status": 400}

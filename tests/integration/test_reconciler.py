@@ -18,7 +18,8 @@ def workers(adapter):
 
 async def record_state(db, key):
     async with db.acquire() as conn:
-        return await conn.fetchval("SELECT state FROM idempotency_keys WHERE key = $1", key)
+        # Capture, refund and revoke keys are scoped by their instrument ("<id>/<key>").
+        return await conn.fetchval("SELECT state FROM idempotency_keys WHERE key = $1 OR key LIKE '%/' || $1", key)
 
 
 async def test_a_lost_refund_nobody_retries_is_completed(make_adapter, sandbox, db):

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from adapter.domain.errors import Decline
+from adapter.jsonio import RawJson
 from adapter.store import idempotency as records
 from adapter.store import writes
 from adapter.store.reservations import InstrumentRoom, Reservation, claim_and_reserve, reserve
@@ -23,7 +24,7 @@ class Refused(Decline):
 
 
 def reservation(operation: str, instrument_id, amount: str, currency: str = "USD") -> Reservation:
-    return Reservation(operation, instrument_id, Decimal(amount), currency, {"order_id": "DEV-1"}, refusal=Refused)
+    return Reservation(operation, instrument_id, Decimal(amount), currency, RawJson('{"order_id":"DEV-1"}'), refusal=Refused)
 
 
 async def instrument(conn, *, authorized: str = "10", captured: str = "0") -> uuid.UUID:
@@ -51,7 +52,7 @@ async def test_a_winning_claim_reserves_and_hands_back_the_write_it_recorded(db)
     assert dataclasses.replace(write, counted_now=False) == stored
     assert (stored.operation, stored.amount, stored.shopify_card_id, stored.attempts) == (
         "refund", Decimal(4), "gid://shopify/GiftCard/5", 1)
-    assert stored.context == {"metadata": {"order_id": "DEV-1"}, "last4": "0005"}
+    assert stored.context == {"metadata_json": '{"order_id":"DEV-1"}', "last4": "0005"}
     assert record.locked_by == "owner-a" and not record.is_final
 
 

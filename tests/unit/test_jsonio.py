@@ -34,3 +34,33 @@ def test_dumps_writes_decimals_as_plain_numbers():
 def test_dumps_refuses_floats():
     with pytest.raises(TypeError):
         jsonio.dumps({"value": 1.5})
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (b'{"a": 1, "a": 2}', "body"),
+    (b'{"m": {"x": {"y": 1, "y": 1}}}', "m.x"),
+    (b'{"k": "a\\u0000"}', "k"),
+    (b'{"k": ["ok", "\\udfff"]}', "k.1"),
+    (b'{"m": {"\\u0000": 1}}', "m"),
+    (b'{"n": 1e309}', "n"),
+    (b'{"n": 1e-309}', "n"),
+    (b'{"n": 1e9999999999999999999}', "n"),
+    (b'{"n": ' + b"9" * 400 + b"}", "n"),
+    (b'{"deep": ' + b"[" * 33 + b"]" * 33 + b"}", "deep"),
+    (b"[" * 5000 + b"]" * 5000, "body"),
+    (b'{"secret\\u00e9key": {"x": "\\u0000"}}', "body"),  # a key that is not plain is not echoed
+])
+def test_what_must_not_get_further_is_refused_naming_the_field(raw, field):
+    with pytest.raises(jsonio.BadJson) as refused:
+        jsonio.loads(raw)
+    assert refused.value.field == field
+
+
+def test_numbers_at_the_edge_of_the_range_are_kept():
+    assert jsonio.loads(b'{"n": 1e308, "m": -1e-308}') == {"n": Decimal("1e308"), "m": Decimal("-1e-308")}
+
+
+def test_raw_json_is_spliced_as_encoded_and_extended_with_new_members():
+    encoded = jsonio.RawJson('{"b":2}')
+    assert jsonio.dumps({"m": jsonio.extend_object(encoded, {"a": "x"})}) == b'{"m":{"b":2,"a":"x"}}'
+    assert jsonio.extend_object(jsonio.RawJson("{}"), {"a": 1}) == '{"a":1}'

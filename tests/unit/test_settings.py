@@ -2,19 +2,23 @@ import pytest
 
 from adapter.settings import Settings, SettingsError, load_settings
 
+KEY_A = "a" * 32
+KEY_B = "b" * 40
 PRODUCTION = {
     "SHOPIFY_SHOP_DOMAIN": "example",
     "SHOPIFY_ACCESS_TOKEN": "shpat_secret_token_value",
-    "NEWSTORE_API_KEYS": "k1, k2",
+    "NEWSTORE_API_KEYS": f"{KEY_A}, {KEY_B}",
     "CARD_CODE_KEY": "x" * 40,
     "DATABASE_URL": "postgresql://u:pw@db/gca",
 }
+EVERY_PRODUCTION_SETTING = ("DATABASE_URL", "SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL", "SHOPIFY_ACCESS_TOKEN",
+                            "NEWSTORE_API_KEYS", "CARD_CODE_KEY")
 
 
 @pytest.fixture
 def env(monkeypatch):
-    for name in list(PRODUCTION) + ["SHOPIFY_GRAPHQL_URL", "HTTP_PORT", "SHOPIFY_API_VERSION"]:
-        monkeypatch.delenv(name, raising=False)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
     def set_env(values):
         for name, value in values.items():
@@ -23,20 +27,44 @@ def env(monkeypatch):
     return set_env
 
 
-def test_embedded_defaults_need_nothing(env):
+def test_nothing_configured_fails_with_one_message_naming_every_missing_setting(env):
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert message.startswith("invalid configuration:") and message.count("missing") == 1
+    for name in EVERY_PRODUCTION_SETTING:
+        assert name in message
+    assert "EMBEDDED=true" in message
+
+
+def test_embedded_mode_must_be_asked_for_and_then_needs_nothing(env):
+    env({"EMBEDDED": "true"})
     settings = load_settings()
-    assert not settings.shop_configured
+    assert settings.embedded and not settings.shop_configured
     assert settings.http_port == 8080 and settings.metrics_port == 9102
     assert settings.shopify_api_version == "2026-10"
+    assert settings.bind_host == "127.0.0.1"
+
+
+def test_embedded_mode_binds_where_http_host_says(env):
+    env({"EMBEDDED": "true", "HTTP_HOST": "0.0.0.0"})
+    assert load_settings().bind_host == "0.0.0.0"
+
+
+def test_production_binds_every_interface_by_default(env):
+    env(PRODUCTION)
+    assert load_settings().bind_host == "0.0.0.0"
 
 
 def test_production_settings_parse_keys_for_rotation(env):
     env(PRODUCTION)
     settings = load_settings()
-    assert settings.api_keys == ("k1", "k2")
+    assert settings.api_keys == (KEY_A, KEY_B)
+    assert not settings.embedded
 
 
-@pytest.mark.parametrize("missing", ["SHOPIFY_ACCESS_TOKEN", "NEWSTORE_API_KEYS", "CARD_CODE_KEY", "DATABASE_URL"])
+@pytest.mark.parametrize("missing", ["SHOPIFY_SHOP_DOMAIN", "SHOPIFY_ACCESS_TOKEN", "NEWSTORE_API_KEYS",
+                                     "CARD_CODE_KEY", "DATABASE_URL"])
 def test_production_without_a_required_setting_fails_with_one_message(env, missing):
     env({k: v for k, v in PRODUCTION.items() if k != missing})
     with pytest.raises(SettingsError) as error:
@@ -45,17 +73,55 @@ def test_production_without_a_required_setting_fails_with_one_message(env, missi
     assert missing in str(error.value)
 
 
-def test_a_token_without_a_shop_is_contradictory(env):
-    env({"SHOPIFY_ACCESS_TOKEN": "shpat_x"})
+def test_a_token_without_a_shop_is_contradictory_in_embedded_mode(env):
+    env({"EMBEDDED": "true", "SHOPIFY_ACCESS_TOKEN": "shpat_x"})
     with pytest.raises(SettingsError, match="no shop"):
         load_settings()
+
+
+@pytest.mark.parametrize("url", ["http://example.myshopify.com/admin/api/2026-10/graphql.json",
+                                 "http://127.0.0.1:8089/admin/api/2026-10/graphql.json",
+                                 "ftp://example.myshopify.com/graphql.json", "example.myshopify.com"])
+def test_production_ledger_url_must_be_https(env, url):
+    env({**PRODUCTION, "SHOPIFY_GRAPHQL_URL": url})
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "SHOPIFY_GRAPHQL_URL must be https" in str(error.value)
+
+
+def test_production_accepts_an_https_ledger_url(env):
+    env({**PRODUCTION, "SHOPIFY_GRAPHQL_URL": "https://proxy.example.com/admin/api/2026-10/graphql.json"})
+    assert load_settings().shopify_graphql_url.startswith("https://")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_embedded_mode_may_reach_a_loopback_sandbox_over_http(env, host):
+    env({"EMBEDDED": "true", "SHOPIFY_GRAPHQL_URL": f"http://{host}:8089/admin/api/2026-10/graphql.json",
+         "SHOPIFY_ACCESS_TOKEN": "shpat_x"})
+    assert load_settings().embedded
+
+
+def test_embedded_mode_still_refuses_plain_http_off_the_machine(env):
+    env({"EMBEDDED": "true", "SHOPIFY_GRAPHQL_URL": "http://example.myshopify.com/admin/api/2026-10/graphql.json",
+         "SHOPIFY_ACCESS_TOKEN": "shpat_x"})
+    with pytest.raises(SettingsError, match="SHOPIFY_GRAPHQL_URL must be https"):
+        load_settings()
+
+
+@pytest.mark.parametrize("embedded", ["false", "true"])
+def test_short_api_keys_are_refused_by_position_never_by_value(env, embedded):
+    env({**PRODUCTION, "EMBEDDED": embedded, "NEWSTORE_API_KEYS": f"{KEY_A},short-key-123"})
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "NEWSTORE_API_KEYS: key #2 is shorter than 32 characters" in str(error.value)
+    assert "short-key-123" not in str(error.value) and KEY_A not in str(error.value)
 
 
 def test_secrets_never_print(env):
     env(PRODUCTION)
     settings = load_settings()
     shown = repr(settings) + str(settings) + str(settings.model_dump())
-    for secret in ("shpat_secret_token_value", "x" * 40, "pw@", "k1, k2"):
+    for secret in ("shpat_secret_token_value", "x" * 40, "pw@", KEY_A, KEY_B):
         assert secret not in shown
 
 
@@ -72,8 +138,7 @@ def test_bad_api_version_is_refused(env):
 
 
 def test_unknown_card_flood_limits_have_defaults_and_bounds(env, monkeypatch):
-    for name in ("UNKNOWN_CARD_TTL_SECONDS", "SEARCH_BUCKET_SHARE", "SEARCH_MAX_IN_FLIGHT"):
-        monkeypatch.delenv(name, raising=False)
+    env(PRODUCTION)
     settings = load_settings()
     assert (settings.unknown_card_ttl_seconds, settings.search_bucket_share, settings.search_max_in_flight) == (
         30.0, 0.5, 16)
@@ -85,3 +150,27 @@ def test_unknown_card_flood_limits_have_defaults_and_bounds(env, monkeypatch):
         with pytest.raises(ValueError):
             load_settings()
         monkeypatch.delenv(name)
+
+
+def test_slow_client_and_rate_limit_defaults(env):
+    env(PRODUCTION)
+    settings = load_settings()
+    assert settings.http_header_timeout_seconds == 5 and settings.http_body_timeout_seconds == 5
+    assert settings.http_keepalive_timeout_seconds == 75
+    assert settings.rate_limit_per_key_per_second == 200 and settings.rate_limit_burst == 400
+
+
+def test_a_rate_without_a_burst_is_refused_and_zero_disables(env):
+    env({**PRODUCTION, "RATE_LIMIT_BURST": "0"})
+    with pytest.raises(SettingsError, match="RATE_LIMIT_BURST must be at least 1"):
+        load_settings()
+    env({"RATE_LIMIT_PER_KEY_PER_SECOND": "0"})
+    assert load_settings().rate_limit_per_key_per_second == 0
+
+
+def test_migrate_needs_only_the_database(env):
+    env({"DATABASE_URL": PRODUCTION["DATABASE_URL"]})
+    assert load_settings(serve=False).database_url is not None
+    env({"DATABASE_URL": ""})
+    with pytest.raises(SettingsError, match="missing DATABASE_URL"):
+        load_settings(serve=False)
