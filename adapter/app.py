@@ -18,12 +18,13 @@ from adapter.http.presenter import present
 from adapter.http.middleware import handle
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
-from adapter.services.context import Services, ShopCurrency
+from adapter.services.context import Services, ShopCurrency, UnknownCodes
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
 from adapter.settings import Settings
 from adapter.shopify.client import ShopifyClient
+from adapter.shopify.pacing import LookupBudget
 from adapter.store.database import create_pool
 from adapter.store.migrations import migrate
 
@@ -75,7 +76,8 @@ async def _resources(app: web.Application):
     )
     ledger = ShopifyClient(session, graphql_url=graphql_url(settings),
                            access_token=settings.shopify_access_token.get_secret_value(),
-                           api_version=settings.shopify_api_version)
+                           api_version=settings.shopify_api_version,
+                           lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight))
     vault = CodeVault(settings.card_code_secrets)
     # Key ids are not secret: they tell operators which key writes and which still read.
     log.info("card_code_keys", writing_key_id=vault.key_id.hex(), reading_key_ids=[k.hex() for k in vault.key_ids])
@@ -84,6 +86,7 @@ async def _resources(app: web.Application):
     app[SERVICES] = Services(pool=pool, ledger=ledger, vault=vault, idempotency=coordinator,
                              shop_currency=ShopCurrency(ledger),
                              resend_after_seconds=settings.ledger_resend_after_seconds,
+                             unknown_codes=UnknownCodes(ttl=settings.unknown_card_ttl_seconds),
                              card_numbers=CardNumberReader(settings.card_number_prefix_list,
                                                            settings.card_number_pattern))
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from typing import Protocol
 
 from adapter.domain.money import Money
@@ -98,6 +99,20 @@ class LedgerSearchWarning(LedgerError):
 
 # ---- the port ----------------------------------------------------------------------------
 
+class Priority(Enum):
+    """What a call is for, when the ledger must ration what it can take (a rate budget shared by
+    every replica of this shop):
+
+    - MONEY: a call for a card already known (its balance, a debit, credit, deactivation) or
+      settling a write. Always sent, waiting for the budget if it must.
+    - LOOKUP: finding a card by a code someone presented, which may be nobody's. Never allowed
+      to crowd out MONEY: a ledger may refuse it at once with LedgerUnavailable (retry later)
+      rather than queue it or let it spend the share of the budget MONEY calls need."""
+
+    MONEY = "money"
+    LOOKUP = "lookup"
+
+
 class LedgerPort(Protocol):
     """`deadline` is an absolute asyncio loop time; nothing waits past it."""
 
@@ -111,7 +126,9 @@ class LedgerPort(Protocol):
 
     async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None: ...
 
-    async def search_cards(self, *, query: str, first: int, deadline: float) -> list[LedgerCard]: ...
+    async def search_cards(
+        self, *, query: str, first: int, deadline: float, priority: Priority = Priority.MONEY
+    ) -> list[LedgerCard]: ...
 
     async def find_transaction(
         self, *, card_id: str, note: str, not_before: datetime, deadline: float

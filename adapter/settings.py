@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     # An unknown write is resent only once the ledger shows it absent this long after the attempt
     # was sent: longer than Shopify may still be executing a request our client gave up on.
     ledger_resend_after_seconds: float = Field(default=20.0, ge=0)
+    # Unknown-card floods (issue #10). A code the ledger search found no card for is answered
+    # "unknown" without another search for this long (0: never remembered); a card created on
+    # the web shop in that window is refused until it passes, ours (registered) never are.
+    unknown_card_ttl_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Card searches may spend only this share of Shopify's bucket (never taking it below the
+    # rest, kept for known cards' calls) and run at most this many at once; beyond, a lookup is
+    # answered 503 at once.
+    search_bucket_share: float = Field(default=0.5, gt=0, le=1)
+    search_max_in_flight: int = Field(default=16, ge=1)
     # Background workers (every replica runs them).
     workers_enabled: bool = True
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)

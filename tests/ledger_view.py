@@ -75,3 +75,8 @@ async def shopify_debit(sandbox, card_id: str, amount: str, currency: str = "USD
             body = await response.json()
     assert body["data"]["giftCardDebit"]["userErrors"] == [], body
     return body
+
+
+async def calls(sandbox, root_field: str) -> int:
+    """How many documents with this root field (giftCards: a search) the sandbox has received."""
+    return (await state(sandbox))["calls"].get(root_field, 0)

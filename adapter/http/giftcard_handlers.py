@@ -66,7 +66,8 @@ async def deactivate(request: web.Request) -> web.Response:
         code = read_card(services, command.card_number, "card_number")
         fp = fingerprint("deactivate", services.vault.digest(code))
         planned = planned_deactivate_intent(services, code)
-        ahead = search_ahead(services, code, planned, request[DEADLINE])
+        ahead = search_ahead(services, code, planned, request[DEADLINE], operation="deactivate",
+                             key=command.idempotence_key)
         return Plan(fp, lambda claim: deactivate_service(services, claim, code, request[DEADLINE], ahead), planned)
 
     return await run_idempotent(request, "deactivate", ("idempotence_key",), DeactivateRequest, prepare)

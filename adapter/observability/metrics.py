@@ -91,6 +91,20 @@ CODE_COLLISIONS = Counter(
 SEARCH_WARNINGS = Counter(
     "shopify_search_warnings", "giftCards searches Shopify answered with a warning", namespace=NAMESPACE,
 )
+# Finding cards by a presented code (issue #10): answered from memory, or refused at once.
+LOOKUPS_SHED = Counter(
+    "ledger_lookups_shed", "Card lookups refused at once (503) to keep Shopify's budget for money calls",
+    ["reason"], namespace=NAMESPACE,
+)
+LOOKUP_SHED_REASONS = ("budget", "in_flight", "throttled")
+UNKNOWN_CARD_HITS = Counter(
+    "unknown_card_cache_hits", "Lookups answered 'unknown gift card' from the recent-unknown memory, without a search",
+    namespace=NAMESPACE,
+)
+LOOKUPS_JOINED = Counter(
+    "ledger_lookups_joined", "Lookups that waited for the same code's search already in flight instead of sending one",
+    namespace=NAMESPACE,
+)
 
 OLDEST_UNSETTLED = Gauge(
     "oldest_unsettled_operation_seconds", "Age of the oldest ledger write whose outcome is not known",
@@ -149,6 +163,8 @@ def preinitialise() -> None:
             IDEMPOTENCY_CONFLICTS.labels(operation, result)
     for result in ("ok", "error"):
         RECONCILER_RUNS.labels(result)
+    for reason in LOOKUP_SHED_REASONS:
+        LOOKUPS_SHED.labels(reason)
     for phase in ("headers", "body"):
         SLOW_CLIENTS.labels(phase)
     for state in ("total", "idle", "max", "in_use"):

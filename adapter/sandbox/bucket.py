@@ -16,6 +16,9 @@ class LeakyBucket:
         self._clock = clock
         self._available = float(config.bucket_size)
         self._stamp = clock()
+        # The lowest level taking points has left the bucket at, since the last refill or reset:
+        # what a benchmark reports as how close the shop came to running dry.
+        self.minimum = self._available
 
     def _refill(self) -> None:
         now = self._clock()
@@ -28,12 +31,18 @@ class LeakyBucket:
     def refill_completely(self) -> None:
         self._available = float(self._config.bucket_size)
         self._stamp = self._clock()
+        self.minimum = self._available
+
+    def reset_minimum(self) -> None:
+        self._refill()
+        self.minimum = self._available
 
     def try_take(self, points: int) -> bool:
         self._refill()
         if points > self._available:
             return False
         self._available -= points
+        self.minimum = min(self.minimum, self._available)
         return True
 
     def refund(self, points: int) -> None:

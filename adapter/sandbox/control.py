@@ -94,10 +94,15 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         return _json({"cards": sandbox.state.snapshot(), "held": len(sandbox.faults.held),
                       "faults_fired": sandbox.faults.fired,
                       "throttleStatus": sandbox.bucket.status(),
+                      "calls": dict(sandbox.calls), "bucket_minimum": sandbox.bucket.minimum,
                       "faults": sandbox.faults.describe(), "config": _config_view(sandbox)})
 
     async def reset(_request: web.Request) -> web.Response:
         sandbox.reset()
+        return _json({"reset": True})
+
+    async def reset_counters(_request: web.Request) -> web.Response:
+        sandbox.reset_counters()
         return _json({"reset": True})
 
     async def configure(request: web.Request) -> web.Response:
@@ -180,6 +185,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         web.post("/sandbox/release", guarded(release)),
         web.get("/sandbox/state", guarded(state)),
         web.post("/sandbox/reset", guarded(reset)),
+        web.post("/sandbox/counters/reset", guarded(reset_counters)),
         web.post("/sandbox/config", guarded(configure)),
         web.post("/sandbox/cards", guarded(add_card)),
         web.post("/sandbox/customers", guarded(add_customer)),

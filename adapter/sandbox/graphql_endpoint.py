@@ -116,7 +116,9 @@ def make_handler(sandbox: Sandbox) -> Any:
 
         # §14 item 29 scopes a fault to "one operation name": match the root fields (giftCardDebit)
         # and the document's own name (DebitCard), so either spelling targets the call.
-        scope = _root_fields(op, prepared) + ([op.name.value] if op.name else [])
+        roots = _root_fields(op, prepared)
+        sandbox.calls.update(roots)
+        scope = roots + ([op.name.value] if op.name else [])
         triggered = sandbox.faults.take(scope)
         fault = triggered.terminal
         if triggered.latency_s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from adapter.sandbox.bucket import LeakyBucket
@@ -16,6 +17,9 @@ class Sandbox:
     state: SandboxState = field(init=False)
     bucket: LeakyBucket = field(init=False)
     faults: FaultRegistry = field(default_factory=FaultRegistry)
+    # Documents received, by root field (giftCards, giftCardDebit, ...), throttled ones included:
+    # how tests and benchmarks count the calls an adapter made.
+    calls: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.state = SandboxState(self.config)
@@ -27,3 +31,9 @@ class Sandbox:
         # Held calls would otherwise execute against the fresh state; they are failed instead.
         self.faults.release(proceed=False)
         self.bucket.refill_completely()
+        self.calls.clear()
+
+    def reset_counters(self) -> None:
+        """Call counts and the bucket's low-water mark start again; the ledger stays."""
+        self.calls.clear()
+        self.bucket.reset_minimum()

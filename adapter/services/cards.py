@@ -12,7 +12,8 @@ import structlog
 from adapter import keyrotation
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
-from adapter.ports import LedgerCard, LedgerError
+from adapter.observability.metrics import LOOKUPS_JOINED, UNKNOWN_CARD_HITS
+from adapter.ports import LedgerCard, LedgerError, Priority
 from adapter.services.context import Services
 from adapter.services.ledger_errors import transient_from
 from adapter.store import cards as registry
@@ -59,35 +60,81 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
                ahead: SearchAhead | None = None) -> Located:
     """The card's id (cache, registry unless `registry_checked`, then the ledger search, or the
     one started `ahead`), and its registration when the search discovered it;
-    Decline("unknown gift card") if there is none."""
+    Decline("unknown gift card") if there is none, or if the search found none for this code in
+    the last UNKNOWN_CARD_TTL_SECONDS (after the registry was read: a card we registered always
+    wins). The search is a lookup: under a flood it may be refused at once, a 503 to retry."""
     if not code.is_ledger_valid:
         raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
-    cached = services.card_ids.get(digest)
+    # A search ahead was started because this process did not know the card: when it has found
+    # it (and so put it in the cache), its answer, a discovery to register, comes from `ahead`.
+    cached = services.card_ids.get(digest) if ahead is None else None
     if cached is not None:
         return Located(cached)
     if not registry_checked:
         async with services.pool.acquire() as conn:
             known = await keyrotation.find_registered(conn, services.vault, code)
         if known is not None:
-            services.card_ids.put(digest, known.shopify_id)
+            remember_known(services, digest, known.shopify_id)
             return Located(known.shopify_id)
     try:
-        if ahead is None:
-            ahead = services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
-        hits = await ahead
+        card = await ahead if ahead is not None else NOT_SEARCHED
+        if card is NOT_SEARCHED:
+            cached = services.card_ids.get(digest)  # found meanwhile (by the search ahead's check)
+            if cached is not None:
+                return Located(cached)
+            running = _lookup(services, code, digest, deadline)
+            card = await asyncio.shield(running) if running is not None else None
     except LedgerError as error:
         raise transient_from(error) from None
-    # Only the full code can identify a card, and a hit can only be checked by its last four.
-    if len(hits) != 1 or hits[0].last_characters != code.last4:
-        log.info("card_not_found", hits=len(hits))
+    if card is None:
         raise Decline(UNKNOWN_CARD)
-    card = hits[0]
-    # Known to this process at once: the mapping is a fact of the ledger, registered or not.
-    services.card_ids.put(digest, card.id)
-    log.info("card_discovered")
+    assert isinstance(card, LedgerCard)
     return Located(card.id, Registration(digest, services.vault.key_id, services.vault.encrypt_code(code), card.id,
                                          card.last_characters, card.balance.currency, "discovered"))
+
+
+def remember_known(services: Services, digest: bytes, card_id: str) -> None:
+    """This process now knows the card with this code digest (registered or discovered)."""
+    services.card_ids.put(digest, card_id)
+    services.unknown_codes.discard(digest)
+
+
+def _lookup(services: Services, code: CardCode, digest: bytes,
+            deadline: float) -> asyncio.Future[LedgerCard | None] | None:
+    """The ledger search for this code: the one already in flight for it, or a new one; None
+    when the code is remembered as unknown (no search)."""
+    running = services.lookups.get(digest)
+    if running is not None:
+        LOOKUPS_JOINED.inc()
+        return running
+    if digest in services.unknown_codes:
+        UNKNOWN_CARD_HITS.inc()
+        return None
+    search = asyncio.ensure_future(_search(services, code, digest, deadline))
+    services.lookups[digest] = search
+    search.add_done_callback(_retrieve)
+    return search
+
+
+async def _search(services: Services, code: CardCode, digest: bytes, deadline: float) -> LedgerCard | None:
+    """Search the ledger for the one card with this code, and remember the answer, found or
+    not, before anyone else can ask (a failure is not remembered)."""
+    try:
+        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline,
+                                                  priority=Priority.LOOKUP)
+        # Only the full code can identify a card, and a hit can only be checked by its last four.
+        if len(hits) != 1 or hits[0].last_characters != code.last4:
+            log.info("card_not_found", hits=len(hits))
+            services.unknown_codes.add(digest)
+            return None
+        # Known to this process at once: the mapping is a fact of the ledger, registered or not.
+        remember_known(services, digest, hits[0].id)
+        log.info("card_discovered")
+        return hits[0]
+    finally:
+        if services.lookups.get(digest) is asyncio.current_task():
+            del services.lookups[digest]
 
 
 def planned_for_card(
@@ -106,28 +153,62 @@ def planned_for_card(
     return RegisteredCardIntent(intent_for(None), services.vault.digests(code), even_unregistered)
 
 
-# The ledger search for a card, already running.
-SearchAhead = asyncio.Future[list[LedgerCard]]
+class _NotSearched:
+    def __repr__(self) -> str:
+        return "NOT_SEARCHED"
+
+
+# The answer of a search ahead that chose not to search: find() looks the usual way.
+NOT_SEARCHED = _NotSearched()
+
+# The ledger search for a card, already running: the card, None (no such card) or NOT_SEARCHED.
+SearchAhead = asyncio.Future["LedgerCard | None | _NotSearched"]
 
 
 def search_ahead(services: Services, code: CardCode, planned: Intent | RegisteredCardIntent | None,
-                 deadline: float) -> SearchAhead | None:
+                 deadline: float, *, operation: str, key: str | None) -> SearchAhead | None:
     """Start the ledger search for a card this process does not know (its plan is a
     RegisteredCardIntent) while the claim's statement runs: at a card's first sight the search
     then costs no time of its own.
 
-    The price is a wasted search, which spends Shopify's query budget, whenever our registry
-    knows the card after all or the key turns out to be answered already. Worth it only for rare
-    operations: deactivate uses it; authorize, which shares that budget with every payment and
-    often meets cards another replica has registered, does not."""
+    Before it searches it reads, in one query, whether the key already has a record (a replay,
+    or a duplicate another process is working on) or our registry knows the card: then it
+    does not search at all. The query runs alongside the claim and delays the search by one
+    round trip, so a replayed key never spends Shopify's query budget (issue #10: 50 replays
+    made 50 searches). A search is still wasted when the key's first request is concurrent
+    with it on another replica. Worth it only for rare operations: deactivate uses it;
+    authorize, which shares that budget with every payment and often meets cards another
+    replica has registered, does not."""
     if not isinstance(planned, RegisteredCardIntent):
         return None
-    search = asyncio.ensure_future(services.ledger.search_cards(query=code.value, first=2, deadline=deadline))
-    search.add_done_callback(_retrieve)
-    return search
+    digest = services.vault.digest(code)
+    if digest in services.unknown_codes and digest not in services.lookups:
+        return None  # find() answers it, once the claim has read the registry
+    ahead = asyncio.ensure_future(_search_unless_answered(services, code, digest, deadline, operation, key))
+    ahead.add_done_callback(_retrieve)
+    return ahead
 
 
-def _retrieve(search: SearchAhead) -> None:
+async def _search_unless_answered(services: Services, code: CardCode, digest: bytes, deadline: float,
+                                  operation: str, key: str | None) -> LedgerCard | None | _NotSearched:
+    if key is not None:
+        async with services.pool.acquire() as conn:
+            seen = await registry.before_search(conn, operation, key, services.vault.digests(code))
+        if seen.shopify_id is not None:
+            remember_known(services, digest, seen.shopify_id)
+            return NOT_SEARCHED
+        if seen.key_state == "final" or (seen.key_state is not None and seen.key_holder != services.idempotency.owner):
+            # Answered already, or being answered elsewhere. A record held by this process is
+            # this very request's claim (or a duplicate of it here, which shares the search).
+            return NOT_SEARCHED
+    if services.card_ids.get(digest) is not None:
+        return NOT_SEARCHED  # found meanwhile, by a search for a duplicate of this request
+    running = _lookup(services, code, digest, deadline)
+    # Shielded: others may be waiting for the same search.
+    return await asyncio.shield(running) if running is not None else None
+
+
+def _retrieve(search: asyncio.Future) -> None:
     # An unused search's failure is nobody's business: mark it retrieved, so asyncio does not
     # log it as lost.
     if not search.cancelled():

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from adapter.crypto import CodeVault
 from adapter.domain.cardnumbers import CardNumberReader
 from adapter.idempotency.coordinator import IdempotencyCoordinator
-from adapter.ports import LedgerPort
+from adapter.ports import LedgerCard, LedgerPort
 
 
 def utc_today() -> date:
@@ -66,6 +66,56 @@ class CardIdCache:
             self._ids.popitem(last=False)
 
 
+class UnknownCodes:
+    """Code digests the ledger search recently found no card for, each remembered for `ttl`
+    seconds: the same unknown code asked again (a retry, a replay, a misread card) is answered
+    "unknown gift card" without another search.
+
+    The price of the memory: a card created elsewhere (the web shop) moments after its code was
+    asked here is refused for up to `ttl`. Our own registry is always read first, so a card
+    issued or activated through any replica is never refused; keep `ttl` short. Bounded: the
+    oldest entry goes first."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 50_000, clock: Callable[[], float] | None = None) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock or _loop_time
+        self._until: OrderedDict[bytes, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def __contains__(self, digest: bytes) -> bool:
+        until = self._until.get(digest)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._until[digest]
+            return False
+        return True
+
+    def add(self, digest: bytes) -> None:
+        if self._ttl <= 0:
+            return
+        now = self._clock()
+        self._until[digest] = now + self._ttl
+        self._until.move_to_end(digest)
+        # Entries are in expiry order (one ttl for all): drop the expired from the front, and
+        # the oldest beyond the bound.
+        while self._until:
+            oldest_until = next(iter(self._until.values()))
+            if oldest_until > now and len(self._until) <= self._size:
+                break
+            self._until.popitem(last=False)
+
+    def discard(self, digest: bytes) -> None:
+        self._until.pop(digest, None)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 @dataclass
 class Services:
     pool: object
@@ -78,4 +128,9 @@ class Services:
     # deadline plus a settling delay.
     resend_after_seconds: float = 20.0
     card_ids: CardIdCache = field(default_factory=CardIdCache)
+    unknown_codes: UnknownCodes = field(default_factory=UnknownCodes)
+    # The ledger search for a code already on its way, by code digest: asked again meanwhile, the
+    # code waits for that search's answer instead of sending another. Its answer is the one
+    # matching card, or None.
+    lookups: dict[bytes, asyncio.Future[LedgerCard | None]] = field(default_factory=dict)
     card_numbers: CardNumberReader = field(default_factory=CardNumberReader)

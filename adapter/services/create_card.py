@@ -18,6 +18,7 @@ from adapter.domain.money import Money
 from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.observability import metrics
 from adapter.ports import LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
+from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
@@ -64,8 +65,11 @@ async def create_card(services: Services, claim: Claim, command: CreateCommand, 
                                 card.id, card.last_characters, card.balance.currency, command.operation,
                                 write.context.get("customer_id"))
     async with services.pool.acquire() as conn:
-        return await claim.finish_applied(conn, CardNumberResult(code, write.context.get("correlation_id")),
-                                          movement, registration)
+        answer = await claim.finish_applied(conn, CardNumberResult(code, write.context.get("correlation_id")),
+                                            movement, registration)
+    # Registered: a code remembered as unknown here (asked before it was activated) is known now.
+    cards.remember_known(services, registration.code_digest, card.id)
+    return answer
 
 
 async def _ensure_shop_currency(services: Services, amount: Money, deadline: float) -> None:

@@ -25,6 +25,7 @@ import structlog
 
 from adapter.domain.money import Money
 from adapter.observability.metrics import (
+    LOOKUPS_SHED,
     SEARCH_WARNINGS,
     SHOPIFY_API_VERSION_MISMATCH,
     SHOPIFY_CALL_DURATION,
@@ -40,10 +41,11 @@ from adapter.ports import (
     LedgerSearchWarning,
     LedgerTransaction,
     LedgerUnavailable,
+    Priority,
 )
 from adapter.shopify import documents, mapping
 from adapter.shopify.documents import Document
-from adapter.shopify.pacing import CostBucket, estimated_cost
+from adapter.shopify.pacing import CostBucket, LookupBudget, estimated_cost
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +88,7 @@ class ShopifyClient:
         api_version: str,
         read_retries: int = 3,
         bucket: CostBucket | None = None,
+        lookups: LookupBudget | None = None,
     ) -> None:
         self._session = session
         self._url = graphql_url
@@ -97,6 +100,8 @@ class ShopifyClient:
             "Accept": "application/json",
         }
         self.bucket = bucket or CostBucket()
+        self.lookups = lookups or LookupBudget()
+        self._lookups_in_flight = 0
         self._version_mismatches_logged: set[str] = set()
 
     def __repr__(self) -> str:  # never the token
@@ -142,14 +147,28 @@ class ShopifyClient:
     async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None:
         return await self._call(documents.GET_CARD, {"id": card_id}, mapping.read_card, deadline)
 
-    async def search_cards(self, *, query: str, first: int, deadline: float) -> list[LedgerCard]:
+    async def search_cards(
+        self, *, query: str, first: int, deadline: float, priority: Priority = Priority.MONEY
+    ) -> list[LedgerCard]:
+        """A LOOKUP is refused at once (LedgerUnavailable, nothing sent) rather than wait for
+        the bucket or spend the part of it kept for money calls (see LookupBudget)."""
+        lookup = priority is Priority.LOOKUP
+        if lookup:
+            if self._lookups_in_flight >= self.lookups.max_in_flight:
+                LOOKUPS_SHED.labels("in_flight").inc()
+                raise LedgerUnavailable("giftCards: too many card lookups in flight", retry_after=1.0)
+            self._lookups_in_flight += 1
         try:
             return await self._call(
-                documents.SEARCH_CARDS, {"first": first, "query": query}, mapping.searched_cards, deadline
+                documents.SEARCH_CARDS, {"first": first, "query": query}, mapping.searched_cards, deadline,
+                lookup_share=self.lookups.share if lookup else None,
             )
         except LedgerSearchWarning:
             SEARCH_WARNINGS.inc()
             raise
+        finally:
+            if lookup:
+                self._lookups_in_flight -= 1
 
     async def find_transaction(
         self, *, card_id: str, note: str, not_before: datetime, deadline: float
@@ -179,9 +198,11 @@ class ShopifyClient:
 
     async def _call(
         self, document: Document, variables: dict[str, Any] | None,
-        parse: Callable[[mapping.Body], T], deadline: float,
+        parse: Callable[[mapping.Body], T], deadline: float, *, lookup_share: float | None = None,
     ) -> T:
-        """Send `document` until it yields an answer, a definite failure, or the deadline."""
+        """Send `document` until it yields an answer, a definite failure, or the deadline.
+
+        `lookup_share`: a lookup's, which never waits for the bucket (see LookupBudget)."""
         loop = asyncio.get_running_loop()
         payload = json.dumps({
             "query": document.text,
@@ -193,7 +214,14 @@ class ShopifyClient:
         connect_resends = 0
         throttle_resends = 0
         while True:
-            await self.bucket.acquire(cost, deadline)
+            if lookup_share is None:
+                await self.bucket.acquire(cost, deadline)
+            else:
+                wait = self.bucket.reserve_within(cost, lookup_share)
+                if wait > 0:
+                    LOOKUPS_SHED.labels("budget").inc()
+                    raise LedgerUnavailable(f"{document.root_field}: the budget left is kept for money calls",
+                                            retry_after=wait)
             try:
                 try:
                     return await self._attempt(document, payload, parse, deadline)
@@ -203,6 +231,13 @@ class ShopifyClient:
             except _Resend as resend:
                 throttle_resends += 1
                 wait = max(resend.wait, _MIN_THROTTLE_WAIT)
+                if lookup_share is not None:
+                    # Our model was wrong (another client of the shop spends too): a lookup
+                    # does not queue for the bucket, it tells its caller to come back.
+                    if resend.cost is None:
+                        self.bucket.block_for(wait)
+                    LOOKUPS_SHED.labels("throttled").inc()
+                    raise LedgerUnavailable(f"{document.root_field}: {resend.reason}", retry_after=wait) from None
                 if throttle_resends > _MAX_THROTTLE_RESENDS or loop.time() + wait >= deadline:
                     raise LedgerUnavailable(
                         f"{document.root_field}: {resend.reason}, no time left to wait", retry_after=wait

@@ -6,12 +6,18 @@ to Shopify's figures, and between answers it refills at `restoreRate`. A caller 
 estimated cost up front (the bucket may go negative), so concurrent callers queue behind one
 another instead of all seeing the same points. Until the first answer the bucket is unknown and
 nobody waits.
+
+Lookups (Priority.LOOKUP: a search for a card by a presented code, which may be nobody's) never
+wait: one is sent only while the bucket keeps `1 - share` of its maximum after paying for it
+(LookupBudget), so a flood of unknown codes spends at most the top `share` of the bucket and
+every known card's call still finds the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from adapter.observability.metrics import SHOPIFY_THROTTLE_AVAILABLE, SHOPIFY_THROTTLE_WAIT
 from adapter.ports import LedgerUnavailable
@@ -36,6 +42,22 @@ def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
         first = int((variables or {}).get("first") or 1)
         return 2 + 2 * first   # connection 2 + per node (card + balance)
     return ESTIMATED_COST.get(operation_name, 10)
+
+
+@dataclass(frozen=True)
+class LookupBudget:
+    """What card lookups may take of one shop: `share` of the bucket (they are never sent when
+    they would leave less than `(1 - share) * maximum`), and at most `max_in_flight` at once (so
+    they can't hold every connection to Shopify either)."""
+
+    share: float = 0.5
+    max_in_flight: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1:
+            raise ValueError("share must be within (0, 1]")
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
 
 
 class CostBucket:
@@ -110,6 +132,24 @@ class CostBucket:
             SHOPIFY_THROTTLE_WAIT.inc(wait)
             await asyncio.sleep(wait)
         return wait
+
+    def reserve_within(self, cost: float, share: float) -> float:
+        """For a call that must not wait (a lookup): reserve `cost` only if nobody is held back
+        by a 429 and the bucket keeps `(1 - share) * maximum` after it. Returns 0.0 when
+        reserved; otherwise reserves nothing and returns the seconds until it could be."""
+        now = self._now()
+        wait = max(0.0, self._blocked_until - now)
+        if self._known:
+            shortfall = self.maximum * (1 - share) + min(cost, self.maximum) - self.available(now)
+            if shortfall > 0:
+                wait = max(wait, shortfall / self.restore_rate)
+        if wait > 0:
+            return wait
+        if self._known:
+            self._available = self.available(now) - min(cost, self.maximum)
+            self._as_of = now
+        self._in_flight += cost
+        return 0.0
 
     def release(self, cost: float) -> None:
         """The request that reserved `cost` has its answer (or none will come)."""

@@ -94,3 +94,24 @@ async def remember(
            ON CONFLICT (code_digest) DO NOTHING""",
         code_digest, code_key_id, code_encrypted, shopify_id, last_characters, currency, origin, customer_id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BeforeSearch:
+    """What a search ahead checks first: the key's record, and the card in our registry."""
+
+    key_state: str | None        # None: the key has no record
+    key_holder: str | None       # the owner holding an open record's lease
+    shopify_id: str | None       # the registered card's id
+
+
+async def before_search(conn, operation: str, key: str, code_digests: tuple[bytes, ...]) -> BeforeSearch:
+    """`code_digests`: the code's digest under every configured card-code key."""
+    row = await conn.fetchrow(
+        """SELECT (SELECT shopify_id FROM cards WHERE code_digest = ANY($3::bytea[]) LIMIT 1) AS shopify_id,
+                  k.state AS key_state, k.locked_by AS key_holder
+             FROM (SELECT 1) AS one
+             LEFT JOIN idempotency_keys AS k ON k.operation = $1 AND k.key = $2""",
+        operation, key, list(code_digests),
+    )
+    return BeforeSearch(row["key_state"], row["key_holder"], row["shopify_id"])

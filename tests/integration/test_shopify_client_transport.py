@@ -29,8 +29,10 @@ from adapter.ports import (
     LedgerOutcomeUnknown,
     LedgerSearchWarning,
     LedgerUnavailable,
+    Priority,
 )
 from adapter.shopify.client import ShopifyClient
+from adapter.shopify.pacing import LookupBudget
 
 TOKEN = "shpat_test_token_0123456789"
 VERSION = "2026-07"
@@ -494,3 +496,78 @@ async def test_logs_never_carry_the_token_a_code_or_a_query(client, shop) -> Non
     assert logs, "expected some log lines"
     assert any(line["event"] == "shopify_api_version_mismatch" for line in logs)
     assert TOKEN not in text and code not in text
+
+
+# ---- lookups (Priority.LOOKUP): refused at once rather than spend the money calls' budget -----
+
+SEARCH_NONE = {"data": {"giftCards": {"nodes": []}}}
+
+
+def searched(available: float) -> dict:
+    return {**SEARCH_NONE, "extensions": cost(available=available, requested=6)}
+
+
+async def test_a_lookup_is_not_sent_when_it_would_take_the_bucket_into_the_money_share(client, shop) -> None:
+    shop.then(answer(searched(available=1005)), answer(searched(available=1005)))
+    await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))  # the bucket: 1005 of 2000
+    before = counter_with("giftcard_adapter_ledger_lookups_shed_total", reason="budget")
+    with pytest.raises(LedgerUnavailable) as refused:
+        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+                                  priority=Priority.LOOKUP)
+    assert len(shop.received) == 1  # nothing sent
+    assert 0 < refused.value.retry_after <= 0.1  # a few points short of 1000 + 6, at 100/s
+    assert counter_with("giftcard_adapter_ledger_lookups_shed_total", reason="budget") == before + 1
+    # The same search for money (settling a write) is sent.
+    await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))
+    assert len(shop.received) == 2
+
+
+async def test_a_lookup_above_the_money_share_is_sent(client, shop) -> None:
+    shop.then(answer(searched(available=1500)), answer(searched(available=1494)))
+    for _ in range(2):
+        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+                                  priority=Priority.LOOKUP)
+    assert len(shop.received) == 2
+
+
+async def test_a_throttled_lookup_is_not_resent(client, shop) -> None:
+    shop.then(answer(THROTTLED), answer(searched(available=1900)))
+    with pytest.raises(LedgerUnavailable):
+        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+                                  priority=Priority.LOOKUP)
+    assert len(shop.received) == 1
+
+
+async def test_lookups_in_flight_are_capped(aiohttp_server, shop, session) -> None:
+    opened = asyncio.Event()
+
+    def held() -> Step:
+        async def step(request: web.Request) -> web.StreamResponse:
+            await opened.wait()
+            return web.json_response(searched(available=1900))
+        return step
+
+    app = web.Application()
+    app.router.add_post("/admin/api/{version}/graphql.json", shop.handle)
+    server = await aiohttp_server(app)
+    client = ShopifyClient(session, graphql_url=str(server.make_url(f"/admin/api/{VERSION}/graphql.json")),
+                           access_token=TOKEN, api_version=VERSION, lookups=LookupBudget(max_in_flight=2))
+    shop.then(held(), held(), answer(searched(available=1900)))
+
+    def lookup():
+        return client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+                                   priority=Priority.LOOKUP)
+
+    running = [asyncio.create_task(lookup()) for _ in range(2)]
+    while len(shop.received) < 2:
+        await asyncio.sleep(0.01)
+    with pytest.raises(LedgerUnavailable):
+        await lookup()
+    assert len(shop.received) == 2
+    opened.set()
+    assert await asyncio.gather(*running) == [[], []]
+    assert await lookup() == []  # room again
+
+
+def counter_with(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0

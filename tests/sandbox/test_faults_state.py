@@ -330,3 +330,21 @@ async def test_state_shows_deactivation_and_expiry(shop):
     state = await shop.state_card(card)
     assert state["enabled"] is False and state["deactivatedAt"] == "2026-11-20T15:13:22Z"
     assert state["expiresOn"] == "2030-01-31" and state["balance"] == "10.0"
+
+
+async def test_state_counts_calls_by_root_field_and_keeps_the_bucket_low_water_mark(shop):
+    card = await shop.card()
+    await shop.debit(card, "5.00")
+    await shop.read(card)
+    state = await shop.state()
+    assert state["calls"] == {"giftCardCreate": 1, "giftCardDebit": 1, "giftCard": 1}
+    lowest = state["bucket_minimum"]
+    assert lowest <= 2000 - 10  # the create's 10 points at least were taken
+    await shop.control("POST", "/sandbox/counters/reset")
+    state = await shop.state()
+    assert state["calls"] == {} and state["bucket_minimum"] >= lowest  # from the level now
+    assert len(state["cards"]) == 1  # the ledger stays
+    await shop.read(card)
+    await shop.control("POST", "/sandbox/reset")
+    state = await shop.state()
+    assert state["calls"] == {} and state["bucket_minimum"] == 2000

@@ -40,3 +40,51 @@ async def test_a_full_bucket_paces_the_next_request_by_the_restore_rate():
     bucket.update(status(5))
     waited = await asyncio.wait_for(bucket.acquire(11, deadline=clock.now + 8), timeout=1)
     assert abs(waited - 0.006) < 1e-9  # (11 - 5) / 1000 points per second
+
+
+# ---- lookups: never below the money share, never waiting -----------------------------------
+
+def test_a_lookup_is_reserved_only_while_the_bucket_keeps_the_money_share():
+    clock = Clock()
+    bucket = CostBucket(clock=clock)
+    bucket.update(ThrottleStatus(maximum=2000.0, available=1012, restore_rate=100.0))
+    assert bucket.reserve_within(6, share=0.5) == 0.0      # 1012 -> 1006
+    assert bucket.reserve_within(6, share=0.5) == 0.0      # 1006 -> 1000: exactly the floor
+    wait = bucket.reserve_within(6, share=0.5)             # would go below 1000: refused
+    assert abs(wait - 0.06) < 1e-9 and bucket.available() == 1000
+    assert bucket.wait_for(11) == 0.0                      # money calls still have the rest
+    clock.now += 0.06
+    assert bucket.reserve_within(6, share=0.5) == 0.0
+
+
+def test_a_lookup_reserved_is_in_flight_like_any_call():
+    clock = Clock()
+    bucket = CostBucket(clock=clock)
+    bucket.update(ThrottleStatus(maximum=2000.0, available=2000, restore_rate=100.0))
+    assert bucket.reserve_within(6, share=0.5) == 0.0
+    bucket.update(ThrottleStatus(maximum=2000.0, available=2000, restore_rate=100.0))
+    assert bucket.available() == 1994  # still on its way: Shopify's figure does not include it
+    bucket.release(6)
+
+
+def test_a_lookup_does_not_wait_out_a_429():
+    clock = Clock()
+    bucket = CostBucket(clock=clock)
+    bucket.block_for(2.0)  # even before the bucket is known
+    assert bucket.reserve_within(6, share=1.0) == 2.0
+
+
+def test_before_the_first_answer_lookups_are_not_held_back():
+    assert CostBucket(clock=Clock()).reserve_within(6, share=0.1) == 0.0
+
+
+def test_a_lookup_budget_rejects_shares_outside_the_bucket():
+    import pytest
+
+    from adapter.shopify.pacing import LookupBudget
+
+    for share in (0, -0.1, 1.5):
+        with pytest.raises(ValueError):
+            LookupBudget(share=share)
+    with pytest.raises(ValueError):
+        LookupBudget(max_in_flight=0)

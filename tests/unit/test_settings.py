@@ -172,6 +172,21 @@ def test_bad_api_version_is_refused(env):
         Settings()
 
 
+def test_unknown_card_flood_limits_have_defaults_and_bounds(env, monkeypatch):
+    env(PRODUCTION)
+    settings = load_settings()
+    assert (settings.unknown_card_ttl_seconds, settings.search_bucket_share, settings.search_max_in_flight) == (
+        30.0, 0.5, 16)
+    env({"UNKNOWN_CARD_TTL_SECONDS": "0", "SEARCH_BUCKET_SHARE": "1"})
+    assert load_settings().unknown_card_ttl_seconds == 0  # 0: remember nothing
+    for name, value in (("SEARCH_BUCKET_SHARE", "0"), ("SEARCH_BUCKET_SHARE", "1.5"), ("SEARCH_MAX_IN_FLIGHT", "0"),
+                        ("UNKNOWN_CARD_TTL_SECONDS", "-1")):
+        env({name: value})
+        with pytest.raises(ValueError):
+            load_settings()
+        monkeypatch.delenv(name)
+
+
 def test_slow_client_and_rate_limit_defaults(env):
     env(PRODUCTION)
     settings = load_settings()
