@@ -117,6 +117,7 @@ def build_document(extra_operations: dict | None = None) -> dict:
                 "413": error("bad_request: body over 1 MiB"),
                 "429": error("rate_limit: too many requests with this API key; see Retry-After", "Retry-After"),
                 "503": error("retry_error: safe to retry with the same key", "Retry-After"),
+                "500": error("internal_error: a bug or a configuration fault; never carries internals"),
             },
             "security": [{"bearer": []}, {"apiKey": []}],
         }}

@@ -21,6 +21,7 @@ INPUT_HYGIENE = {
 }
 CARD_NUMBER_FIELDS = (("identifier", "number"), ("card_number",), ("metadata", "number"))
 DEEP = 8
+RESULTS: list[str] = []  # each run's summary, printed at the end of the session (tests/fuzz/conftest.py)
 
 
 @dataclass(frozen=True)
@@ -164,9 +165,12 @@ def examples(operation) -> list:
 
 def summary(run, elapsed: float, seed: int) -> str:
     server_errors = sum(1 for f in run.failures if f.kind == "server error")
+    known = sum(1 for f in run.failures if f.known)
     lines = [
         f"schemathesis: {run.cases} cases over {len(run.by_operation)} operations in {elapsed:.1f} s (seed {seed}); "
-        f"{server_errors} server errors, {len(run.failures) - server_errors} schema violations",
+        f"{server_errors} server errors ({known} of the input-hygiene classes), "
+        f"{len(run.failures) - server_errors} schema violations",
+        *([f"  cut short by the time budget: {', '.join(run.cut_short)}"] if run.cut_short else []),
         "  cases by operation: " + ", ".join(f"{op} {n}" for op, n in sorted(run.by_operation.items())),
         "  statuses: " + ", ".join(f"{status}: {n}" for status, n in sorted(run.statuses.items())),
         "  by operation and status: " + ", ".join(f"{op} {status}: {n}"

@@ -6,8 +6,14 @@ positive (conforming to the document) and negative (breaking it), half of the po
 steered onto real cards and instruments so the success answers are exercised too. Two checks:
 no 5xx (not_a_server_error) and every answer conforms to the document
 (response_schema_conformance). The run is bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation
-and generation mode (default 30), each request at most 10 s. It is randomized: the seed is
-printed and SCHEMATHESIS_SEED=<seed> replays a run.
+and generation mode (default 40), each request at most 10 s, and each operation and mode at most
+SCHEMATHESIS_BUDGET_SECONDS / 16 of wall time (default 80 s in all: on a loaded machine the run
+is cut short rather than long, and the summary says so). It is randomized: the seed is printed
+and SCHEMATHESIS_SEED=<seed> replays a run.
+
+Strict: any server error or schema violation fails the test. The ones of a class that the
+input-hygiene work is fixing are named as such in the summary (tests/fuzz/findings.py);
+SCHEMATHESIS_TOLERATE=input-hygiene lets only those pass, still reported.
 """
 
 from __future__ import annotations
@@ -34,7 +40,11 @@ from tests import ledger_view
 from tests.conftest import AUTH
 from tests.fuzz import findings
 
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30"))
+pytestmark = pytest.mark.fuzz
+
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
+BUDGET_SECONDS = float(os.environ.get("SCHEMATHESIS_BUDGET_SECONDS", "80"))
+TOLERATE_KNOWN = os.environ.get("SCHEMATHESIS_TOLERATE") == "input-hygiene"
 SEED = int(os.environ.get("SCHEMATHESIS_SEED") or random.SystemRandom().randrange(2**32))
 CHECKS = [not_a_server_error, response_schema_conformance]
 CARD_CODES = ["fuzzcard00000001", "fuzzcard00000002", "fuzzcard00000003"]
@@ -48,6 +58,7 @@ class Run:
     by_operation: Counter = field(default_factory=Counter)
     by_operation_status: Counter = field(default_factory=Counter)
     failures: list[findings.Finding] = field(default_factory=list)
+    cut_short: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -120,19 +131,27 @@ def _fuzz(targets: Targets, run: Run) -> None:
                                   (example, {"X-API-Key": "not-a-key"})):
                 exercise(case, headers)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            ends = time.monotonic() + BUDGET_SECONDS / 16
+
             @seed(SEED)
             @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
                       suppress_health_check=list(HealthCheck), derandomize=False)
             @given(case=operation.as_strategy(generation_mode=mode), steered=st.booleans())
             def test(case, steered):
+                if time.monotonic() > ends:
+                    raise OutOfTime
                 if steered and mode is GenerationMode.POSITIVE:
                     _steer(case, targets, rng)
                 exercise(case)
 
-            test()
+            try:
+                test()
+            except OutOfTime:
+                run.cut_short.append(f"{operation.label} {mode.value}")
 
 
-RESULTS: list[str] = []  # read by tests/fuzz/conftest.py for the closing summary
+class OutOfTime(Exception):
+    """This operation and mode used up its share of the time budget."""
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_adapter, sandbox):
@@ -155,7 +174,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_a
     elapsed = time.perf_counter() - started
 
     summary = findings.summary(run, elapsed, SEED)
-    RESULTS.append(summary)
+    findings.RESULTS.append(summary)
     print(summary)
-    assert run.cases >= 8 * 2 * MAX_EXAMPLES * 0.5, summary
-    assert not run.failures, summary
+    assert all(n >= 10 for n in run.by_operation.values()) and len(run.by_operation) == 8, summary
+    assert not [f for f in run.failures if not (TOLERATE_KNOWN and f.known)], summary

@@ -118,8 +118,8 @@ def test_instrument_id_is_a_uuid_path_parameter(path):
 @pytest.mark.parametrize("path", list(DOCUMENT["paths"]))
 def test_every_error_status_has_the_error_shape(path):
     responses = DOCUMENT["paths"][path]["post"]["responses"]
-    assert set(responses) == {"200", "400", "401", "404", "408", "413", "429", "503"}
-    for status in ("400", "401", "404", "408", "413", "429", "503"):
+    assert set(responses) == {"200", "400", "401", "404", "408", "413", "429", "500", "503"}
+    for status in ("400", "401", "404", "408", "413", "429", "500", "503"):
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}
     error = SCHEMAS["ErrorAnswer"]
     assert set(error["required"]) == {"error_code", "message", "request_accepted"}
