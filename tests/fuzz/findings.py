@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,7 @@ def _input_classes(case) -> list[str]:
 
 # What each finding looks like in the exception the adapter logs.
 _SIGNATURES = {
-    "nul": ("0x00", "\\x00", "NUL"),
+    "nul": ("0x00", "\\x00", "\\u0000", "NUL"),
     "surrogate": ("surrogate",),
     "huge_number": ("InvalidOperation", "Overflow"),
     "deep": ("RecursionError", "maximum recursion"),
@@ -130,8 +131,18 @@ def logged_error(request_id: str | None) -> str:
                 record = json.loads(line)
             except ValueError:
                 continue
-            return (record.get("exception") or "").strip().splitlines()[-1:][0][:300] if record.get("exception") else ""
+            return _exception_line(record.get("exception") or "")
     return ""
+
+
+def _exception_line(traceback: str) -> str:
+    """The traceback's last "module.Error: message" line, with a DETAIL line after it if any."""
+    lines = [line.strip() for line in traceback.strip().splitlines()]
+    raised = [i for i, line in enumerate(lines) if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Operation)\b", line)]
+    if not raised:
+        return lines[-1][:300] if lines else ""
+    tail = lines[raised[-1]:raised[-1] + 3]
+    return " ".join(tail)[:300]
 
 
 def _header(response, name: str) -> str | None:

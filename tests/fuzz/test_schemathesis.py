@@ -102,33 +102,66 @@ def _steer(case, targets: Targets, rng: random.Random) -> None:
         body["metadata"][rng.choice(["ledger_transaction_id", "gift_card_last_characters"])] = rng.choice([5, None, "x"])
 
 
-def _fuzz(targets: Targets, run: Run) -> None:
+class Fuzzer:
     """Synchronous: runs in a worker thread while the adapter serves on the test's event loop."""
-    schema = schemathesis.openapi.from_url(f"{targets.base_url}/openapi.json", timeout=10)
-    session = requests.Session()
-    rng = random.Random(SEED)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
 
-    def exercise(case, headers: dict[str, str] = AUTH) -> None:
-        response = case.call(base_url=targets.base_url, session=session, headers=dict(headers), timeout=10)
+    def __init__(self, targets: Targets, run: Run) -> None:
+        self.targets, self.run = targets, run
+        schema = schemathesis.openapi.from_url(f"{targets.base_url}/openapi.json", timeout=10)
+        self.operations = [result.ok() for result in schema.get_all_operations()]
+        assert len(self.operations) == 8
+        self.session = requests.Session()
+        self.rng = random.Random(SEED)
+
+    def exercise(self, case, headers: dict[str, str] = AUTH, checks=CHECKS) -> int:
+        run = self.run
+        response = case.call(base_url=self.targets.base_url, session=self.session, headers=dict(headers), timeout=10)
         run.cases += 1
         run.statuses[response.status_code] += 1
         run.by_operation[case.operation.label] += 1
         run.by_operation_status[case.operation.definition.raw["operationId"], response.status_code] += 1
         try:
-            case.validate_response(response, checks=CHECKS, headers=dict(headers))
+            case.validate_response(response, checks=checks, headers=dict(headers))
         except FailureGroup as group:
             run.failures.extend(findings.classify(case, response, failure) for failure in group.exceptions)
+        return response.status_code
 
-    for operation in operations:
+    def steered_examples(self) -> list:
+        """Each operation's example aimed at real cards and instruments, under a fresh key."""
+        cases = []
+        for operation in self.operations:
+            for case in findings.examples(operation):
+                _steer(case, self.targets, self.rng)
+                for key in ("idempotence_key", "idempotency_key"):
+                    if key in case.body:
+                        case.body[key] = f"fuzz-{uuid.uuid4()}"
+                cases.append(case)
+        return cases
+
+    def during_outage(self) -> None:
+        """The ledger failing every call: 503 retry_error is the answer then (capture, which makes
+        no ledger call, still succeeds); it must conform too, and no other 5xx may appear."""
+        for case in self.steered_examples():
+            status = self.exercise(case, checks=[response_schema_conformance])
+            if status >= 500 and status != 503:
+                self.run.failures.append(findings.Finding(case.operation.label, status, "server error", None,
+                                                          "during a ledger outage", case.as_curl_command()[:600]))
+
+    def fuzz(self) -> None:
+        for operation in self.operations:
+            self.fuzz_operation(operation)
+
+    def fuzz_operation(self, operation) -> None:
+        targets, run, rng, exercise = self.targets, self.run, self.rng, self.exercise
         # The document's example, sent twice (the second is a replay when it is keyed), steered
-        # onto real things, and without a key or with a wrong one (401).
+        # onto real things, without a key or with a wrong one (401), and over 1 MiB (413).
         for example in findings.examples(operation):
             steered = findings.examples(operation)[0]
             _steer(steered, targets, rng)
+            oversized = operation.Case(body={**example.body, "pad": "x" * (1024 * 1024)}, media_type="application/json",
+                                       path_parameters=example.path_parameters)
             for case, headers in ((example, AUTH), (steered, AUTH), (steered, AUTH), (example, {}),
-                                  (example, {"X-API-Key": "not-a-key"})):
+                                  (example, {"X-API-Key": "not-a-key"}), (oversized, AUTH)):
                 exercise(case, headers)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             ends = time.monotonic() + BUDGET_SECONDS / 16
@@ -170,7 +203,16 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_a
 
     run = Run()
     started = time.perf_counter()
-    await asyncio.to_thread(_fuzz, Targets(base_url, tuple(CARD_CODES), tuple(DEACTIVATE_CODES), instrument_id), run)
+    fuzzer = await asyncio.to_thread(Fuzzer, Targets(base_url, tuple(CARD_CODES), tuple(DEACTIVATE_CODES),
+                                                     instrument_id), run)
+    await asyncio.to_thread(fuzzer.fuzz)
+    await ledger_view.add_fault(sandbox, kind="error_5xx", probability=1.0, seed=SEED)
+    try:
+        before = run.statuses[503]
+        await asyncio.to_thread(fuzzer.during_outage)
+        assert run.statuses[503] - before >= 5, "an outage of the ledger should answer 503 retry_error"
+    finally:
+        await ledger_view.clear_faults(sandbox)
     elapsed = time.perf_counter() - started
 
     summary = findings.summary(run, elapsed, SEED)
