@@ -11,8 +11,8 @@ SCHEMATHESIS_BUDGET_SECONDS / 16 of wall time (default 80 s in all: on a loaded 
 is cut short rather than long, and the summary says so). It is randomized: the seed is printed
 and SCHEMATHESIS_SEED=<seed> replays a run.
 
-Strict: any server error or schema violation fails the test. The ones of a class that the
-input-hygiene work is fixing are named as such in the summary (tests/fuzz/findings.py);
+Strict: any server error or schema violation fails the test. Those of a class the input-hygiene
+work fixed are named as such in the summary (tests/fuzz/findings.py);
 SCHEMATHESIS_TOLERATE=input-hygiene lets only those pass, still reported.
 """
 
