@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test install tools sandbox migrate bench clean
+.PHONY: run test fuzz install tools sandbox migrate bench clean
 
 $(STAMP): pyproject.toml emulators/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ tools:
 ## The whole suite: unit, integration (real Postgres, sandbox over HTTP), deployment and chaos.
 test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Only the schemathesis run against a live adapter (part of `test`); SCHEMATHESIS_SEED replays one.
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m fuzz tests/fuzz $(PYTEST_ARGS)
 
 sandbox: $(STAMP)
 	$(BIN)/giftcard-adapter sandbox --port 8089
