@@ -147,35 +147,32 @@ class _Rotation:
 
     async def write_codes(self, conn, after: str, limit: int):
         rows = await sql.lock_write_codes(conn, after, self.vault.key_id, self.vault.header, limit)
-        ids, digests, sealed, unreadable = [], [], [], 0
-        for row in rows:
-            try:
-                code = self.vault.decrypt_code(row["sealed"])
-            except _UNREADABLE:
-                unreadable += 1
-                continue
-            ids.append(row["write_id"])
-            digests.append(self.vault.digest(code))
-            sealed.append(self.vault.encrypt_code(code))
+        ids, digests, sealed, unreadable = self._recoded(rows, "write_id")
         if ids:
             await sql.store_write_codes(conn, ids, digests, sealed, self.vault.key_id)
         return len(rows), len(ids), unreadable, rows[-1]["write_id"] if rows else after
 
     async def cards(self, conn, after: bytes, limit: int):
         rows = await sql.lock_cards(conn, after, self.vault.key_id, self.vault.header, limit)
-        old, new, sealed, unreadable = [], [], [], 0
+        old, new, sealed, unreadable = self._recoded(rows, "code_digest")
+        if old:
+            await sql.store_cards(conn, old, new, sealed, self.vault.key_id)
+        return len(rows), len(old), unreadable, rows[-1]["code_digest"] if rows else after
+
+    def _recoded(self, rows, key: str) -> tuple[list, list[bytes], list[bytes], int]:
+        """Each readable row's `key`, its code's digest and ciphertext under the writing key, and
+        how many rows could not be read."""
+        keys, digests, sealed, unreadable = [], [], [], 0
         for row in rows:
             try:
                 code = self.vault.decrypt_code(row["sealed"])
             except _UNREADABLE:
                 unreadable += 1
                 continue
-            old.append(row["code_digest"])
-            new.append(self.vault.digest(code))
+            keys.append(row[key])
+            digests.append(self.vault.digest(code))
             sealed.append(self.vault.encrypt_code(code))
-        if old:
-            await sql.store_cards(conn, old, new, sealed, self.vault.key_id)
-        return len(rows), len(old), unreadable, rows[-1]["code_digest"] if rows else after
+        return keys, digests, sealed, unreadable
 
     async def write_digests(self, conn, after: str, limit: int):
         return await self._digests(conn, after, limit, sql.lock_write_digests, sql.store_write_digests)
