@@ -2,6 +2,21 @@
 
 Operations (names for faults and call counters): list, get, transactions, create, set_balance,
 update, disable, search, assign_to_order. Undocumented choices: model.UNDOCUMENTED.
+
+Control routes (tests and local runs only; the SHOPLINE emulator uses the same names):
+  GET    /_emulator/state    cards (with full codes and transactions), transactions, orders,
+                             assignments, faults, held, faults_fired, calls by operation, config
+  POST   /_emulator/cards    seed a card made elsewhere: {code?, balance?, initial_value?, currency?,
+                             note?, expires_on?, source?, customer_id?, disabled?} -> 201 card + code
+  POST   /_emulator/orders   {id, line_items: [{id, gift_card: bool}]} for assign-to-order
+  POST   /_emulator/faults   a FaultRegistry spec {kind: latency|error_5xx|internal_server_error|
+                             lose_response|hold, operation?, count?|probability+seed?, latency_ms?,
+                             status?, stage?: before|after}, or {kind: foreign_change, operation?
+                             (a read: list|get|transactions|search), card_id? (required unless
+                             operation is get), delta: "-30.00", count?, note?}
+  GET    /_emulator/faults   DELETE /_emulator/faults (clears, releases held calls)
+  POST   /_emulator/release  POST /_emulator/reset  POST /_emulator/config {access_token, currency,
+                             rate_limit (int|null), rate_window_s}
 """
 
 from __future__ import annotations

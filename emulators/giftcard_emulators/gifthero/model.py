@@ -44,6 +44,11 @@ UNDOCUMENTED = """
   lists; the answer is a bare JSON array of cards, each with "transactions".
 - assign-to-order: orders exist only when seeded via /_emulator/orders; no card is created (the
   vendor queues a job); the linkage is visible in /_emulator/state.
+- Order of checks per call: token (401), faults, rate limit (429), then the endpoint. Call counters
+  count every request that reached a route, 401s and 429s included.
+- Emulator-only (not vendor behaviour): foreign_change moves the balance by its delta, clamped at
+  0.00, recorded as a transaction with note null (or the spec's note) and, for a debit, a
+  non-null order_transaction_id as a checkout would have.
 - Timestamps are UTC, ISO 8601 with seconds and "+00:00".
 """
 

@@ -152,3 +152,32 @@ async def test_assign_to_order_as_documented(hero: Hero) -> None:
     assignments = (await hero.state())["assignments"]
     assert assignments == [{"order_id": 7, "line_item_id": 70, "index": 0, "code": "abcd-1234",
                             "last_characters": "1234"}]
+
+
+async def test_transactions_filters_combine_with_and(hero: Hero) -> None:
+    full = await hero.create("50.00")
+    partial = await hero.create("50.00")
+    await hero.ok("PUT", f"/gift-cards/{partial['id']}/balance", {"balance": "20.00"})
+    seeded = await hero.control("POST", "/cards", {"code": "seededcard01", "balance": "0.00",
+                                                   "initial_value": "10.00"}, expect=201)
+    async def ids(**params: str) -> list[int]:
+        return [c["id"] for c in await hero.ok("GET", "/gift-cards/transactions", params=params)]
+    assert await ids(balance_status="partial") == [partial["id"]]
+    assert await ids(balance_status="empty") == [seeded["id"]]
+    assert await ids(source="api_client", balance_status="full") == [full["id"]]
+    assert await ids(query=f"last4:{partial['last_characters']}") == [partial["id"]]
+    assert await ids(query=f"id:>={partial['id']}", status="enabled") == [partial["id"], seeded["id"]]
+    await hero.ok("POST", f"/gift-cards/{full['id']}/disable")
+    assert await ids(status="disabled") == [full["id"]]
+
+
+async def test_list_since_id_fields_and_page_info_ignores_other_filters(hero: Hero) -> None:
+    ids = [(await hero.create("10.00"))["id"] for _ in range(3)]
+    listed = await hero.ok("GET", "/gift-cards", params={"since_id": str(ids[0]), "fields": "id,balance"})
+    assert listed["gift_cards"] == [{"id": ids[1], "balance": "10.00"}, {"id": ids[2], "balance": "10.00"}]
+    response, _ = await hero.call("GET", "/gift-cards", params={"limit": "1"})
+    cursor = response.headers["Link"].split("page_info=")[1].split("&")[0].split(">")[0]
+    page = await hero.ok("GET", "/gift-cards", params={"page_info": cursor, "limit": "1", "since_id": str(ids[2])})
+    assert [c["id"] for c in page["gift_cards"]] == [ids[1]]
+    response, _ = await hero.call("GET", "/gift-cards", params={"limit": "251"})
+    assert response.status == 400

@@ -57,6 +57,7 @@ async def test_lose_response_applies_the_change_then_drops_the_answer(hero: Hero
     state = (await hero.state())["cards"][0]
     assert state["balance"] == "40.00"
     assert [t["amount"] for t in state["transactions"]] == ["100.00", "-60.00"]
+    assert (await hero.state())["calls"]["set_balance"] == 1  # this client did not resend the PUT
 
 
 async def test_hold_parks_the_call_until_released(hero: Hero) -> None:
@@ -134,3 +135,26 @@ async def test_start_gifthero_serves_on_a_real_socket() -> None:
                 assert len((await response.json())["cards"]) == 1
     finally:
         await running.close()
+
+
+async def test_hold_after_applies_then_parks_and_reset_fails_held_calls(hero: Hero) -> None:
+    card = await hero.create()
+    await hero.fault(kind="hold", operation="set_balance", stage="after")
+    call = asyncio.create_task(hero.call("PUT", f"/gift-cards/{card['id']}/balance", {"balance": "10.00"}))
+    for _ in range(100):
+        if (await hero.state())["held"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert (await hero.state())["cards"][0]["balance"] == "10.00"  # applied before parking
+    await hero.control("POST", "/release")
+    response, tx = await call
+    assert response.status == 200 and tx["amount"] == "-90.00"
+    await hero.fault(kind="hold", operation="list")
+    parked = asyncio.create_task(hero.call("GET", "/gift-cards"))
+    for _ in range(100):
+        if (await hero.state())["held"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    await hero.control("POST", "/reset")
+    response, body = await parked
+    assert response.status == 503
