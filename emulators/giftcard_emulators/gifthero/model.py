@@ -22,6 +22,7 @@ UNDOCUMENTED = """
 - Ids: numeric, increasing (cards from 1063936318, transactions from 204959973622).
 - Codes: normalised (spaces removed, lowercased), then 8-20 characters (Shopify's rule); absent code
   -> 16 random lowercase a-z0-9 characters. A duplicate normalised code -> 422 {"code": [...]}.
+- Statuses: create answers 201 (Shopify REST's), every other success 200.
 - initial_value: a JSON number or decimal string, > 0, at most 2 decimal places; answered "100.00".
 - Creating a card records an initial transaction (amount = initial_value, note
   "Initial gift card creation"), as the document's transactions example shows.
