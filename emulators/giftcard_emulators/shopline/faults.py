@@ -14,7 +14,8 @@ status, latency_ms):
 - hold: the call parks (stage "before": before it executes; "after": applied, answer parked) until
   POST /_emulator/release, DELETE /_emulator/faults, or reset (which fails a call held "before"
   with a 503).
-Each of these also takes `card_id`: then only calls addressing that card (by path) match.
+Each of these also takes `card_id`: then only calls addressing that card (by path) match; the
+fault is listed with operation "<route>:<card_id>" (or "card:<card_id>" for any route).
 
 `foreign_change` (this emulator's): {"kind": "foreign_change", "delta": "-5.00", "card_id"?,
 "operation"?, "count"? (default 1), "operation_type"?}. Right after the next matching successful
