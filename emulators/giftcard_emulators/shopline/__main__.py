@@ -1,0 +1,3 @@
+from giftcard_emulators.shopline.server import main
+
+main()
