@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from giftcard_emulators.gifthero.app import BASE, GIFTHERO, GiftHero, GiftHeroConfig, create_gifthero_app
+from giftcard_emulators.serving import serve
 
 
 @dataclass
@@ -32,11 +33,5 @@ async def start_gifthero(host: str = "127.0.0.1", port: int = 0,
                          config: GiftHeroConfig | None = None) -> RunningGiftHero:
     config = config or GiftHeroConfig()
     app = create_gifthero_app(config)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # noqa: SLF001 - port 0
-    bound_host, bound_port = sockets[0].getsockname()[:2] if sockets else (host, port)
-    display_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    return RunningGiftHero(f"http://{display_host}:{bound_port}", config, app, runner)
+    base_url, runner = await serve(app, host, port)
+    return RunningGiftHero(base_url, config, app, runner)

@@ -10,6 +10,7 @@ from aiohttp import web
 from giftcard_emulators.shopline.app import EMULATOR, create_shopline_app
 from giftcard_emulators.shopline.config import ShoplineConfig
 from giftcard_emulators.shopline.runtime import Emulator
+from giftcard_emulators.serving import serve
 
 
 @dataclass
@@ -40,14 +41,8 @@ async def start_shopline(host: str = "127.0.0.1", port: int = 0,
                          config: ShoplineConfig | None = None) -> RunningShopline:
     config = config or ShoplineConfig()
     app = create_shopline_app(config)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # noqa: SLF001 - port 0
-    bound_host, bound_port = sockets[0].getsockname()[:2] if sockets else (host, port)
-    display_host = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    return RunningShopline(f"http://{display_host}:{bound_port}", config, app, runner)
+    base_url, runner = await serve(app, host, port)
+    return RunningShopline(base_url, config, app, runner)
 
 
 def run_shopline(host: str = "127.0.0.1", port: int = 8091, config: ShoplineConfig | None = None) -> None:

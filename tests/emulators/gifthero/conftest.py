@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.emulators.clocks import FakeClock
+
 from giftcard_emulators.gifthero.app import GIFTHERO, GiftHeroConfig, create_gifthero_app
 
 TOKEN = "gifthero-token"
 API = "/api/external"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 15, 13, 22, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 class Hero:

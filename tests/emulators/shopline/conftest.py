@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+
+from tests.emulators.clocks import FakeClock
 
 from giftcard_emulators.shopline import Emulator, ShoplineConfig, create_shopline_app
 
@@ -17,19 +18,6 @@ TOKEN = ShoplineConfig.access_token
 VERSION = "v20260601"
 API = f"/admin/openapi/{VERSION}"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class FakeClock:
-    """The store's wall clock."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 15, 13, 22, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 class FakeMonotonic:
