@@ -1,11 +1,24 @@
-"""The ports use cases depend on: the ledger (Shopify) and its result types.
+"""The one ledger port: what use cases may ask of a gift-card ledger, and what each ledger can do.
 
-Services know these types only; adapter.shopify implements LedgerPort over GraphQL. Nothing here
-knows aiohttp, GraphQL or NewStore JSON.
+Use cases know only the types in this module. `LedgerPort` is what they call; every ledger
+serves it:
+
+- Shopify natively (adapter.shopify): its debits and credits are deltas, atomic at Shopify, and
+  each carries a note we read back to prove a write landed.
+- SHOPLINE and Gift Card Hero (adapter.shopline, adapter.gifthero) can only *set* a balance and
+  carry no note on a balance change. Their clients implement `AbsoluteLedger`, and
+  adapter.ledgers.absolute turns one into a `LedgerPort` with the exactly-once protocol of
+  ledgers.md §3.2 (a card lock in Postgres, the intent recorded with the balance read and the
+  target, the PUT, and its verification).
+
+A ledger says what it can do in `Capabilities`. A use case may read them (for instance: no lookup
+by code means "card not known to this adapter"), but never asks which ledger it has. Nothing here
+knows aiohttp, HTTP, GraphQL or NewStore JSON, and no message of these exceptions carries a code.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -13,12 +26,45 @@ from typing import Protocol
 
 from adapter.domain.money import Money
 
+# ---- what a ledger can do --------------------------------------------------------------------
 
-# ---- results -----------------------------------------------------------------------------
+
+class Moves(Enum):
+    DELTA = "delta"          # debit/credit by an amount, atomic at the ledger
+    ABSOLUTE = "absolute"    # only "set the balance to T"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRule:
+    """The codes a ledger accepts, after our normalisation (spaces and dashes removed)."""
+
+    min_length: int
+    max_length: int
+    alphabet: str              # a regex character class, e.g. "a-z0-9"
+    description: str           # the rule in words, for the error that names it
+
+    def broken_by(self, code: str) -> str | None:
+        """None if `code` satisfies the rule, else the rule's description."""
+        if self.min_length <= len(code) <= self.max_length and re.fullmatch(f"[{self.alphabet}]+", code):
+            return None
+        return self.description
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    name: str                  # for logs and metric labels only; never to branch on
+    moves: Moves
+    notes: bool                # a balance change carries a note we can read back
+    lookup_by_code: bool       # the ledger can find a card by its full code
+    code_rule: CodeRule
+
+
+# ---- results ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerCard:
-    id: str                      # gid://shopify/GiftCard/<n>
+    id: str                      # the ledger's own id (a Shopify gid, a SHOPLINE or GCH number)
     last_characters: str         # lower-case last four
     balance: Money
     enabled: bool
@@ -28,13 +74,13 @@ class LedgerCard:
     created_at: datetime | None = None
 
     def is_expired(self, today: date) -> bool:
-        """Shopify keeps expired cards "enabled": expiry is ours to check (UTC date)."""
+        """Ledgers keep expired cards "enabled": expiry is ours to check (UTC date)."""
         return self.expires_on is not None and self.expires_on < today
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerTransaction:
-    id: str                      # gid://shopify/GiftCard{Debit,Credit}Transaction/<n>
+    id: str
     amount: Money                # debits negative, credits positive
     note: str | None
     processed_at: datetime
@@ -44,35 +90,55 @@ class LedgerTransaction:
 
 @dataclass(frozen=True, slots=True)
 class LedgerConfiguration:
-    issue_limit: Money
+    issue_limit: Money           # its currency is the shop's: new cards are made in it
     purchase_limit: Money
 
 
-# ---- failures ----------------------------------------------------------------------------
-# Messages of these exceptions never carry a card code: the code is not even passed in.
+@dataclass(frozen=True, slots=True)
+class WriteRef:
+    """Which of our recorded writes a ledger call performs: the identity a ledger may carry
+    with the write (Shopify: a note) or that the absolute protocol keys its intent on."""
+
+    operation: str               # issue, activate, authorize, refund, revoke, reverse, ...
+    write_id: str                # ledger_writes.write_id
+
+
+# ---- failures ---------------------------------------------------------------------------------
+
 
 class LedgerError(Exception):
     """Base of every ledger failure."""
 
 
+class DeclineReason(Enum):
+    """Our vocabulary for a ledger's definite refusals; each client maps its vendor's errors
+    onto it (adapter/<ledger>/errors.py)."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    CARD_NOT_FOUND = "card_not_found"
+    MISMATCHING_CURRENCY = "mismatching_currency"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    EXPIRED = "expired"
+    DEACTIVATED = "deactivated"
+    CODE_TAKEN = "code_taken"
+    INVALID_CODE = "invalid_code"
+    INVALID_AMOUNT = "invalid_amount"
+    OTHER = "other"
+
+
 class LedgerDecline(LedgerError):
-    """A definite userError: the write did not happen. `code` is Shopify's (may be None)."""
+    """A definite refusal: the write did not happen. `detail` is the vendor's code or wording,
+    for our logs only (it never reaches NewStore)."""
 
-    def __init__(self, code: str | None, field: list[str] | None, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.field = field or []
-        self.message = message
-
-    @property
-    def code_taken(self) -> bool:
-        """The duplicate-code userError: `code` is null, not TAKEN (recorded)."""
-        return self.field[-1:] == ["code"] and self.message == "Code has already been taken"
+    def __init__(self, reason: DeclineReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
 
 
 class LedgerUnavailable(LedgerError):
-    """Definitely not executed, but no answer now: throttled past the deadline, 402/423, connect
-    failure, read exhausted its retries. Safe to retry later."""
+    """Definitely not executed, but no answer now: throttled past the deadline, a frozen store,
+    a connect failure, a read that exhausted its retries. Safe to retry later."""
 
     def __init__(self, reason: str, retry_after: float = 1.0) -> None:
         super().__init__(reason)
@@ -81,8 +147,17 @@ class LedgerUnavailable(LedgerError):
 
 
 class LedgerOutcomeUnknown(LedgerError):
-    """A write that may or may not have happened (timeout or reset after sending, 5xx,
-    INTERNAL_ERROR). Must be settled by reading the ledger before any resend."""
+    """A write that may or may not have happened (timeout or reset after sending, 5xx).
+    Must be settled by reading the ledger before any resend."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class LedgerNeedsReview(LedgerError):
+    """The ledger's state cannot tell whether a write landed (ledgers.md §3.2, "anything else
+    is ambiguous"): it went to review and is never resent blindly; an operator decides."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -90,14 +165,15 @@ class LedgerOutcomeUnknown(LedgerError):
 
 
 class LedgerConfigurationError(LedgerError):
-    """Our fault or the shop's setup: 401/403, ACCESS_DENIED, GraphQL validation, MAX_COST."""
+    """Our fault or the shop's setup: a bad token, missing scopes, a document the API refuses."""
 
 
 class LedgerSearchWarning(LedgerError):
-    """giftCards answered with extensions.search warnings: the filter was ignored (a bug)."""
+    """A search answered with a warning that its filter was ignored (a bug of ours)."""
 
 
-# ---- the port ----------------------------------------------------------------------------
+# ---- the port ---------------------------------------------------------------------------------
+
 
 class Priority(Enum):
     """What a call is for, when the ledger must ration what it can take (a rate budget shared by
@@ -114,24 +190,82 @@ class Priority(Enum):
 
 
 class LedgerPort(Protocol):
-    """`deadline` is an absolute asyncio loop time; nothing waits past it."""
+    """What every use case calls. `deadline` is an absolute asyncio loop time; nothing waits
+    past it. Writes name the recorded write they perform (`ref`), so the ledger can prove later
+    whether it landed (`find_write`, `find_created`)."""
 
-    async def create_card(self, *, code: str, amount: Money, note: str, deadline: float) -> LedgerCard: ...
+    capabilities: Capabilities
 
-    async def debit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction: ...
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard: ...
 
-    async def credit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction: ...
+    async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:
+        """The card with this code if `ref` created it, else None (settles a create whose
+        outcome was unknown, or whose code the ledger says is taken)."""
+
+    async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction: ...
+
+    async def credit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction: ...
+
+    async def find_write(
+        self, *, card_id: str, ref: WriteRef, not_before: datetime, deadline: float
+    ) -> LedgerTransaction | None:
+        """The transaction `ref` made, or None when the ledger proves it absent. May raise
+        LedgerNeedsReview when the ledger's state is ambiguous."""
 
     async def deactivate(self, *, card_id: str, deadline: float) -> LedgerCard: ...
 
     async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None: ...
 
-    async def search_cards(
-        self, *, query: str, first: int, deadline: float, priority: Priority = Priority.MONEY
-    ) -> list[LedgerCard]: ...
+    async def find_by_code(self, *, code: str, deadline: float, priority: Priority = Priority.MONEY) -> LedgerCard | None:
+        """The one card with exactly this code, verified, or None. Only for a ledger whose
+        capabilities say lookup_by_code; the others answer None without a call."""
 
-    async def find_transaction(
-        self, *, card_id: str, note: str, not_before: datetime, deadline: float
-    ) -> LedgerTransaction | None: ...
+    async def configuration(self, *, deadline: float) -> LedgerConfiguration: ...
+
+
+# ---- ledgers that can only set a balance ------------------------------------------------------
+
+
+class EntryKind(Enum):
+    SET = "set"        # made by a balance PUT: ours, or another app's or an admin's set
+    OTHER = "other"    # a checkout, a refund, the creation: never one of our PUTs
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceEntry:
+    """One entry of a card's history on an absolute ledger."""
+
+    id: str
+    delta: Money                 # signed: what the entry did to the balance
+    kind: EntryKind
+    processed_at: datetime
+    detail: str | None = None    # the vendor's type or note, for the feed and the logs
+
+
+class AbsoluteLedger(Protocol):
+    """What a SHOPLINE or Gift Card Hero client gives adapter.ledgers.absolute. No method here
+    is exactly-once by itself: the protocol around it is."""
+
+    capabilities: Capabilities
+
+    async def create_card(self, *, code: str, amount: Money, note: str, deadline: float) -> LedgerCard: ...
+
+    async def find_created(self, *, code: str, note: str, deadline: float) -> LedgerCard | None: ...
+
+    async def set_balance(self, *, card_id: str, balance: Money, deadline: float) -> BalanceEntry | None:
+        """PUT the balance. Answers the entry it made when the ledger says (Gift Card Hero
+        answers the transaction), else None (SHOPLINE answers the card)."""
+
+    async def history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        """The card's entries newer than the entry `after` (all of them for None), oldest first."""
+
+    async def newest_entry(self, *, card_id: str, deadline: float) -> str | None:
+        """The id of the card's newest history entry, None if it has none."""
+
+    async def deactivate(self, *, card_id: str, deadline: float) -> LedgerCard: ...
+
+    async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None: ...
+
+    async def find_by_code(self, *, code: str, deadline: float, priority: Priority = Priority.MONEY) -> LedgerCard | None: ...
 
     async def configuration(self, *, deadline: float) -> LedgerConfiguration: ...
