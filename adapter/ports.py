@@ -120,6 +120,7 @@ class DeclineReason(Enum):
     LIMIT_EXCEEDED = "limit_exceeded"
     EXPIRED = "expired"
     DEACTIVATED = "deactivated"
+    UNUSABLE = "unusable"              # refused for the card's state, no reason given
     CODE_TAKEN = "code_taken"
     INVALID_CODE = "invalid_code"
     INVALID_AMOUNT = "invalid_amount"

@@ -1,4 +1,4 @@
-"""Gift-card numbers: normalisation and the ledger's code rules.
+"""Gift-card numbers: normalisation (each ledger's code rule is in its Capabilities).
 
 A card number is a bearer secret. CardCode keeps it out of repr/str so that an accidental log
 line or exception text shows only the last four characters.
@@ -12,8 +12,6 @@ import string
 
 _STRIP = re.compile(r"[\s\-]+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]+")
-_LEDGER_CODE = re.compile(r"^[a-z0-9]{8,20}$")
-LEDGER_CODE_RULE = "must be 8 to 20 letters a-z or digits 0-9 (spaces and dashes ignored)"
 _ALPHABET = string.ascii_lowercase + string.digits
 GENERATED_LENGTH = 16
 _UNBIASED_BELOW = 252  # the largest multiple of len(_ALPHABET) (36) that fits in a byte
@@ -39,7 +37,7 @@ class CardCode:
 
     @classmethod
     def generate(cls) -> CardCode:
-        """16 characters of a-z0-9 from a cryptographic RNG, the ledger's own format.
+        """16 characters of a-z0-9 from a cryptographic RNG: a code every ledger accepts.
 
         One read of random bytes instead of a secrets.choice() per character (which showed in
         the issue profile); bytes >= 252 are skipped so every character is equally likely."""
@@ -56,11 +54,6 @@ class CardCode:
     @property
     def last4(self) -> str:
         return self._value[-4:]
-
-    @property
-    def is_ledger_valid(self) -> bool:
-        """8-20 characters of a-z0-9: what Shopify accepts as a code."""
-        return bool(_LEDGER_CODE.match(self._value))
 
     def __repr__(self) -> str:
         return f"CardCode(…{self.last4})"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapter.domain.cardcode import LEDGER_CODE_RULE
 from adapter.http.errors import bad_request
 from adapter.http.idempotent import Plan, read_card, run_idempotent
 from adapter.http.keys import SERVICES
@@ -48,8 +47,9 @@ async def activate(request: web.Request) -> web.Response:
 
     def prepare(command: ActivateRequest):
         code = read_card(services, command.card_number, "card_number")
-        if not code.is_ledger_valid:
-            raise bad_request("card_number", LEDGER_CODE_RULE)
+        broken_rule = services.ledger.capabilities.code_rule.broken_by(code.value)
+        if broken_rule is not None:
+            raise bad_request("card_number", f"must be {broken_rule} (spaces and dashes ignored)")
         money = command.amount.money()
         create = CreateCommand("activate", money, code, command.customer.id)
         fp = fingerprint("activate", services.vault.digest(code), money.amount, money.currency)

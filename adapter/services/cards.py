@@ -1,4 +1,5 @@
-"""Finding a card by its code: our registry first, then Shopify's search for cards made elsewhere."""
+"""Finding a card by its code: our registry first, then the ledger's lookup by code for cards made
+elsewhere (where the ledger has one: otherwise a card is known only if we registered it)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 log = structlog.get_logger(__name__)
 
 UNKNOWN_CARD = "unknown gift card"
+NOT_KNOWN_HERE = "card not known to this adapter"
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
     Decline("unknown gift card") if there is none, or if the search found none for this code in
     the last UNKNOWN_CARD_TTL_SECONDS (after the registry was read: a card we registered always
     wins). The search is a lookup: under a flood it may be refused at once, a 503 to retry."""
-    if not code.is_ledger_valid:
-        raise Decline(UNKNOWN_CARD)  # no ledger call for something that can't be a code
+    if not fits_ledger(services, code):
+        raise Decline(unknown_card(services))  # no ledger call for something that can't be a code
     digest = services.vault.digest(code)
     # A search ahead was started because this process did not know the card: when it has found
     # it (and so put it in the cache), its answer, a discovery to register, comes from `ahead`.
@@ -88,10 +90,21 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
     except LedgerError as error:
         raise transient_from(error) from None
     if card is None:
-        raise Decline(UNKNOWN_CARD)
+        raise Decline(unknown_card(services))
     assert isinstance(card, LedgerCard)
     return Located(card.id, Registration(digest, services.vault.key_id, services.vault.encrypt_code(code), card.id,
                                          card.last_characters, card.balance.currency, "discovered"))
+
+
+def fits_ledger(services: Services, code: CardCode) -> bool:
+    """Whether the ledger could hold a card with this code at all."""
+    return services.ledger.capabilities.code_rule.broken_by(code.value) is None
+
+
+def unknown_card(services: Services) -> str:
+    """What NewStore is told of a code we can't find: on a ledger that can't look codes up, a
+    card is known only if we issued, activated or imported it (ledgers.md §3.3)."""
+    return UNKNOWN_CARD if services.ledger.capabilities.lookup_by_code else NOT_KNOWN_HERE
 
 
 def remember_known(services: Services, digest: bytes, card_id: str) -> None:
@@ -121,17 +134,15 @@ async def _search(services: Services, code: CardCode, digest: bytes, deadline: f
     """Search the ledger for the one card with this code, and remember the answer, found or
     not, before anyone else can ask (a failure is not remembered)."""
     try:
-        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline,
-                                                  priority=Priority.LOOKUP)
-        # Only the full code can identify a card, and a hit can only be checked by its last four.
-        if len(hits) != 1 or hits[0].last_characters != code.last4:
-            log.info("card_not_found", hits=len(hits))
+        card = await services.ledger.find_by_code(code=code.value, deadline=deadline, priority=Priority.LOOKUP)
+        if card is None:
+            log.info("card_not_found")
             services.unknown_codes.add(digest)
             return None
         # Known to this process at once: the mapping is a fact of the ledger, registered or not.
-        remember_known(services, digest, hits[0].id)
+        remember_known(services, digest, card.id)
         log.info("card_discovered")
-        return hits[0]
+        return card
     finally:
         if services.lookups.get(digest) is asyncio.current_task():
             del services.lookups[digest]
@@ -144,7 +155,7 @@ def planned_for_card(
     this process knows the card's id, else for the claim's statement to complete from our
     registry (`even_unregistered`: recorded without the id if the registry lacks it too). None
     for a code that can't be a card's (the use case declines it)."""
-    if not code.is_ledger_valid:
+    if not fits_ledger(services, code):
         return None
     digest = services.vault.digest(code)
     card_id = services.card_ids.get(digest)

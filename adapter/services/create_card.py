@@ -1,9 +1,9 @@
 """Issue and activate: create a card in the ledger, exactly once.
 
-The intent (code digest, encrypted code, marker) is in Postgres before giftCardCreate is sent.
+The intent (code digest, encrypted code, write id) is in Postgres before the create is sent.
 Resending a create with the same code can never make a second card, because codes are unique
-per shop: "Code has already been taken" after an attempt that may have landed means "find it",
-proven by the marker in its note.
+per shop: "code taken" after an attempt that may have landed means "find it", and the ledger
+proves the card ours (ledger.find_created).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from adapter.domain.errors import Decline, RetryLater
 from adapter.domain.money import Money
 from adapter.idempotency.coordinator import Claim, StoredResponse
 from adapter.observability import metrics
-from adapter.ports import LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
+from adapter.ports import DeclineReason, LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
@@ -119,14 +119,14 @@ async def _create_once(
         counted = False
         try:
             card = await services.ledger.create_card(
-                code=code.value, amount=command.amount, note=write.marker, deadline=deadline
+                code=code.value, amount=command.amount, ref=write.ref, deadline=deadline
             )
             return card, code
         except LedgerDecline as declined:
-            if not declined.code_taken:
+            if declined.reason is not DeclineReason.CODE_TAKEN:
                 raise decline_from(declined) from None
             if previously_sent:
-                found = await _find_our_card(services, code, write.marker, deadline)
+                found = await _find_our_card(services, code, write, deadline)
                 if found is not None:
                     metrics.SETTLEMENTS.labels(command.operation, "applied").inc()
                     return found, code
@@ -184,13 +184,9 @@ async def _replace_code(services: Services, write: LedgerWrite) -> CardCode:
     return code
 
 
-async def _find_our_card(services: Services, code: CardCode, marker: str, deadline: float) -> LedgerCard | None:
-    """The card with this code, if our marker proves we created it."""
+async def _find_our_card(services: Services, code: CardCode, write: LedgerWrite, deadline: float) -> LedgerCard | None:
+    """The card with this code, if the ledger proves this write created it."""
     try:
-        hits = await services.ledger.search_cards(query=code.value, first=2, deadline=deadline)
+        return await services.ledger.find_created(code=code.value, ref=write.ref, deadline=deadline)
     except LedgerError as error:
         raise transient_from(error) from None
-    for card in hits:
-        if card.last_characters == code.last4 and card.note == marker:
-            return card
-    return None

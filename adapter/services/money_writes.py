@@ -1,7 +1,7 @@
 """Debits and credits sent at most once, whatever fails in between.
 
 A write that may have been sent before (an unknown outcome, or a process that died mid-call) is
-first looked for in the card's transactions by its marker. Only when the ledger proves it absent,
+first looked for in the ledger by its write ref (ledger.find_write). Only when the ledger proves it absent,
 on a read made after the earlier attempt could still land, is it sent again.
 """
 
@@ -84,7 +84,7 @@ async def _move_once(services: Services, write: LedgerWrite, move, deadline: flo
     amount = Money(write.amount, write.currency)
     return await send_once(
         services, write,
-        lambda: move(card_id=write.shopify_card_id, amount=amount, note=write.marker, deadline=deadline),
+        lambda: move(card_id=write.shopify_card_id, amount=amount, ref=write.ref, deadline=deadline),
         deadline,
     )
 
@@ -92,7 +92,7 @@ async def _move_once(services: Services, write: LedgerWrite, move, deadline: flo
 def _recorded(write: LedgerWrite) -> LedgerTransaction:
     sign = -1 if write.operation == "authorize" else 1
     return LedgerTransaction(id=write.ledger_transaction_id, amount=Money(sign * write.amount, write.currency),
-                             note=write.marker, processed_at=write.processed_at, card_id=write.shopify_card_id)
+                             note=None, processed_at=write.processed_at, card_id=write.shopify_card_id)
 
 
 async def find_settled(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction | None:
@@ -109,8 +109,8 @@ async def find_settled(services: Services, write: LedgerWrite, deadline: float) 
 
 async def _find(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction | None:
     try:
-        return await services.ledger.find_transaction(
-            card_id=write.shopify_card_id, note=write.marker, not_before=write.created_at - SEARCH_MARGIN,
+        return await services.ledger.find_write(
+            card_id=write.shopify_card_id, ref=write.ref, not_before=write.created_at - SEARCH_MARGIN,
             deadline=deadline,
         )
     except LedgerError as error:

@@ -2,8 +2,8 @@
 
 The one rule that shapes this module: a gift-card write has no idempotency on Shopify's side
 (spec §11), so a write that may have reached Shopify is NEVER resent here. It surfaces as
-LedgerOutcomeUnknown and the caller settles it by reading the ledger (find_transaction /
-search_cards). Only answers that prove non-execution (THROTTLED, 429, a failed connect) are
+LedgerOutcomeUnknown and the caller settles it by reading the ledger (find_write /
+find_created). Only answers that prove non-execution (THROTTLED, 429, a failed connect) are
 resent, with the same document and note marker. Reads are retried freely within the deadline.
 
 Every call takes `deadline`, an absolute event-loop time; no wait and no attempt runs past it.
@@ -32,7 +32,10 @@ from adapter.observability.metrics import (
     SHOPIFY_CALLS,
     SHOPIFY_THROTTLE_WAIT,
 )
+from adapter.ledgers.marker import marker
 from adapter.ports import (
+    Capabilities,
+    CodeRule,
     LedgerCard,
     LedgerConfiguration,
     LedgerConfigurationError,
@@ -41,7 +44,9 @@ from adapter.ports import (
     LedgerSearchWarning,
     LedgerTransaction,
     LedgerUnavailable,
+    Moves,
     Priority,
+    WriteRef,
 )
 from adapter.shopify import documents, mapping
 from adapter.shopify.documents import Document
@@ -76,8 +81,14 @@ class _Resend(Exception):
         self.cost = cost
 
 
+# Shopify's giftCardCreate rule for a code (spec §5), after our lower-casing.
+SHOPIFY_CODE_RULE = CodeRule(8, 20, "a-z0-9", "8 to 20 letters a-z or digits 0-9")
+
+
 class ShopifyClient:
     """One shop's GraphQL endpoint. Share one instance (and its session) per shop."""
+
+    capabilities = Capabilities("shopify", Moves.DELTA, notes=True, lookup_by_code=True, code_rule=SHOPIFY_CODE_RULE)
 
     def __init__(
         self,
@@ -121,21 +132,30 @@ class ShopifyClient:
 
     # ---- LedgerPort: writes --------------------------------------------------------------
 
-    async def create_card(self, *, code: str, amount: Money, note: str, deadline: float) -> LedgerCard:
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard:
         # initialAmount in the shop currency; crossCurrencyRedemptionStrategy left unset (§2).
         variables = {"input": {
             "initialAmount": _money_input(amount),
             "code": code,
-            "note": note,
+            "note": marker(ref),
         }}
         return await self._call(documents.CREATE_CARD, variables, mapping.created_card, deadline)
 
-    async def debit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction:
-        variables = {"id": card_id, "input": {"debitAmount": _money_input(amount), "note": note}}
+    async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:
+        """Codes are unique per shop: the card with this code is ours if it carries our marker."""
+        hits = await self._search(code, deadline, lookup=False)
+        note = marker(ref)
+        for card in hits:
+            if card.last_characters == code[-4:].lower() and card.note == note:
+                return card
+        return None
+
+    async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
+        variables = {"id": card_id, "input": {"debitAmount": _money_input(amount), "note": marker(ref)}}
         return await self._call(documents.DEBIT_CARD, variables, mapping.debit_transaction, deadline)
 
-    async def credit(self, *, card_id: str, amount: Money, note: str, deadline: float) -> LedgerTransaction:
-        variables = {"id": card_id, "input": {"creditAmount": _money_input(amount), "note": note}}
+    async def credit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
+        variables = {"id": card_id, "input": {"creditAmount": _money_input(amount), "note": marker(ref)}}
         return await self._call(documents.CREDIT_CARD, variables, mapping.credit_transaction, deadline)
 
     async def deactivate(self, *, card_id: str, deadline: float) -> LedgerCard:
@@ -147,12 +167,17 @@ class ShopifyClient:
     async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None:
         return await self._call(documents.GET_CARD, {"id": card_id}, mapping.read_card, deadline)
 
-    async def search_cards(
-        self, *, query: str, first: int, deadline: float, priority: Priority = Priority.MONEY
-    ) -> list[LedgerCard]:
+    async def find_by_code(self, *, code: str, deadline: float, priority: Priority = Priority.MONEY) -> LedgerCard | None:
+        """The free-text search matches more than codes; only the full code identifies a card,
+        and a hit can only be checked by its last four: exactly one hit that ends in them."""
+        hits = await self._search(code, deadline, lookup=priority is Priority.LOOKUP)
+        if len(hits) != 1 or hits[0].last_characters != code[-4:].lower():
+            return None
+        return hits[0]
+
+    async def _search(self, code: str, deadline: float, *, lookup: bool) -> list[LedgerCard]:
         """A LOOKUP is refused at once (LedgerUnavailable, nothing sent) rather than wait for
         the bucket or spend the part of it kept for money calls (see LookupBudget)."""
-        lookup = priority is Priority.LOOKUP
         if lookup:
             if self._lookups_in_flight >= self.lookups.max_in_flight:
                 LOOKUPS_SHED.labels("in_flight").inc()
@@ -160,7 +185,7 @@ class ShopifyClient:
             self._lookups_in_flight += 1
         try:
             return await self._call(
-                documents.SEARCH_CARDS, {"first": first, "query": query}, mapping.searched_cards, deadline,
+                documents.SEARCH_CARDS, {"first": 2, "query": code}, mapping.searched_cards, deadline,
                 lookup_share=self.lookups.share if lookup else None,
             )
         except LedgerSearchWarning:
@@ -170,13 +195,14 @@ class ShopifyClient:
             if lookup:
                 self._lookups_in_flight -= 1
 
-    async def find_transaction(
-        self, *, card_id: str, note: str, not_before: datetime, deadline: float
+    async def find_write(
+        self, *, card_id: str, ref: WriteRef, not_before: datetime, deadline: float
     ) -> LedgerTransaction | None:
         """Newest first: stop at the marker, at the first transaction older than `not_before`,
         or when the pages run out. An unknown card has no transactions."""
         if not_before.tzinfo is None:  # Shopify's processedAt is always UTC-aware
             not_before = not_before.replace(tzinfo=timezone.utc)
+        note = marker(ref)
         after: str | None = None
         while True:
             page = await self._call(

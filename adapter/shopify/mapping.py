@@ -19,6 +19,7 @@ from typing import Any
 
 from adapter.domain.money import Money, MoneyError
 from adapter.ports import (
+    DeclineReason,
     LedgerCard,
     LedgerConfiguration,
     LedgerConfigurationError,
@@ -166,14 +167,44 @@ def _payload(body: Body, root_field: str, *, write: bool) -> Any:
 
 def raise_for_user_errors(payload: Any, root_field: str) -> None:
     """One userError means a definite decline, except INTERNAL_ERROR: outcome unknown (spec §11).
-    The duplicate-code error has `code: null` (spec §5); LedgerDecline.code_taken spots it."""
+    The duplicate-code error has `code: null` (spec §5); decline() tells it apart."""
     errors = (payload or {}).get("userErrors") or []
     if not errors:
         return
     if any(e.get("code") == "INTERNAL_ERROR" for e in errors):
         raise LedgerOutcomeUnknown(f"{root_field}: userError INTERNAL_ERROR")
     first = errors[0]
-    raise LedgerDecline(first.get("code"), list(first.get("field") or []), first.get("message") or "")
+    raise decline(first.get("code"), list(first.get("field") or []), first.get("message") or "")
+
+
+_DECLINE_REASONS = {
+    "INSUFFICIENT_FUNDS": DeclineReason.INSUFFICIENT_FUNDS,
+    "GIFT_CARD_NOT_FOUND": DeclineReason.CARD_NOT_FOUND,
+    "MISMATCHING_CURRENCY": DeclineReason.MISMATCHING_CURRENCY,
+    "GIFT_CARD_LIMIT_EXCEEDED": DeclineReason.LIMIT_EXCEEDED,
+    "TOO_SHORT": DeclineReason.INVALID_AMOUNT,
+    "TOO_LONG": DeclineReason.INVALID_AMOUNT,
+    "GREATER_THAN": DeclineReason.INVALID_AMOUNT,
+    "NEGATIVE_OR_ZERO_AMOUNT": DeclineReason.INVALID_AMOUNT,
+}
+# Shopify answers INVALID on ["id"] for both states; its message tells them apart.
+_INVALID_CARD_MESSAGES = {
+    "The gift card has expired.": DeclineReason.EXPIRED,
+    "The gift card is deactivated.": DeclineReason.DEACTIVATED,
+}
+
+
+def decline(code: str | None, field: list[str], message: str) -> LedgerDecline:
+    """One userError as our decline vocabulary. The duplicate-code error has `code: null`
+    (spec §5): it is told by its field and message."""
+    detail = f"{code} {'.'.join(field)}: {message}"
+    if field[-1:] == ["code"]:
+        if message == "Code has already been taken" or code == "TAKEN":
+            return LedgerDecline(DeclineReason.CODE_TAKEN, detail)
+        return LedgerDecline(DeclineReason.INVALID_CODE, detail)
+    if code == "INVALID" and field == ["id"]:
+        return LedgerDecline(_INVALID_CARD_MESSAGES.get(message, DeclineReason.UNUSABLE), detail)
+    return LedgerDecline(_DECLINE_REASONS.get(code or "", DeclineReason.OTHER), detail)
 
 
 # ---- values --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Ledger-write intents: recorded before a Shopify write, settled after it."""
+"""Ledger-write intents: recorded before a ledger write, settled after it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from decimal import Decimal
 from uuid import UUID
 
 from adapter import jsonio
+from adapter.ports import WriteRef
 from adapter.store import cards
 from adapter.store.cards import Registration
-
-MARKER_PREFIX = "gca:v1"
 
 _COLUMNS = (
     "write_id, idempotency_id, operation, state, code_digest, code_encrypted, shopify_card_id,"
@@ -46,17 +45,13 @@ class LedgerWrite:
     counted_now: bool = False
 
     @property
-    def marker(self) -> str:
-        """The note that ties the ledger transaction to us. Holds no code or personal data."""
-        return marker(self.operation, self.write_id)
+    def ref(self) -> WriteRef:
+        """This write's identity at the ledger (a Shopify note, an absolute-balance intent)."""
+        return WriteRef(self.operation, self.write_id)
 
     @property
     def may_have_been_sent(self) -> bool:
         return self.attempts > 0
-
-
-def marker(operation: str, write_id: str) -> str:
-    return f"{MARKER_PREFIX}:{operation}:{write_id}"
 
 
 def new_write_id() -> str:

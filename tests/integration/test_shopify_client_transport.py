@@ -30,6 +30,7 @@ from adapter.ports import (
     LedgerSearchWarning,
     LedgerUnavailable,
     Priority,
+    WriteRef,
 )
 from adapter.shopify.client import ShopifyClient
 from adapter.shopify.pacing import LookupBudget
@@ -38,6 +39,7 @@ TOKEN = "shpat_test_token_0123456789"
 VERSION = "2026-07"
 CARD_ID = "gid://shopify/GiftCard/663920574770"
 MARKER = "gca:v1:authorize:5f0c2e7a9b4d4e1f8a3c6d2b1e0f9a87"
+REF = WriteRef("authorize", "5f0c2e7a9b4d4e1f8a3c6d2b1e0f9a87")  # its marker is MARKER
 
 Step = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -166,7 +168,7 @@ USD30 = Money(Decimal("30.00"), "USD")
 async def test_debit_sends_token_minor_unit_amount_and_marker(client, shop) -> None:
     shop.then(answer(DEBIT_OK))
     before = calls("giftCardDebit", "ok")
-    tx = await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    tx = await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert tx.amount == Money(Decimal("-30.00"), "USD") and tx.balance_after == Money(Decimal("70.00"), "USD")
     (sent,) = shop.received
     assert sent.headers["X-Shopify-Access-Token"] == TOKEN
@@ -183,7 +185,7 @@ async def test_create_sends_initial_amount_in_minor_units(client, shop) -> None:
                                                   "giftCardCode": "k3v9q2m8x7p4t6w1", "userErrors": []}},
                       "extensions": cost(requested=10)}))
     card = await client.create_card(code="k3v9q2m8x7p4t6w1", amount=Money(Decimal("500"), "JPY"),
-                                    note="gca:v1:issue:x", deadline=deadline_in(5))
+                                    ref=WriteRef("issue", "x"), deadline=deadline_in(5))
     assert card.id == CARD_ID
     sent = shop.variables[0]["input"]
     assert sent == {"initialAmount": {"amount": "500", "currencyCode": "JPY"}, "code": "k3v9q2m8x7p4t6w1",
@@ -205,7 +207,7 @@ async def test_unknown_card_is_none_and_deactivate_returns_the_card(client, shop
 async def test_throttled_write_is_resent_once_with_the_same_marker_after_waiting(client, shop) -> None:
     shop.then(answer(THROTTLED), answer(DEBIT_OK))
     throttled_before = calls("giftCardDebit", "throttled")
-    tx = await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    tx = await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert tx.note == MARKER
     assert len(shop.received) == 2
     assert shop.received[0].body == shop.received[1].body  # same document, same marker
@@ -219,7 +221,7 @@ async def test_throttled_with_no_time_left_is_unavailable_not_resent(client, sho
     slow_refill["extensions"]["cost"]["actualQueryCost"] = None
     shop.then(answer(slow_refill))
     with pytest.raises(LedgerUnavailable):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(2))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(2))
     assert len(shop.received) == 1
 
 
@@ -227,7 +229,7 @@ async def test_429_waits_retry_after_then_resends(client, shop) -> None:
     shop.then(answer({"errors": "Too many requests"}, status=429, headers={"Retry-After": "0.2"}),
               answer(DEBIT_OK))
     before = calls("giftCardDebit", "http_429")
-    await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 2 and shop.received[0].body == shop.received[1].body
     assert shop.received[1].at - shop.received[0].at >= 0.15
     assert calls("giftCardDebit", "http_429") == before + 1
@@ -246,7 +248,7 @@ async def test_pacing_waits_before_sending_when_the_model_bucket_is_empty(client
     shop.then(answer({**CARD_OK, "extensions": cost(available=0, requested=2)}), answer(DEBIT_OK))
     waited_before = counter("giftcard_adapter_shopify_throttle_wait_seconds_total")
     await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
-    await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+    await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 2
     assert shop.received[1].at - shop.received[0].at >= 0.05
     assert counter("giftcard_adapter_shopify_throttle_wait_seconds_total") > waited_before
@@ -257,7 +259,7 @@ async def test_pacing_refuses_up_front_when_the_wait_passes_the_deadline(client,
     shop.then(answer({**CARD_OK, "extensions": cost(available=0, requested=2, restore=1.0)}))
     await client.get_card(card_id=CARD_ID, deadline=deadline_in(5))
     with pytest.raises(LedgerUnavailable) as caught:
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(2))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(2))
     assert len(shop.received) == 1  # never sent
     assert caught.value.retry_after > 2
 
@@ -282,14 +284,14 @@ async def test_5xx_on_a_read_exhausts_retries_as_unavailable(client, shop) -> No
 async def test_5xx_on_a_write_is_unknown_and_sent_exactly_once(client, shop) -> None:
     shop.then(answer({}, status=500), answer(DEBIT_OK))
     with pytest.raises(LedgerOutcomeUnknown):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
 
 
 async def test_internal_server_error_on_a_write_is_unknown_and_on_a_read_retried(client, shop) -> None:
     shop.then(answer(INTERNAL), answer(INTERNAL), answer(CARD_OK))
     with pytest.raises(LedgerOutcomeUnknown):
-        await client.credit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.credit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
     assert await client.get_card(card_id=CARD_ID, deadline=deadline_in(5)) is not None
     assert len(shop.received) == 3
@@ -300,7 +302,7 @@ async def test_user_error_internal_error_on_a_write_is_unknown(client, shop) -> 
         {"field": ["id"], "code": "INTERNAL_ERROR", "message": "oops"}]}}}))
     before = calls("giftCardDebit", "internal_error")
     with pytest.raises(LedgerOutcomeUnknown):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
     assert calls("giftCardDebit", "internal_error") == before + 1
 
@@ -310,7 +312,7 @@ async def test_user_error_internal_error_on_a_write_is_unknown(client, shop) -> 
 async def test_connection_dropped_after_a_write_is_unknown_and_not_resent(client, shop) -> None:
     shop.then(drop_connection(), answer(DEBIT_OK))
     with pytest.raises(LedgerOutcomeUnknown):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
 
 
@@ -324,7 +326,7 @@ async def test_slow_write_past_the_deadline_is_unknown(client, shop) -> None:
     shop.then(slow(2.0, DEBIT_OK), answer(DEBIT_OK))
     before = calls("giftCardDebit", "timeout")
     with pytest.raises(LedgerOutcomeUnknown):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(0.3))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(0.3))
     assert len(shop.received) == 1
     assert calls("giftCardDebit", "timeout") == before + 1
 
@@ -346,7 +348,7 @@ async def test_connect_failure_on_a_write_is_unavailable_not_unknown(session) ->
     url = f"http://127.0.0.1:{_closed_port()}/admin/api/{VERSION}/graphql.json"
     client = ShopifyClient(session, graphql_url=url, access_token=TOKEN, api_version=VERSION)
     with pytest.raises(LedgerUnavailable):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
 
 
 # ---- 4xx ---------------------------------------------------------------------------------
@@ -356,7 +358,7 @@ async def test_401_is_a_configuration_error(client, shop) -> None:
                      status=401))
     before = calls("giftCardDebit", "http_4xx")
     with pytest.raises(LedgerConfigurationError):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
     assert calls("giftCardDebit", "http_4xx") == before + 1
 
@@ -365,7 +367,7 @@ async def test_401_is_a_configuration_error(client, shop) -> None:
 async def test_frozen_or_locked_shop_is_unavailable(client, shop, status) -> None:
     shop.then(answer({"errors": "Unavailable Shop"}, status=status))
     with pytest.raises(LedgerUnavailable):
-        await client.debit(card_id=CARD_ID, amount=USD30, note=MARKER, deadline=deadline_in(5))
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
     assert len(shop.received) == 1
 
 
@@ -404,15 +406,23 @@ async def test_search_warning_fails_the_search(client, shop) -> None:
         **cost(requested=6)}}))
     before = counter("giftcard_adapter_shopify_search_warnings_total")
     with pytest.raises(LedgerSearchWarning):
-        await client.search_cards(query="updated_at:>=2026-07-14", first=2, deadline=deadline_in(5))
+        await client.find_by_code(code="updated_at:>=2026-07-14", deadline=deadline_in(5))
     assert counter("giftcard_adapter_shopify_search_warnings_total") == before + 1
     assert shop.variables == [{"first": 2, "query": "updated_at:>=2026-07-14"}]
 
 
-async def test_search_returns_cards(client, shop) -> None:
+async def test_find_by_code_returns_the_one_matching_card(client, shop) -> None:
     shop.then(answer({"data": {"giftCards": {"nodes": [card_node()]}}, "extensions": cost(requested=6)}))
-    cards = await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))
-    assert [c.last_characters for c in cards] == ["7369"]
+    card = await client.find_by_code(code="k3v9q2m8x7p4t6w17369", deadline=deadline_in(5))
+    assert card is not None and card.last_characters == "7369"
+
+
+async def test_find_by_code_refuses_a_hit_with_other_last_characters_or_two_hits(client, shop) -> None:
+    shop.then(answer({"data": {"giftCards": {"nodes": [card_node()]}}, "extensions": cost(requested=6)}))
+    assert await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5)) is None
+    shop.then(answer({"data": {"giftCards": {"nodes": [card_node(), card_node(id="gid://shopify/GiftCard/2")]}},
+                      "extensions": cost(requested=6)}))
+    assert await client.find_by_code(code="k3v9q2m8x7p4t6w17369", deadline=deadline_in(5)) is None
 
 
 def tx(n: int, note: str | None, at: str, amount: str = "-1.0") -> dict:
@@ -429,26 +439,26 @@ def page(nodes: list[dict], next_cursor: str | None) -> dict:
 NOT_BEFORE = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 
 
-async def test_find_transaction_pages_newest_first_until_the_marker(client, shop) -> None:
+async def test_find_write_pages_newest_first_until_the_marker(client, shop) -> None:
     shop.then(answer(page([tx(5, "other", "2026-11-20T15:20:00Z"), tx(4, None, "2026-11-20T15:19:00Z")], "c1")),
               answer(page([tx(3, MARKER, "2026-11-20T15:13:22Z", "-30.0")], None)))
-    found = await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+    found = await client.find_write(card_id=CARD_ID, ref=REF, not_before=NOT_BEFORE,
                                           deadline=deadline_in(5))
     assert found is not None and found.id.endswith("/3") and found.amount.ledger_string() == "-30.00"
     assert found.card_id == CARD_ID
     assert shop.variables == [{"id": CARD_ID, "after": None}, {"id": CARD_ID, "after": "c1"}]
 
 
-async def test_find_transaction_stops_at_transactions_older_than_the_attempt(client, shop) -> None:
+async def test_find_write_stops_at_transactions_older_than_the_attempt(client, shop) -> None:
     shop.then(answer(page([tx(2, "other", "2026-11-20T15:01:00Z"), tx(1, None, "2026-11-20T14:59:00Z")], "c1")))
-    assert await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+    assert await client.find_write(card_id=CARD_ID, ref=REF, not_before=NOT_BEFORE,
                                          deadline=deadline_in(5)) is None
     assert len(shop.received) == 1
 
 
-async def test_find_transaction_on_an_unknown_card_is_none(client, shop) -> None:
+async def test_find_write_on_an_unknown_card_is_none(client, shop) -> None:
     shop.then(answer({"data": {"giftCard": None}}))
-    assert await client.find_transaction(card_id=CARD_ID, note=MARKER, not_before=NOT_BEFORE,
+    assert await client.find_write(card_id=CARD_ID, ref=REF, not_before=NOT_BEFORE,
                                          deadline=deadline_in(5)) is None
 
 
@@ -489,9 +499,9 @@ async def test_logs_never_carry_the_token_a_code_or_a_query(client, shop) -> Non
     )
     with capture_logs() as logs:
         with pytest.raises(LedgerDecline):
-            await client.create_card(code=code, amount=USD30, note="gca:v1:issue:x", deadline=deadline_in(5))
+            await client.create_card(code=code, amount=USD30, ref=WriteRef("issue", "x"), deadline=deadline_in(5))
         with pytest.raises(LedgerSearchWarning):
-            await client.search_cards(query=code, first=2, deadline=deadline_in(5))
+            await client.find_by_code(code=code, deadline=deadline_in(5))
     text = repr(logs)
     assert logs, "expected some log lines"
     assert any(line["event"] == "shopify_api_version_mismatch" for line in logs)
@@ -509,23 +519,23 @@ def searched(available: float) -> dict:
 
 async def test_a_lookup_is_not_sent_when_it_would_take_the_bucket_into_the_money_share(client, shop) -> None:
     shop.then(answer(searched(available=1005)), answer(searched(available=1005)))
-    await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))  # the bucket: 1005 of 2000
+    await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5))  # the bucket: 1005 of 2000
     before = counter_with("giftcard_adapter_ledger_lookups_shed_total", reason="budget")
     with pytest.raises(LedgerUnavailable) as refused:
-        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+        await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5),
                                   priority=Priority.LOOKUP)
     assert len(shop.received) == 1  # nothing sent
     assert 0 < refused.value.retry_after <= 0.1  # a few points short of 1000 + 6, at 100/s
     assert counter_with("giftcard_adapter_ledger_lookups_shed_total", reason="budget") == before + 1
     # The same search for money (settling a write) is sent.
-    await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5))
+    await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5))
     assert len(shop.received) == 2
 
 
 async def test_a_lookup_above_the_money_share_is_sent(client, shop) -> None:
     shop.then(answer(searched(available=1500)), answer(searched(available=1494)))
     for _ in range(2):
-        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+        await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5),
                                   priority=Priority.LOOKUP)
     assert len(shop.received) == 2
 
@@ -533,7 +543,7 @@ async def test_a_lookup_above_the_money_share_is_sent(client, shop) -> None:
 async def test_a_throttled_lookup_is_not_resent(client, shop) -> None:
     shop.then(answer(THROTTLED), answer(searched(available=1900)))
     with pytest.raises(LedgerUnavailable):
-        await client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+        await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5),
                                   priority=Priority.LOOKUP)
     assert len(shop.received) == 1
 
@@ -555,7 +565,7 @@ async def test_lookups_in_flight_are_capped(aiohttp_server, shop, session) -> No
     shop.then(held(), held(), answer(searched(available=1900)))
 
     def lookup():
-        return client.search_cards(query="k3v9q2m8x7p4t6w1", first=2, deadline=deadline_in(5),
+        return client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5),
                                    priority=Priority.LOOKUP)
 
     running = [asyncio.create_task(lookup()) for _ in range(2)]
@@ -565,8 +575,8 @@ async def test_lookups_in_flight_are_capped(aiohttp_server, shop, session) -> No
         await lookup()
     assert len(shop.received) == 2
     opened.set()
-    assert await asyncio.gather(*running) == [[], []]
-    assert await lookup() == []  # room again
+    assert await asyncio.gather(*running) == [None, None]
+    assert await lookup() is None  # room again
 
 
 def counter_with(name: str, **labels: str) -> float:

@@ -11,11 +11,14 @@ def test_normalises_spaces_dashes_and_case():
     assert CardCode(" AbC-dEf\t12 34 ").value == "abcdef1234"
 
 
-def test_ledger_validity_is_8_to_20_of_a_z_0_9():
-    assert CardCode("abcd1234").is_ledger_valid
-    assert CardCode("a" * 20).is_ledger_valid
-    assert not CardCode("abc1234").is_ledger_valid
-    assert not CardCode("a" * 21).is_ledger_valid
+def test_shopify_code_rule_is_8_to_20_of_a_z_0_9():
+    from adapter.shopify.client import SHOPIFY_CODE_RULE as rule
+
+    assert rule.broken_by(CardCode("abcd1234").value) is None
+    assert rule.broken_by(CardCode("A" * 20).value) is None
+    assert rule.broken_by(CardCode("abc1234").value) == "8 to 20 letters a-z or digits 0-9"
+    assert rule.broken_by(CardCode("a" * 21).value) is not None
+    assert rule.broken_by("abcd_1234") is not None
 
 
 @pytest.mark.parametrize("raw", ["abcd_1234", "abcdé1234", "abcd\u212a1234", "abcd\uff11234", "abcd.1234", "", " - "])

@@ -1,17 +1,19 @@
-"""Every Shopify outcome the spec lists maps onto the NewStore answer it prescribes (§4)."""
+"""Every Shopify outcome the spec lists maps, through our decline vocabulary, onto the NewStore
+answer it prescribes (§4)."""
 
 import pytest
 
 from adapter.domain.errors import ConfigurationFault, Decline, InvalidInput, RetryLater
 from adapter.http.errors import from_use_case
 from adapter.ports import (
+    DeclineReason,
     LedgerConfigurationError,
-    LedgerDecline,
     LedgerOutcomeUnknown,
     LedgerSearchWarning,
     LedgerUnavailable,
 )
 from adapter.services.ledger_errors import decline_from, transient_from
+from adapter.shopify.mapping import decline
 
 
 @pytest.mark.parametrize(("code", "field", "message", "status", "error_code", "ours"), [
@@ -36,16 +38,16 @@ from adapter.services.ledger_errors import decline_from, transient_from
      "bad_request", "amount.value:"),
 ])
 def test_user_errors(code, field, message, status, error_code, ours):
-    answer = from_use_case(decline_from(LedgerDecline(code, field, message)))
+    answer = from_use_case(decline_from(decline(code, field, message)))
     assert (answer.status, answer.error_code) == (status, error_code)
     assert answer.message.startswith(ours)
     assert message not in answer.message or message == ours  # Shopify's wording stays inside
 
 
 def test_code_taken_is_recognised_by_its_null_code():
-    taken = LedgerDecline(None, ["input", "code"], "Code has already been taken")
-    assert taken.code_taken
-    assert not LedgerDecline("INVALID", ["input", "code"], "Code can only contain letters(a-z) and numbers(0-9)").code_taken
+    assert decline(None, ["input", "code"], "Code has already been taken").reason is DeclineReason.CODE_TAKEN
+    invalid = decline("INVALID", ["input", "code"], "Code can only contain letters(a-z) and numbers(0-9)")
+    assert invalid.reason is DeclineReason.INVALID_CODE
 
 
 @pytest.mark.parametrize(("error", "status", "error_code"), [
