@@ -18,13 +18,12 @@ from adapter.http.presenter import present
 from adapter.http.middleware import handle
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
-from adapter.services.context import Services, ShopCurrency, UnknownCodes
+from adapter.services.context import Services, ShopCurrency, UnknownCodes, utc_today
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
 from adapter.settings import Settings
-from adapter.shopify.client import ShopifyClient
-from adapter.shopify.pacing import LookupBudget
+from adapter.ledgers.selection import build_ledger
 from adapter.store.database import create_pool
 from adapter.store.migrations import migrate
 
@@ -54,30 +53,21 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def graphql_url(settings: Settings) -> str:
-    if settings.shopify_graphql_url:
-        return settings.shopify_graphql_url
-    return ShopifyClient.graphql_url_for(settings.shopify_shop_domain or "", settings.shopify_api_version)
-
-
 async def _resources(app: web.Application):
     settings = app[SETTINGS]
     assert settings.database_url is not None and settings.card_code_secrets
-    assert settings.shopify_access_token is not None
     pool = await create_pool(settings.database_url.get_secret_value(),
                              min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     async with pool.acquire() as conn:
         await migrate(conn)
     watch_pool(pool)
-    # One session for every Shopify call; per-call deadlines are set by the client.
+    # One session for every ledger call; per-call deadlines are set by the client.
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, connect=3),
         connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
     )
-    ledger = ShopifyClient(session, graphql_url=graphql_url(settings),
-                           access_token=settings.shopify_access_token.get_secret_value(),
-                           api_version=settings.shopify_api_version,
-                           lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight))
+    ledger = build_ledger(settings, session, pool, utc_today)
+    log.info("ledger_selected", ledger=ledger.capabilities.name, moves=ledger.capabilities.moves.value)
     vault = CodeVault(settings.card_code_secrets)
     # Key ids are not secret: they tell operators which key writes and which still read.
     log.info("card_code_keys", writing_key_id=vault.key_id.hex(), reading_key_ids=[k.hex() for k in vault.key_ids])

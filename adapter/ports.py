@@ -223,6 +223,10 @@ class LedgerPort(Protocol):
 
     async def configuration(self, *, deadline: float) -> LedgerConfiguration: ...
 
+    async def settle_background(self, *, deadline: float) -> int:
+        """Finish what this ledger's adapter left open (the reconciler calls it every pass);
+        answers how many items it finished. Nothing to do for most ledgers."""
+
 
 # ---- ledgers that can only set a balance ------------------------------------------------------
 

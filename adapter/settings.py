@@ -34,10 +34,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     database_url: SecretStr | None = None
+    # Which ledger holds the cards; each has its own typed settings below.
+    ledger: Literal["shopify", "shopline", "gifthero"] = "shopify"
     shopify_shop_domain: str | None = None
     shopify_access_token: SecretStr | None = None
     shopify_api_version: str = Field(default="2026-10", pattern=r"^\d{4}-(01|04|07|10)$")
     shopify_graphql_url: str | None = None
+    # SHOPLINE (REST Admin API): the store's handle, a private app's token, and the app secret
+    # that signs its webhooks. SHOPLINE_BASE_URL replaces the derived endpoint (an emulator).
+    shopline_shop_handle: str | None = None
+    shopline_access_token: SecretStr | None = None
+    shopline_api_version: str = Field(default="v20260601", pattern=r"^v\d{8}$")
+    shopline_app_secret: SecretStr | None = None
+    shopline_base_url: str | None = None
+    # Gift Card Hero (REST): the store's static token. GIFTHERO_BASE_URL replaces the vendor's.
+    gifthero_access_token: SecretStr | None = None
+    gifthero_base_url: str | None = None
+    # Neither REST ledger can tell us the shop's currency (no configuration endpoint), so the
+    # operator states it; new cards are made in it and NewStore's amounts are checked against it.
+    ledger_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     newstore_api_keys: SecretStr | None = None
     card_code_key: SecretStr | None = None  # one key, taken whole: the same as a one-key CARD_CODE_KEYS
     card_code_keys: SecretStr | None = None  # comma-separated; the first writes, all read
@@ -104,6 +119,11 @@ class Settings(BaseSettings):
 
     @property
     def shop_configured(self) -> bool:
+        """The chosen ledger has an endpoint configured (else, in embedded mode, its emulator)."""
+        if self.ledger == "shopline":
+            return bool(self.shopline_shop_handle or self.shopline_base_url)
+        if self.ledger == "gifthero":
+            return bool(self.gifthero_base_url or self.gifthero_access_token)
         return bool(self.shopify_shop_domain or self.shopify_graphql_url)
 
     @property
@@ -165,10 +185,13 @@ class Settings(BaseSettings):
                                 + " (or set EMBEDDED=true for a local run on the built-in sandbox and an embedded Postgres)")
         if self.db_pool_min > self.db_pool_max:
             problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")
-        if self.shopify_access_token and not self.shop_configured and self.embedded:
+        if self.ledger == "shopify" and self.shopify_access_token and not self.shop_configured and self.embedded:
             problems.append("SHOPIFY_ACCESS_TOKEN is set but no shop: set SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL")
-        if self.shopify_graphql_url:
-            problems += self._ledger_url_problems(self.shopify_graphql_url)
+        if self.ledger == "shopline" and self.shopline_access_token and not self.shop_configured and self.embedded:
+            problems.append("SHOPLINE_ACCESS_TOKEN is set but no store: set SHOPLINE_SHOP_HANDLE or SHOPLINE_BASE_URL")
+        for name in ("shopify_graphql_url", "shopline_base_url", "gifthero_base_url"):
+            if getattr(self, name):
+                problems += self._ledger_url_problems(name.upper(), getattr(self, name))
         for index, key in enumerate(self.api_keys, start=1):
             if len(key) < MIN_API_KEY_LENGTH:
                 # The position only: the key itself (or its length) is no business of a log.
@@ -188,26 +211,45 @@ class Settings(BaseSettings):
         missing = []
         if self.database_url is None:
             missing.append("DATABASE_URL")
-        if not self.shop_configured:
-            missing.append("SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL")
-        if not self.shopify_access_token:
-            missing.append("SHOPIFY_ACCESS_TOKEN")
+        missing += self._missing_ledger_settings()
         if not self.api_keys:
             missing.append("NEWSTORE_API_KEYS")
         if not self.card_code_secrets:
             missing.append("CARD_CODE_KEYS (or CARD_CODE_KEY)")
         return missing
 
-    def _ledger_url_problems(self, url: str) -> list[str]:
+    def _missing_ledger_settings(self) -> list[str]:
+        """What the chosen ledger needs in production (the others' settings are ignored)."""
+        missing = []
+        if self.ledger == "shopify":
+            if not self.shop_configured:
+                missing.append("SHOPIFY_SHOP_DOMAIN or SHOPIFY_GRAPHQL_URL")
+            if not self.shopify_access_token:
+                missing.append("SHOPIFY_ACCESS_TOKEN")
+            return missing
+        if self.ledger == "shopline":
+            if not self.shop_configured:
+                missing.append("SHOPLINE_SHOP_HANDLE or SHOPLINE_BASE_URL")
+            if not self.shopline_access_token:
+                missing.append("SHOPLINE_ACCESS_TOKEN")
+            if not self.shopline_app_secret:
+                missing.append("SHOPLINE_APP_SECRET")
+        if self.ledger == "gifthero" and not self.gifthero_access_token:
+            missing.append("GIFTHERO_ACCESS_TOKEN")
+        if self.ledger_currency is None:
+            missing.append("LEDGER_CURRENCY")
+        return missing
+
+    def _ledger_url_problems(self, name: str, url: str) -> list[str]:
         parts = urlsplit(url)
         if parts.scheme == "https" and parts.hostname:
             return []
-        # The local sandbox speaks plain http on loopback; nothing else may carry the token in clear.
+        # A local emulator speaks plain http on loopback; nothing else may carry the token in clear.
         if self.embedded and parts.scheme == "http" and _is_loopback(parts.hostname):
             return []
         if self.embedded:
-            return ["SHOPIFY_GRAPHQL_URL must be https (http only to a loopback sandbox)"]
-        return ["SHOPIFY_GRAPHQL_URL must be https"]
+            return [f"{name} must be https (http only to a loopback emulator)"]
+        return [f"{name} must be https"]
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -106,6 +106,24 @@ LOOKUPS_JOINED = Counter(
     namespace=NAMESPACE,
 )
 
+# Ledgers that can only set a balance (adapter.ledgers.absolute).
+ABSOLUTE_VERIFICATIONS = Counter(
+    "absolute_put_verifications", "Balance PUTs checked for foreign changes they overwrote, by result",
+    ["ledger", "result"], namespace=NAMESPACE,
+)
+FOREIGN_CHANGES_REPAIRED = Counter(
+    "foreign_changes_repaired", "Foreign balance changes a PUT of ours overwrote, restored by a correcting PUT",
+    ["ledger"], namespace=NAMESPACE,
+)
+LEDGER_REVIEWS = Counter(
+    "ledger_reviews_opened", "Writes the ledger's state could not settle, sent to an operator (never resent)",
+    ["ledger", "reason"], namespace=NAMESPACE,
+)
+
+OPEN_REVIEWS = Gauge(
+    "ledger_reviews_open", "Writes in review, waiting for an operator's decision", namespace=NAMESPACE,
+)
+
 OLDEST_UNSETTLED = Gauge(
     "oldest_unsettled_operation_seconds", "Age of the oldest ledger write whose outcome is not known",
     namespace=NAMESPACE,

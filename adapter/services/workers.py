@@ -69,8 +69,17 @@ class Reconciler:
             if result in ("still_unknown", "awaiting_retry", "deferred", "failed"):
                 await coordinator.release(record.id)
             results[result] = results.get(result, 0) + 1
+        if stopping is None or not stopping.is_set():
+            # What the ledger's own adapter left to finish (checks of absolute-balance PUTs).
+            try:
+                finished = await services.ledger.settle_background(deadline=loop.time() + settings.deadline)
+                if finished:
+                    results["ledger_background"] = finished
+            except Exception:
+                log.warning("ledger_background_failed", exc_info=True)
         async with services.pool.acquire() as conn:
             metrics.OLDEST_UNSETTLED.set(await writes.oldest_unsettled_age(conn))
+            metrics.OPEN_REVIEWS.set(await writes.open_reviews(conn))
         return results
 
     async def run(self, stopping: asyncio.Event) -> None:

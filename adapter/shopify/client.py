@@ -217,6 +217,9 @@ class ShopifyClient:
                 return None
             after = page.end_cursor
 
+    async def settle_background(self, *, deadline: float) -> int:
+        return 0  # deltas with notes: every write is settled by find_write alone
+
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         return await self._call(documents.CONFIGURATION, None, mapping.configuration, deadline)
 

@@ -224,6 +224,11 @@ async def other_activation_state(conn, code_digests: tuple[bytes, ...], amount: 
     )
 
 
+async def open_reviews(conn) -> int:
+    """Writes an operator must decide (ledger_reviews, index ledger_reviews_open)."""
+    return await conn.fetchval("SELECT count(*) FROM ledger_reviews WHERE resolved_at IS NULL")
+
+
 async def oldest_unsettled_age(conn) -> float:
     """Seconds since the oldest write whose outcome we do not know was recorded."""
     return float(await conn.fetchval(

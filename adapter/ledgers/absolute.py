@@ -1,0 +1,311 @@
+"""Exactly once on a ledger that can only set a balance (ledgers.md §3.2).
+
+SHOPLINE and Gift Card Hero take `PUT balance = T`: no delta, no precondition, no note. This
+module turns such a ledger (an `AbsoluteLedger`) into the `LedgerPort` the use cases call, so a
+debit or credit there keeps the promise it keeps on Shopify. Per card:
+
+1. take the card's write lock in Postgres (shared by every replica);
+2. read the balance B and the card's newest history entry (the mark);
+3. record the intent (B, T = B ± amount, the mark) on the write's row, committed;
+4. PUT T;
+5. verify: find our entry among the entries after the mark. Entries before ours are foreign
+   changes our PUT overwrote (a checkout between our read and our PUT): they are restored with
+   a correcting PUT, counted and logged, never left silent.
+
+An unknown outcome is settled from the same record: the entries after the mark must show our
+PUT as the one "set" entry where the running sum reaches T − B (applied), or no such entry while
+the balance still adds up (not applied). Anything else goes to review (a row in ledger_reviews,
+a metric, a log line) and is never resent blindly.
+
+Two rules keep late PUTs harmless. A card with one of our PUTs still unsettled takes no other
+write of ours (its late arrival would overwrite it): such a write is answered "retry later". And
+aiohttp's own resend of a PUT is switched off (adapter.ledgers.rest); were one to happen anyway,
+its second entry makes two candidates, which is a review, not a guess.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+
+from adapter.domain.money import Money
+from adapter.ledgers.marker import marker
+from adapter.observability.metrics import ABSOLUTE_VERIFICATIONS, FOREIGN_CHANGES_REPAIRED, LEDGER_REVIEWS
+from adapter.ports import (
+    AbsoluteLedger,
+    BalanceEntry,
+    DeclineReason,
+    EntryKind,
+    LedgerCard,
+    LedgerConfiguration,
+    LedgerDecline,
+    LedgerError,
+    LedgerNeedsReview,
+    LedgerOutcomeUnknown,
+    LedgerTransaction,
+    LedgerUnavailable,
+    Priority,
+    WriteRef,
+)
+from adapter.store import balance_intents as store
+from adapter.store.balance_intents import BalanceIntent
+
+log = structlog.get_logger(__name__)
+
+# A correcting PUT can itself be overtaken by another foreign change: a few rounds, then review.
+REPAIR_ROUNDS = 3
+
+
+class _Ambiguous(enum.Enum):
+    AMBIGUOUS = "ambiguous"
+
+
+AMBIGUOUS = _Ambiguous.AMBIGUOUS
+
+
+def locate_put(entries: list[BalanceEntry], balance_read: Decimal, target: Decimal) -> int | None | _Ambiguous:
+    """Where our PUT (B -> T) is among the entries after the mark, oldest first.
+
+    A landed PUT leaves the balance at exactly T, so the running sum of the deltas through its
+    entry is T − B, and it is a "set" entry. None: no entry can be it. AMBIGUOUS: more than one
+    can (another app set the same balance, or a second copy of our PUT)."""
+    wanted = target - balance_read
+    running = Decimal(0)
+    found: list[int] = []
+    for index, entry in enumerate(entries):
+        running += entry.delta.amount
+        if entry.kind is EntryKind.SET and running == wanted:
+            found.append(index)
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else AMBIGUOUS
+
+
+@dataclass
+class AbsoluteBalanceLedger:
+    """The LedgerPort over an AbsoluteLedger client and our Postgres pool."""
+
+    client: AbsoluteLedger
+    pool: object
+    today: object = None  # () -> date; the use cases' clock, for expiry
+
+    def __post_init__(self) -> None:
+        self.capabilities = self.client.capabilities
+        self._ledger = self.capabilities.name
+
+    # ---- pass-through: cards --------------------------------------------------------------
+
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard:
+        # A new card has no balance to overwrite; its note proves it ours (find_created).
+        return await self.client.create_card(code=code, amount=amount, note=marker(ref), deadline=deadline)
+
+    async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:
+        return await self.client.find_created(code=code, note=marker(ref), deadline=deadline)
+
+    async def deactivate(self, *, card_id: str, deadline: float) -> LedgerCard:
+        return await self.client.deactivate(card_id=card_id, deadline=deadline)
+
+    async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None:
+        return await self.client.get_card(card_id=card_id, deadline=deadline)
+
+    async def find_by_code(self, *, code: str, deadline: float, priority: Priority = Priority.MONEY) -> LedgerCard | None:
+        return await self.client.find_by_code(code=code, deadline=deadline, priority=priority)
+
+    async def configuration(self, *, deadline: float) -> LedgerConfiguration:
+        return await self.client.configuration(deadline=deadline)
+
+    # ---- money ----------------------------------------------------------------------------
+
+    async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
+        return await self._move(card_id, Money(-amount.amount, amount.currency), ref, deadline)
+
+    async def credit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
+        return await self._move(card_id, amount, ref, deadline)
+
+    async def _move(self, card_id: str, delta: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
+        async with store.card_lock(self.pool, card_id, deadline) as conn:
+            if await store.unsettled_put_on(conn, card_id, ref.write_id):
+                # Its PUT may still land and would overwrite ours: settle it first.
+                raise LedgerUnavailable("an earlier write to this card is not settled yet", retry_after=2.0)
+            card = await self.client.get_card(card_id=card_id, deadline=deadline)
+            if card is None:
+                raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "no card with this id")
+            self._ensure_movable(card, delta)
+            mark = await self.client.newest_entry(card_id=card_id, deadline=deadline)
+            read, target = card.balance.amount, card.balance.amount + delta.amount
+            await store.record_put(conn, ref.write_id, read, target, mark)
+            try:
+                entry = await self.client.set_balance(card_id=card_id, balance=Money(target, delta.currency),
+                                                      deadline=deadline)
+            except (LedgerDecline, LedgerUnavailable):
+                await store.forget_put(conn, ref.write_id)  # not executed: no PUT to settle
+                raise
+            # The PUT landed: from here nothing may fail the write. Checking for foreign
+            # changes is our business, and if it can't finish now a sweep finishes it.
+            intent = BalanceIntent(ref.write_id, ref.operation, card_id, abs(delta.amount), delta.currency, read,
+                                   target, mark, None, None, datetime.now(UTC))
+            ours = await self._verify(conn, intent, entry, deadline)
+        return _transaction(intent, delta, ours)
+
+    def _ensure_movable(self, card: LedgerCard, delta: Money) -> None:
+        """What Shopify's delta write would refuse, checked before we set anything."""
+        if not card.enabled:
+            raise LedgerDecline(DeclineReason.DEACTIVATED, "card disabled")
+        if self.today is not None and card.is_expired(self.today()):
+            raise LedgerDecline(DeclineReason.EXPIRED, "card expired")
+        if card.balance.currency != delta.currency:
+            raise LedgerDecline(DeclineReason.MISMATCHING_CURRENCY, "card currency differs")
+        if card.balance.amount + delta.amount < 0:
+            raise LedgerDecline(DeclineReason.INSUFFICIENT_FUNDS, "balance below the debit")
+
+    async def _verify(self, conn, intent: BalanceIntent, answered: BalanceEntry | None,
+                      deadline: float) -> BalanceEntry | None:
+        """Find our PUT's entry and restore what it overwrote; None if that must wait (the
+        write stays 'pending' for the sweep) or went to review."""
+        if answered is not None:  # the ledger said which entry the PUT made
+            overwritten = (intent.balance_target - intent.balance_read) - answered.delta.amount
+            return await self._accept(conn, intent, answered, overwritten, deadline)
+        try:
+            entries = await self.client.history(card_id=intent.card_id, after=intent.history_mark, deadline=deadline)
+        except LedgerError as error:
+            ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
+            log.warning("absolute_verify_deferred", ledger=self._ledger, write_id=intent.write_id,
+                        reason=type(error).__name__)
+            await store.mark_verify(conn, intent.write_id, "pending")
+            return None
+        where = locate_put(entries, intent.balance_read, intent.balance_target)
+        if not isinstance(where, int):
+            await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
+            return None
+        return await self._accept(conn, intent, entries[where], _sum(entries[:where]), deadline)
+
+    async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry, overwritten: Decimal,
+                      deadline: float) -> BalanceEntry:
+        """Our PUT is `ours`; `overwritten`: the foreign changes it wrote over, to restore."""
+        await store.mark_verify(conn, intent.write_id, "verified", ours.id)
+        ABSOLUTE_VERIFICATIONS.labels(self._ledger, "verified").inc()
+        if overwritten != 0:
+            await self._repair(conn, intent, overwritten, deadline)
+        return ours
+
+    async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float) -> None:
+        """Put back a foreign change our PUT overwrote, on top of the card's balance now."""
+        for _ in range(REPAIR_ROUNDS):
+            detail = {"lost": str(lost), "currency": intent.currency}
+            try:
+                card = await self.client.get_card(card_id=intent.card_id, deadline=deadline)
+                if card is None:
+                    raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "card vanished")
+                now, target = card.balance.amount, card.balance.amount + lost
+                if target < 0:
+                    # The checkout spent money our debit had already taken: the card is overdrawn
+                    # by the difference. Setting 0 would hide it; a person must decide.
+                    await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
+                    return
+                mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
+            except LedgerError as error:
+                await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
+                return
+            repair_id = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,
+                                                 now, target, mark)
+            try:
+                answered = await self.client.set_balance(card_id=intent.card_id,
+                                                         balance=Money(target, intent.currency), deadline=deadline)
+                if answered is not None:
+                    lost = (target - now) - answered.delta.amount
+                else:
+                    entries = await self.client.history(card_id=intent.card_id, after=mark, deadline=deadline)
+                    where = locate_put(entries, now, target)
+                    if not isinstance(where, int):
+                        raise LedgerNeedsReview("correcting PUT not identified in the history")
+                    lost = _sum(entries[:where])
+            except LedgerError as error:
+                # Unknown, refused or unreadable: the correction must not be resent blindly.
+                await store.finish_repair(conn, repair_id, "review")
+                await self._review(conn, intent, "repair_unsettled",
+                                   {**detail, "repair_id": repair_id, "error": type(error).__name__})
+                return
+            await store.finish_repair(conn, repair_id, "applied")
+            FOREIGN_CHANGES_REPAIRED.labels(self._ledger).inc()
+            log.warning("foreign_change_repaired", ledger=self._ledger, card_id=intent.card_id,
+                        write_id=intent.write_id, amount=detail["lost"], currency=intent.currency)
+            if lost == 0:
+                return
+        await self._review(conn, intent, "repair_rounds_exhausted", {"lost": str(lost), "currency": intent.currency})
+
+    async def _review(self, conn, intent: BalanceIntent, reason: str, detail: dict) -> None:
+        review_id = await store.open_review(conn, intent.write_id, intent.card_id, reason, {
+            **detail, "operation": intent.operation, "balance_read": str(intent.balance_read),
+            "balance_target": str(intent.balance_target), "history_mark": intent.history_mark,
+        })
+        LEDGER_REVIEWS.labels(self._ledger, reason).inc()
+        log.error("ledger_write_needs_review", ledger=self._ledger, review_id=review_id, reason=reason,
+                  write_id=intent.write_id, card_id=intent.card_id)
+
+    # ---- settling -------------------------------------------------------------------------
+
+    async def find_write(self, *, card_id: str, ref: WriteRef, not_before: datetime,
+                         deadline: float) -> LedgerTransaction | None:
+        async with self.pool.acquire() as conn:
+            intent = await store.intent_of(conn, ref.write_id)
+        if intent is None or intent.balance_read is None:
+            return None  # the intent is recorded before every PUT: none was sent
+        if intent.verify_state == "review":
+            raise LedgerNeedsReview("the write is in review")
+        if intent.verify_state == "verified":
+            return _transaction(intent, _signed(intent), None)
+        async with store.card_lock(self.pool, card_id, deadline) as conn:
+            intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
+            entries = await self.client.history(card_id=card_id, after=intent.history_mark, deadline=deadline)
+            where = locate_put(entries, intent.balance_read, intent.balance_target)
+            if where is AMBIGUOUS:
+                await self._review(conn, intent, "settle_ambiguous", {"entries": len(entries)})
+                raise LedgerNeedsReview("more than one entry could be this write")
+            if where is None:
+                if intent.verify_state == "pending":  # its PUT answered: applied, yet not in the history
+                    await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
+                    raise LedgerNeedsReview("an answered PUT is missing from the history")
+                card = await self.client.get_card(card_id=card_id, deadline=deadline)
+                if card is not None and card.balance.amount == intent.balance_read + _sum(entries):
+                    return None  # every change since the read is someone else's: not applied
+                await self._review(conn, intent, "history_does_not_add_up",
+                                   {"entries": len(entries), "balance": str(card.balance.amount) if card else None})
+                raise LedgerNeedsReview("the history does not explain the balance")
+            ours = await self._accept(conn, intent, entries[where], _sum(entries[:where]), deadline)
+        return _transaction(intent, _signed(intent), ours)
+
+    async def settle_background(self, *, deadline: float, limit: int = 20) -> int:
+        """Finish the foreign-change checks that could not run right after their PUT (the
+        write is applied: only what it may have overwritten is still open)."""
+        async with self.pool.acquire() as conn:
+            pending = await store.pending_verifications(conn, limit)
+        done = 0
+        for intent in pending:
+            try:
+                await self.find_write(card_id=intent.card_id, ref=WriteRef(intent.operation, intent.write_id),
+                                      not_before=intent.created_at, deadline=deadline)
+                done += 1
+            except LedgerError as error:
+                log.info("absolute_verify_still_deferred", ledger=self._ledger, write_id=intent.write_id,
+                         reason=type(error).__name__)
+        return done
+
+
+def _sum(entries: list[BalanceEntry]) -> Decimal:
+    return sum((entry.delta.amount for entry in entries), Decimal(0))
+
+
+def _signed(intent: BalanceIntent) -> Money:
+    return Money(intent.balance_target - intent.balance_read, intent.currency)
+
+
+def _transaction(intent: BalanceIntent, delta: Money, ours: BalanceEntry | None) -> LedgerTransaction:
+    """Our write as the use cases see it: the amount they asked for. The entry id is the
+    ledger's when known; until the check has found it, a stand-in naming our write."""
+    entry_id = ours.id if ours is not None else intent.ledger_transaction_id or f"unverified:{intent.write_id}"
+    processed_at = ours.processed_at if ours is not None else datetime.now(UTC)
+    return LedgerTransaction(id=entry_id, amount=delta, note=None, processed_at=processed_at, card_id=intent.card_id)

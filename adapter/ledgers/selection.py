@@ -1,0 +1,58 @@
+"""The composition root's one choice of ledger: LEDGER=shopify|shopline|gifthero.
+
+Whatever is chosen, the use cases get a LedgerPort. A ledger that can only set a balance is
+wrapped in the exactly-once protocol (adapter.ledgers.absolute) because its capabilities say so,
+not because of its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import aiohttp
+
+from adapter.ledgers.absolute import AbsoluteBalanceLedger
+from adapter.ports import AbsoluteLedger, LedgerPort, Moves
+from adapter.settings import Settings
+
+
+def build_ledger(settings: Settings, session: aiohttp.ClientSession, pool, today: Callable[[], date]) -> LedgerPort:
+    client = _client(settings, session)
+    if client.capabilities.moves is Moves.ABSOLUTE:
+        return AbsoluteBalanceLedger(client, pool, today)  # type: ignore[arg-type]
+    return client  # type: ignore[return-value]
+
+
+def _client(settings: Settings, session: aiohttp.ClientSession) -> LedgerPort | AbsoluteLedger:
+    if settings.ledger == "shopline":
+        from adapter.shopline.client import ShoplineClient
+
+        assert settings.shopline_access_token is not None and settings.ledger_currency is not None
+        base_url = settings.shopline_base_url or ShoplineClient.base_url_for(settings.shopline_shop_handle or "",
+                                                                             settings.shopline_api_version)
+        return ShoplineClient(session, base_url=base_url, access_token=settings.shopline_access_token.get_secret_value(),
+                              api_version=settings.shopline_api_version, currency=settings.ledger_currency)
+    if settings.ledger == "gifthero":
+        from adapter.gifthero.client import GiftHeroClient
+
+        assert settings.gifthero_access_token is not None and settings.ledger_currency is not None
+        options = {"base_url": settings.gifthero_base_url} if settings.gifthero_base_url else {}
+        return GiftHeroClient(session, access_token=settings.gifthero_access_token.get_secret_value(),
+                              currency=settings.ledger_currency, **options)
+    from adapter.shopify.client import ShopifyClient
+    from adapter.shopify.pacing import LookupBudget
+
+    assert settings.shopify_access_token is not None
+    return ShopifyClient(session, graphql_url=graphql_url(settings),
+                         access_token=settings.shopify_access_token.get_secret_value(),
+                         api_version=settings.shopify_api_version,
+                         lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight))
+
+
+def graphql_url(settings: Settings) -> str:
+    from adapter.shopify.client import ShopifyClient
+
+    if settings.shopify_graphql_url:
+        return settings.shopify_graphql_url
+    return ShopifyClient.graphql_url_for(settings.shopify_shop_domain or "", settings.shopify_api_version)
