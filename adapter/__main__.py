@@ -1,4 +1,4 @@
-"""giftcard-adapter serve | migrate | sandbox | keys status | keys rotate"""
+"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve"""
 
 from __future__ import annotations
 
@@ -113,6 +113,27 @@ async def _keys(settings: Settings, command: str, batch_size: int) -> int:
         return 1 if report.unreadable else 0
 
 
+async def _reviews(settings: Settings, args: argparse.Namespace) -> int:
+    """List the writes in review, or record an operator's decision on one."""
+    from adapter import reviews
+    from adapter.embedded import with_embedded_defaults
+    from adapter.store.database import create_pool
+
+    async with AsyncExitStack() as stack:
+        if settings.embedded:
+            settings = await with_embedded_defaults(settings, stack, ledger=False)
+        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+        stack.push_async_callback(pool.close)
+        if args.reviews_command == "list":
+            print("\n".join(await reviews.list_open(pool, include_resolved=args.all)))
+            return 0
+        if await reviews.resolve(pool, args.review_id, args.resolution):
+            print(f"review #{args.review_id} resolved")
+            return 0
+        print(f"giftcard-adapter: no open review #{args.review_id}", file=sys.stderr)
+        return 1
+
+
 def _run(coroutine) -> None:
     """uvloop where it is installed: measurably less CPU per request (bench/throughput)."""
     try:
@@ -126,8 +147,8 @@ def _run(coroutine) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="giftcard-adapter")
     commands = parser.add_subparsers(dest="command", required=True)
-    embedded_help = ("local run: built-in Shopify sandbox and embedded Postgres for what is not configured "
-                     "(same as EMBEDDED=true)")
+    embedded_help = ("local run: the chosen ledger's built-in emulator (LEDGER, default Shopify's sandbox) and "
+                     "embedded Postgres for what is not configured (same as EMBEDDED=true)")
     serve_cmd = commands.add_parser("serve", help="serve NewStore's webhooks")
     serve_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
     migrate_cmd = commands.add_parser("migrate", help="apply the SQL migrations (under an advisory lock)")
@@ -140,6 +161,14 @@ def main(argv: list[str] | None = None) -> None:
     rotate_cmd = keys_commands.add_parser(
         "rotate", help="move stored digests and ciphertexts to the first key of CARD_CODE_KEYS, while serving")
     rotate_cmd.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
+    reviews_cmd = commands.add_parser("reviews", help="writes the ledger could not settle, for an operator")
+    reviews_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
+    reviews_commands = reviews_cmd.add_subparsers(dest="reviews_command", required=True)
+    list_cmd = reviews_commands.add_parser("list", help="open reviews (--all: resolved ones too)")
+    list_cmd.add_argument("--all", action="store_true")
+    resolve_cmd = reviews_commands.add_parser("resolve", help="record what the operator found and did")
+    resolve_cmd.add_argument("review_id", type=int)
+    resolve_cmd.add_argument("resolution", help="e.g. 'applied: balance checked in the admin'")
     sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8089)
@@ -154,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run_sandbox(args.host, args.port, SandboxConfig(bucket_size=args.bucket_size, restore_rate=args.restore_rate))
         return
+    # Only `serve` needs the ledger's settings; the rest need the database (and keys: the key).
     settings = _settings(serve=args.command == "serve", embedded=args.embedded)
     if args.command == "keys" and not settings.card_code_secrets and not settings.embedded:
         print("giftcard-adapter: invalid configuration: missing CARD_CODE_KEYS (or CARD_CODE_KEY)", file=sys.stderr)
@@ -169,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         if batch_size < 1:
             parser.error("--batch-size must be at least 1")
         raise SystemExit(asyncio.run(_keys(settings, args.keys_command, batch_size)))
+    elif args.command == "reviews":
+        raise SystemExit(asyncio.run(_reviews(settings, args)))
 
 
 if __name__ == "__main__":

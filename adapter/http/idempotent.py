@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel
 
 from adapter.domain.cardcode import CardCode, InvalidCardNumber
-from adapter.http.errors import ApiError, bad_request
+from adapter.domain.errors import InvalidInput
+from adapter.http.errors import ApiError, bad_request, from_use_case
 from adapter.http.keys import SERVICES
 from adapter.http.middleware import DEADLINE
 from adapter.http.presenter import present
 from adapter.http.requests import read_key, read_object, validate
-from adapter.idempotency.coordinator import Claim, StoredResponse
-from adapter.store.reservations import Reservation
-from adapter.store.writes import Intent, RegisteredCardIntent
-
-
-class Plan(NamedTuple):
-    """What a validated request will do under its claim."""
-
-    fingerprint: bytes
-    work: Callable[[Claim], Awaitable[StoredResponse]]
-    # Its ledger-write intent, recorded with the claim when the use case can plan it upfront.
-    intent: Intent | RegisteredCardIntent | Reservation | None = None
+from adapter.idempotency.coordinator import StoredResponse
+from adapter.services.plan import Plan
 
 
 def read_card(services, raw: str, field: str) -> CardCode:
@@ -62,7 +53,7 @@ async def run_idempotent(
     operation: str,
     key_fields: tuple[str, ...],
     model: type[BaseModel],
-    prepare: Callable[[Any], Plan],
+    prepare: Callable[[Any], Plan],  # the use case's plan for the validated body
     *,
     scope: str | None = None,
 ) -> web.Response:
@@ -78,6 +69,8 @@ async def run_idempotent(
         invalid = None
     except ApiError as error:
         plan, invalid = None, error
+    except InvalidInput as error:  # a use case's own rule on the input (an activation's code)
+        plan, invalid = None, from_use_case(error)
     if invalid is not None:
         # A used key replays its answer whatever the new body says; an unused one gets the 400.
         replay = await services.idempotency.replay(operation, key, None) if key is not None else None

@@ -1,4 +1,5 @@
-"""Thin handlers for NewStore's payment-provider webhooks (the gift_card tender)."""
+"""Thin handlers for NewStore's payment-provider webhooks (the gift_card tender): parse, let the
+use case plan, answer."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from uuid import UUID
 
 from aiohttp import web
 
-from adapter.http.idempotent import Plan, read_card, run_idempotent
+from adapter.http.idempotent import read_card, run_idempotent
 from adapter.http.keys import SERVICES
 from adapter.http.presenter import echoed_metadata
 from adapter.http.middleware import DEADLINE
 from adapter.http.schemas import AuthorizeRequest, PspRequest
-from adapter.idempotency.coordinator import fingerprint
 from adapter.services import payments
 from adapter.services.payments import PaymentCommand
 
@@ -41,10 +41,7 @@ async def authorize(request: web.Request) -> web.Response:
 
     def prepare(body: AuthorizeRequest):
         code = read_card(services, body.metadata.number, "metadata.number")
-        command = _command(body)
-        fp = fingerprint("authorize", services.vault.digest(code), command.amount.amount, command.amount.currency)
-        return Plan(fp, lambda claim: payments.authorize(services, claim, code, command, request[DEADLINE]),
-                    payments.planned_authorize_intent(services, code, command))
+        return payments.plan_authorize(services, code, _command(body), request[DEADLINE])
 
     return await run_idempotent(request, "authorize", KEY, AuthorizeRequest, prepare)
 
@@ -54,23 +51,18 @@ async def capture(request: web.Request) -> web.Response:
     instrument_id = _instrument_id(request)
 
     def prepare(body: PspRequest):
-        command = _command(body)
-        fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
-        return Plan(fp, lambda claim: payments.capture(services, claim, instrument_id, command))
+        return payments.plan_capture(services, instrument_id, _command(body))
 
     return await run_idempotent(request, "capture", KEY, PspRequest, prepare, scope=_scope(instrument_id))
 
 
-def _credit_back(operation: str, use_case):
+def _credit_back(operation: str):
     async def handler(request: web.Request) -> web.Response:
         services = request.app[SERVICES]
         instrument_id = _instrument_id(request)
 
         def prepare(body: PspRequest):
-            command = _command(body)
-            fp = fingerprint(operation, instrument_id, command.amount.amount, command.amount.currency)
-            return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, request[DEADLINE]),
-                        payments.planned_credit_back(operation, instrument_id, command))
+            return payments.plan_credit_back(services, operation, instrument_id, _command(body), request[DEADLINE])
 
         return await run_idempotent(request, operation, KEY, PspRequest, prepare, scope=_scope(instrument_id))
 
@@ -78,5 +70,5 @@ def _credit_back(operation: str, use_case):
     return handler
 
 
-refund = _credit_back("refund", payments.refund)
-revoke = _credit_back("revoke", payments.revoke)
+refund = _credit_back("refund")
+revoke = _credit_back("revoke")

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 import structlog
 
 from adapter.domain.cardcode import CardCode
-from adapter.domain.errors import Decline, RetryLater
+from adapter.domain.errors import Decline, InvalidInput, RetryLater
 from adapter.domain.money import Money
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
 from adapter.observability import metrics
 from adapter.ports import DeclineReason, LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
+from adapter.services.plan import Plan
 from adapter.services.results import CardNumberResult
 from adapter.store import writes
 from adapter.store.completion import Movement, RegisterCard
@@ -79,6 +80,20 @@ async def _ensure_shop_currency(services: Services, amount: Money, deadline: flo
         raise transient_from(error) from None
     if amount.currency != currency:
         raise Decline("currency does not match the shop's gift-card currency")
+
+
+def plan(services: Services, command: CreateCommand, deadline: float) -> Plan:
+    """Issue: its effect is the amount. Activate: the card and the amount; a code the ledger
+    could never hold is refused before anything is recorded (InvalidInput naming the rule)."""
+    if command.code is None:
+        fp = fingerprint("issue", command.amount.amount, command.amount.currency)
+    else:
+        broken_rule = services.ledger.capabilities.code_rule.broken_by(command.code.value)
+        if broken_rule is not None:
+            raise InvalidInput("card_number", f"must be {broken_rule} (spaces and dashes ignored)")
+        fp = fingerprint("activate", services.vault.digest(command.code), command.amount.amount,
+                         command.amount.currency)
+    return Plan(fp, lambda claim: create_card(services, claim, command, deadline), planned_intent(services, command))
 
 
 def planned_intent(services: Services, command: CreateCommand) -> Intent | None:

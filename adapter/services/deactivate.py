@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
 from adapter.ports import LedgerDecline, LedgerError
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
+from adapter.services.plan import Plan
 from adapter.services.results import CardNumberResult
 from adapter.store import writes
 from adapter.store.completion import Movement, RegisterCard
@@ -48,6 +49,15 @@ async def deactivate(services: Services, claim: Claim, code: CardCode, deadline:
     registered = RegisterCard(*discovered.values()) if discovered is not None else None
     async with services.pool.acquire() as conn:
         return await claim.finish_applied(conn, CardNumberResult(code), movement, registered)
+
+
+def plan(services: Services, code: CardCode, key: str | None, deadline: float) -> Plan:
+    """Its effect is the card. A card this process does not know is searched for while the
+    claim's statement runs (cards.search_ahead)."""
+    planned = planned_intent(services, code)
+    ahead = cards.search_ahead(services, code, planned, deadline, operation="deactivate", key=key)
+    return Plan(fingerprint("deactivate", services.vault.digest(code)),
+                lambda claim: deactivate(services, claim, code, deadline, ahead), planned)
 
 
 def planned_intent(services: Services, code: CardCode) -> Intent | RegisteredCardIntent | None:

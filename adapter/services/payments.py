@@ -22,12 +22,13 @@ from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
 from adapter.jsonio import RawJson
-from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.money_writes import credit_once, debit_once
+from adapter.services.plan import Plan
 from adapter.store import audit, instruments, reservations, writes
 from adapter.store.completion import Movement, OpenInstrument, SettleReservation
 from adapter.store.instruments import Instrument
@@ -87,6 +88,27 @@ async def authorize(services: Services, claim: Claim, code: CardCode, command: P
         return await finish_declined(services, claim, decline, write.write_id if write else None)
     async with services.pool.acquire() as conn:
         return await complete_authorize(conn, claim, write, transaction)
+
+
+def plan_authorize(services: Services, code: CardCode, command: PaymentCommand, deadline: float) -> Plan:
+    """Its effect: the card and the amount (metadata is echoed, it moves nothing)."""
+    fp = fingerprint("authorize", services.vault.digest(code), command.amount.amount, command.amount.currency)
+    return Plan(fp, lambda claim: authorize(services, claim, code, command, deadline),
+                planned_authorize_intent(services, code, command))
+
+
+def plan_capture(services: Services, instrument_id: UUID | None, command: PaymentCommand) -> Plan:
+    fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
+    return Plan(fp, lambda claim: capture(services, claim, instrument_id, command))
+
+
+def plan_credit_back(services: Services, operation: str, instrument_id: UUID | None, command: PaymentCommand,
+                     deadline: float) -> Plan:
+    """Refund or revoke: the instrument and the amount."""
+    use_case = refund if operation == "refund" else revoke
+    fp = fingerprint(operation, instrument_id, command.amount.amount, command.amount.currency)
+    return Plan(fp, lambda claim: use_case(services, claim, instrument_id, command, deadline),
+                planned_credit_back(operation, instrument_id, command))
 
 
 def planned_authorize_intent(
