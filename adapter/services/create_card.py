@@ -17,8 +17,8 @@ from adapter.domain.errors import Decline, InvalidInput, RetryLater
 from adapter.domain.money import Money
 from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
 from adapter.observability import metrics
-from adapter.ports import DeclineReason, LedgerCard, LedgerDecline, LedgerError, LedgerOutcomeUnknown
-from adapter.services import cards
+from adapter.ports import DeclineReason, LedgerCard, LedgerDecline, LedgerError
+from adapter.services import cards, sending
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.ledger_errors import decline_from, transient_from
@@ -26,7 +26,7 @@ from adapter.services.plan import Plan
 from adapter.services.results import CardNumberResult
 from adapter.store import writes
 from adapter.store.completion import Movement, RegisterCard
-from adapter.store.writes import Intent, LedgerWrite
+from adapter.store.writes import Intent, LedgerWrite, WriteState
 
 log = structlog.get_logger(__name__)
 
@@ -122,20 +122,18 @@ async def _record_intent(services: Services, claim: Claim, command: CreateComman
 async def _create_once(
     services: Services, command: CreateCommand, write: LedgerWrite, deadline: float
 ) -> tuple[LedgerCard, CardCode]:
-    if write.state == "declined":
+    if write.state is WriteState.DECLINED:
         raise Decline("the gift card could not be created")
     code = services.vault.decrypt_code(write.code_encrypted)
     previously_sent = write.may_have_been_sent and not write.counted_now
     counted = write.counted_now
     for _ in range(MAX_CODE_COLLISIONS):
-        if not counted:
-            async with services.pool.acquire() as conn:
-                await writes.mark_sending(conn, write.write_id)
-        counted = False
         try:
-            card = await services.ledger.create_card(
-                code=code.value, amount=command.amount, ref=write.ref, deadline=deadline
-            )
+            card = await sending.attempt(
+                services, write,
+                lambda: services.ledger.create_card(code=code.value, amount=command.amount, ref=write.ref,
+                                                    deadline=deadline),
+                counted=counted)
             return card, code
         except LedgerDecline as declined:
             if declined.reason is not DeclineReason.CODE_TAKEN:
@@ -153,17 +151,8 @@ async def _create_once(
             if previously_sent:
                 raise RetryLater("card creation not yet confirmed, retry with the same key") from None
             code = await _replace_code(services, write)
-        except LedgerOutcomeUnknown as unknown:
-            async with services.pool.acquire() as conn:
-                await writes.mark_unknown(conn, write.write_id)
-            metrics.UNKNOWN_OUTCOMES.labels(command.operation).inc()
-            log.warning("ledger_outcome_unknown", reason=unknown.reason)
-            raise transient_from(unknown) from None
-        except LedgerError as error:
-            if not isinstance(error, LedgerOutcomeUnknown):
-                async with services.pool.acquire() as conn:
-                    await writes.mark_not_sent(conn, write.write_id)
-            raise transient_from(error) from None
+        finally:
+            counted = False
     raise RetryLater("could not find a free card code, retry with the same key")
 
 
@@ -179,7 +168,7 @@ async def _code_in_use(services: Services, claim: Claim, command: CreateCommand,
                                                       command.amount.amount, command.amount.currency, write.write_id)
         if earlier is None:
             return await finish_declined(services, claim, in_use, write.write_id)
-        if earlier != "applied":
+        if earlier is not WriteState.APPLIED:
             await writes.mark_not_sent(conn, write.write_id)  # refused by the ledger: nothing landed
             raise RetryLater("an earlier activation of this card is not settled yet, retry", retry_after=1)
         metrics.REPEATED_ACTIVATIONS.inc()

@@ -15,11 +15,12 @@ import structlog
 from adapter.domain.errors import RetryLater
 from adapter.domain.money import Money
 from adapter.observability import metrics
-from adapter.ports import LedgerDecline, LedgerError, LedgerOutcomeUnknown, LedgerTransaction
+from adapter.ports import LedgerDecline, LedgerError, LedgerTransaction
+from adapter.services import sending
 from adapter.services.context import Services
 from adapter.services.ledger_errors import decline_from, transient_from
 from adapter.store import writes
-from adapter.store.writes import LedgerWrite
+from adapter.store.writes import LedgerWrite, WriteState
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,7 @@ async def send_once(
     """The ledger transaction of `write`, sending it only if the ledger proves it absent.
 
     Raises the Decline of a definite refusal (after marking the write declined) or RetryLater."""
-    if write.state == "applied" and write.ledger_transaction_id is not None:
+    if write.state is WriteState.APPLIED and write.ledger_transaction_id is not None:
         return _recorded(write)  # a settler already found it in the ledger
     if write.may_have_been_sent and not write.counted_now:
         found = await _find(services, write, deadline)
@@ -49,25 +50,12 @@ async def send_once(
             raise RetryLater("outcome not yet known, retry with the same key", 1.0)
         metrics.SETTLEMENTS.labels(write.operation, "absent_resent").inc()
         log.info("ledger_write_settled", result="absent_resent", write_operation=write.operation)
-    if not write.counted_now:
-        async with services.pool.acquire() as conn:
-            await writes.mark_sending(conn, write.write_id)
     try:
-        return await send()
+        return await sending.attempt(services, write, send, counted=write.counted_now)
     except LedgerDecline as declined:
         async with services.pool.acquire() as conn:
             await writes.mark_declined(conn, write.write_id)
         raise decline_from(declined) from None
-    except LedgerOutcomeUnknown as unknown:
-        async with services.pool.acquire() as conn:
-            await writes.mark_unknown(conn, write.write_id)
-        metrics.UNKNOWN_OUTCOMES.labels(write.operation).inc()
-        log.warning("ledger_outcome_unknown", reason=unknown.reason, write_operation=write.operation)
-        raise transient_from(unknown) from None
-    except LedgerError as error:
-        async with services.pool.acquire() as conn:
-            await writes.mark_not_sent(conn, write.write_id)
-        raise transient_from(error) from None
 
 
 async def credit_once(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction:
@@ -98,7 +86,7 @@ def _recorded(write: LedgerWrite) -> LedgerTransaction:
 async def find_settled(services: Services, write: LedgerWrite, deadline: float) -> LedgerTransaction | None:
     """The write's transaction if the ledger shows it; recorded as known when it does (and not
     looked up again afterwards: a debit awaiting its caller's retry is checked every pass)."""
-    if write.state == "applied" and write.ledger_transaction_id is not None:
+    if write.state is WriteState.APPLIED and write.ledger_transaction_id is not None:
         return _recorded(write)
     found = await _find(services, write, deadline)
     if found is not None:

@@ -33,7 +33,7 @@ from adapter.services.payments import complete_credit_back
 from adapter.store import instruments, writes
 from adapter.store import idempotency as records
 from adapter.store.completion import Movement
-from adapter.store.writes import Intent, LedgerWrite
+from adapter.store.writes import Intent, LedgerWrite, WriteState
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,8 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
     """Drive one leased open record as far as the ledger allows; returns the settlement result."""
     async with services.pool.acquire() as conn:
         write = await writes.for_idempotency(conn, claim.record_id)
-    if write is None or write.state in ("declined", "abandoned") or (write.state == "pending" and write.attempts == 0):
+    if write is None or write.state in (WriteState.DECLINED, WriteState.ABANDONED) or (
+            write.state is WriteState.PENDING and write.attempts == 0):
         await _abandon(services, claim, write)
         return _count(claim.record.operation, "abandoned")
     operation = write.operation
@@ -89,7 +90,7 @@ def _count(operation: str, result: str) -> str:
 async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) -> None:
     async with services.pool.acquire() as conn, conn.transaction():
         if write is not None:
-            if write.operation in ("refund", "revoke") and write.state != "abandoned":
+            if write.operation in ("refund", "revoke") and write.state is not WriteState.ABANDONED:
                 await instruments.release_reservation(conn, write.instrument_id, write.operation, write.amount)
             await writes.mark_abandoned(conn, write.write_id)
         await records.forget(conn, claim.record_id, claim.owner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -20,12 +21,22 @@ _COLUMNS = (
 )
 
 
+class WriteState(StrEnum):
+    """ledger_writes.state (its CHECK constraint lists the same values)."""
+
+    PENDING = "pending"        # recorded; `attempts` says whether it may have been sent
+    UNKNOWN = "unknown"        # sent, outcome not known: settle by reading the ledger first
+    APPLIED = "applied"        # the ledger shows it
+    DECLINED = "declined"      # definitely refused
+    ABANDONED = "abandoned"    # proven never applied, and its request given up
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerWrite:
     write_id: str
     idempotency_id: int | None
     operation: str
-    state: str
+    state: WriteState
     code_digest: bytes | None
     code_encrypted: bytes | None
     shopify_card_id: str | None
@@ -63,6 +74,7 @@ def _write(row) -> LedgerWrite | None:
         return None
     values = dict(row)
     values["context"] = jsonio.loads(values["context"].encode()) if values["context"] else {}
+    values["state"] = WriteState(values["state"])
     return LedgerWrite(**values)
 
 
@@ -130,7 +142,7 @@ def recorded_with_claim(write_id: str, idempotency_id: int, recorded_at: datetim
     """The write a fresh claim recorded in its own statement (idempotency.claim), first attempt
     counted: its row holds exactly these values, and now() is the claim's own timestamp."""
     return LedgerWrite(
-        write_id=write_id, idempotency_id=idempotency_id, operation=intent.operation, state="pending",
+        write_id=write_id, idempotency_id=idempotency_id, operation=intent.operation, state=WriteState.PENDING,
         code_digest=intent.code_digest, code_encrypted=intent.code_encrypted, code_key_id=intent.code_key_id,
         shopify_card_id=intent.shopify_card_id,
         amount=intent.amount, currency=intent.currency, ledger_transaction_id=None, processed_at=None, attempts=1,
@@ -210,18 +222,19 @@ async def mark_found(conn, write_id: str, ledger_transaction_id: str, processed_
 
 
 async def other_activation_state(conn, code_digests: tuple[bytes, ...], amount: Decimal, currency: str,
-                                 write_id: str) -> str | None:
+                                 write_id: str) -> WriteState | None:
     """The state of another activation of ours on this card with this amount: 'applied' if one
     landed, else 'pending' or 'unknown' if one may still land, else None (index
     ledger_writes_activations). `code_digests`: the code's digest under every configured key
     (vault.digests), since the earlier activation may have been recorded under an older one."""
-    return await conn.fetchval(
+    state = await conn.fetchval(
         """SELECT state FROM ledger_writes
             WHERE code_digest = ANY($1::bytea[]) AND operation = 'activate' AND amount = $2 AND currency = $3
               AND write_id <> $4 AND state IN ('applied', 'pending', 'unknown')
             ORDER BY state = 'applied' DESC LIMIT 1""",
         code_digests, amount, currency, write_id,
     )
+    return WriteState(state) if state is not None else None
 
 
 async def open_reviews(conn) -> int:
