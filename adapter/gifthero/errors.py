@@ -30,8 +30,9 @@ whatever status it hands back that is not a success comes here:
     5xx                       LedgerOutcomeUnknown on a write, LedgerUnavailable on a read
     any other status          LedgerConfigurationError
 
-"balance is unchanged" (422 on the balance PUT when the target equals the balance) is not a
-failure: `is_balance_unchanged` spots it and the client answers None (nothing was made).
+"balance is unchanged" (422 on the balance PUT when the target equals the balance): nothing was
+made. `is_balance_unchanged` spots it and the client raises `BalanceUnchanged`, a
+LedgerUnavailable: "not executed, retry from a fresh read" (see adapter.gifthero.client).
 
 No exception text carries a card code: messages of the `code` field are reduced to what they
 mean ("taken", "invalid"), and every other message has the code we sent blanked out before it
@@ -68,6 +69,17 @@ _LIMIT = re.compile(r"\b(limit|exceeds?|exceeded|maximum|too (large|high|big))\b
 _UNCHANGED = re.compile(r"\bunchanged\b|\bnot changed\b|\bsame as\b", re.IGNORECASE)
 
 _MAX_DETAIL = 300
+
+
+class BalanceUnchanged(LedgerUnavailable):
+    """The balance PUT was refused because the card's balance already is the target: no
+    transaction was made. Under the card lock that means someone else moved the balance to our
+    target after we read it, so the write must start again from a fresh read (not be declined,
+    and not be counted as applied: the entry that made the balance T is not ours)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"{VENDOR} set_balance: the balance already is the target; nothing was made",
+                         retry_after=0.0)
 
 
 class CodeMismatch(LedgerConfigurationError):
