@@ -178,8 +178,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "sandbox":
         configure_logging("console", "INFO")
-        from adapter.sandbox.config import SandboxConfig
-        from adapter.sandbox.server import run_sandbox
+        try:
+            from giftcard_emulators.shopify.config import SandboxConfig
+            from giftcard_emulators.shopify.server import run_sandbox
+        except ImportError:
+            print("giftcard-adapter: the emulators are not installed here (a production image carries none): "
+                  "pip install -e ./emulators", file=sys.stderr)
+            raise SystemExit(2) from None
 
         run_sandbox(args.host, args.port, SandboxConfig(bucket_size=args.bucket_size, restore_rate=args.restore_rate))
         return
