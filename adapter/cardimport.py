@@ -39,7 +39,8 @@ from typing import TextIO
 import structlog
 
 from adapter.crypto import CodeVault
-from adapter.domain.cardcode import LEDGER_CODE_RULE, InvalidCardNumber
+from adapter.domain.cardcode import InvalidCardNumber
+from adapter.ledgers.selection import code_rule_for
 from adapter.domain.cardnumbers import CardNumberReader
 from adapter.domain.currencies import MINOR_UNITS
 from adapter.store import cardimport as sql
@@ -79,7 +80,7 @@ REASONS = {
     "field_count": "the row does not have as many fields as the header",
     "missing_code": "no code",
     "invalid_code": "the code is not a card number",  # + CardNumberReader's message (never the number)
-    "code_rule": f"the code {LEDGER_CODE_RULE}: no ledger card has such a code",
+    "code_rule": "the code breaks the ledger's code rule: no card of it has such a code",  # + the rule
     "missing_id": "no ledger card id",
     "invalid_id": "the id is not a card id of the ledger",  # + the form expected
     "invalid_currency": "the currency is not an ISO 4217 code",
@@ -233,8 +234,9 @@ class RowChecker:
             code = self.reader.read(raw_code)
         except InvalidCardNumber as error:
             return self._refused(line, "invalid_code", str(error))  # never holds the number
-        if not code.is_ledger_valid:
-            return self._refused(line, "code_rule")  # its last four may be most of it
+        broken_rule = code_rule_for(self.ledger).broken_by(code.value)
+        if broken_rule is not None:
+            return self._refused(line, "code_rule", f"must be {broken_rule}")  # its last four may be most of it
         last4 = code.last4
         raw_id = fields[c.id]
         if not raw_id.strip():
