@@ -82,28 +82,42 @@ async def _migrate(settings: Settings, target: int | None) -> None:
             await pool.close()
 
 
+class _NotMigrated(Exception):
+    pass
+
+
+async def _operator_database(settings: Settings, stack: AsyncExitStack, max_size: int = 1):
+    """The settings (embedded stand-ins filled in, no ledger) and a pool on a database that is
+    fully migrated, for the operator commands; _NotMigrated (after saying so) otherwise."""
+    from adapter.embedded import with_embedded_defaults
+    from adapter.store.database import create_pool
+    from adapter.store.migrations import current_version, load_migrations
+
+    if settings.embedded:
+        settings = await with_embedded_defaults(settings, stack, ledger=False)
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=max_size)
+    stack.push_async_callback(pool.close)
+    async with pool.acquire() as conn:
+        version, latest = await current_version(conn), len(load_migrations())
+    if version < latest:
+        print(f"giftcard-adapter: the database is at migration {version} of {latest}: migrate first", file=sys.stderr)
+        raise _NotMigrated
+    return settings, pool
+
+
 async def _keys(settings: Settings, command: str, batch_size: int) -> int:
     """Card-code keys: what every stored digest and ciphertext depends on, and the rotation to
     the first of CARD_CODE_KEYS. Prints counts and key ids only; the exit status is 1 when
     something is stored under a key that is not configured (status) or could not be read (rotate)."""
     from adapter import keyrotation
     from adapter.crypto import CodeVault
-    from adapter.embedded import with_embedded_defaults
-    from adapter.store.database import create_pool
-    from adapter.store.migrations import current_version, load_migrations
 
     async with AsyncExitStack() as stack:
-        if settings.embedded:
-            settings = await with_embedded_defaults(settings, stack, ledger=False)
-        vault = CodeVault(settings.card_code_secrets)
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
-        stack.push_async_callback(pool.close)
-        async with pool.acquire() as conn:
-            version, latest = await current_version(conn), len(load_migrations())
-        if version < latest:
-            print(f"giftcard-adapter: the database is at migration {version} of {latest}: migrate first",
-                  file=sys.stderr)
+        try:
+            settings, pool = await _operator_database(settings, stack, max_size=2)
+        except _NotMigrated:
             return 2
+        vault = CodeVault(settings.card_code_secrets)
         if command == "status":
             uses, remaining = await keyrotation.status(pool, vault)
             print("\n".join(keyrotation.format_status(vault, uses, remaining)))
@@ -116,14 +130,12 @@ async def _keys(settings: Settings, command: str, batch_size: int) -> int:
 async def _reviews(settings: Settings, args: argparse.Namespace) -> int:
     """List the writes in review, or record an operator's decision on one."""
     from adapter import reviews
-    from adapter.embedded import with_embedded_defaults
-    from adapter.store.database import create_pool
 
     async with AsyncExitStack() as stack:
-        if settings.embedded:
-            settings = await with_embedded_defaults(settings, stack, ledger=False)
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
-        stack.push_async_callback(pool.close)
+        try:
+            _, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return 2
         if args.reviews_command == "list":
             print("\n".join(await reviews.list_open(pool, include_resolved=args.all)))
             return 0
@@ -167,25 +179,17 @@ async def _import_file(settings: Settings, csv_file, ledger: str, batch_size: in
     from adapter import cardimport
     from adapter.crypto import CodeVault
     from adapter.domain.cardnumbers import CardNumberReader
-    from adapter.embedded import with_embedded_defaults
     from adapter.store import cardimport as staged
-    from adapter.store.database import create_pool
-    from adapter.store.migrations import current_version, load_migrations
 
     async with AsyncExitStack() as stack:
         stack.callback(csv_file.close)
-        if settings.embedded:
-            settings = await with_embedded_defaults(settings, stack, ledger=False)
+        try:
+            settings, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return cardimport.EXIT_UNREADABLE
         vault = CodeVault(settings.card_code_secrets)
         reader = CardNumberReader(settings.card_number_prefix_list, settings.card_number_pattern)
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
-        stack.push_async_callback(pool.close)
         async with pool.acquire() as conn:
-            version, latest = await current_version(conn), len(load_migrations())
-            if version < latest:
-                print(f"giftcard-adapter: the database is at migration {version} of {latest}: migrate first",
-                      file=sys.stderr)
-                return cardimport.EXIT_UNREADABLE
             try:
                 try:
                     report = await cardimport.import_file(conn, vault, reader, csv_file, ledger=ledger,
