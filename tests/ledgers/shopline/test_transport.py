@@ -117,6 +117,23 @@ async def test_a_connect_failure_is_resent_then_unavailable_for_reads_and_writes
     assert after == before + 4  # the first attempt and 3 resends
 
 
+async def test_a_write_that_never_gets_a_connection_is_unavailable_not_unknown(shop):
+    """A connect timeout (here: waiting for the pool's only connection) means nothing was sent."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        client = ShoplineClient(session, base_url=shop.api_url(), access_token=TOKEN, currency="USD",
+                                connect_timeout=0.1)
+        card = shop.seed(balance="10.00")
+        shop.fault(kind="hold", operation="get_gift_card", stage="before")
+        holding = asyncio.create_task(client.get_card(card_id=card.id, deadline=deadline()))
+        while not shop.emulator.faults.held:  # the one connection is taken
+            await asyncio.sleep(0.01)
+        with pytest.raises(LedgerUnavailable, match="ConnectionTimeoutError"):
+            await client.set_balance(card_id=card.id, balance=Money(Decimal("4.00"), "USD"), deadline=deadline())
+        assert shop.calls("update_gift_card") == 0 and shop.card(card.id).balance == Decimal("10.00")
+        shop.emulator.faults.release()
+        assert (await holding) is not None
+
+
 async def test_a_write_that_times_out_after_sending_is_unknown_and_not_resent(shop, make_client):
     client = make_client(request_timeout=0.3)
     card = shop.seed(balance="10.00")
