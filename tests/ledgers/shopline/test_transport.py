@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from adapter.domain.money import Money
 from adapter.ledgers.rest import LeakyBucket
-from adapter.ports import LedgerConfigurationError, LedgerOutcomeUnknown, LedgerUnavailable
+from adapter.ports import LedgerConfigurationError, LedgerOutcomeUnknown, LedgerUnavailable, Priority
 from adapter.shopline.client import ShoplineClient
 from tests.ledgers.shopline.conftest import TOKEN, deadline
 
@@ -62,6 +62,18 @@ async def test_a_429_whose_wait_would_pass_the_deadline_is_unavailable_at_once(s
     assert shop.card(card.id).balance == Decimal("1.00")  # a 429 is not executed
 
 
+async def test_a_lookup_meeting_a_429_is_refused_at_once_not_resent(shop, make_client):
+    client = make_client(bucket=no_pacing())
+    card = shop.seed(code=CODE)
+    shop.emulator.config.bucket_size = 1
+    shop.emulator.bucket.drain()
+    await client.get_card(card_id=card.id, deadline=deadline())
+    with pytest.raises(LedgerUnavailable, match="429"):
+        await client.find_by_code(code=CODE, deadline=deadline(), priority=Priority.LOOKUP)
+    assert shop.calls("list_gift_cards") == 1 and shop.emulator.throttled["list_gift_cards"] == 1
+    assert client.bucket.level() > client.bucket.size / 2  # the 429 told the model the bucket is full
+
+
 async def test_pacing_keeps_a_burst_of_60_within_the_stores_bucket(shop, make_client):
     # SHOPLINE's 40 balls, leaking ten times faster than its 4/s so the test takes a second, not
     # five (the model's slack of 0.25 s is then ten balls, not one).
@@ -103,6 +115,23 @@ async def test_a_connect_failure_is_resent_then_unavailable_for_reads_and_writes
         await client.set_balance(card_id="1", balance=Money(Decimal("1.00"), "USD"), deadline=deadline())
     after = metric("ledger_calls_total", operation="update_gift_card", result="connect_failed")
     assert after == before + 4  # the first attempt and 3 resends
+
+
+async def test_a_write_that_never_gets_a_connection_is_unavailable_not_unknown(shop):
+    """A connect timeout (here: waiting for the pool's only connection) means nothing was sent."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        client = ShoplineClient(session, base_url=shop.api_url(), access_token=TOKEN, currency="USD",
+                                connect_timeout=0.1)
+        card = shop.seed(balance="10.00")
+        shop.fault(kind="hold", operation="get_gift_card", stage="before")
+        holding = asyncio.create_task(client.get_card(card_id=card.id, deadline=deadline()))
+        while not shop.emulator.faults.held:  # the one connection is taken
+            await asyncio.sleep(0.01)
+        with pytest.raises(LedgerUnavailable, match="ConnectionTimeoutError"):
+            await client.set_balance(card_id=card.id, balance=Money(Decimal("4.00"), "USD"), deadline=deadline())
+        assert shop.calls("update_gift_card") == 0 and shop.card(card.id).balance == Decimal("10.00")
+        shop.emulator.faults.release()
+        assert (await holding) is not None
 
 
 async def test_a_write_that_times_out_after_sending_is_unknown_and_not_resent(shop, make_client):
