@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -276,10 +276,15 @@ def list_operation_records(call: Call) -> Answer:
 
     def parse_anchor(text: str) -> tuple[Any, int]:
         moment, _, record_id = text.partition("|")
-        return parse_time(moment, "page_info"), int(record_id)
+        try:
+            return datetime.fromisoformat(moment), int(record_id)
+        except ValueError:
+            raise ApiError(choices.LIMIT_OUT_OF_RANGE_STATUS, "page_info is invalid") from None
 
+    # The anchor keeps the full precision of the sort key: records made within one second (a
+    # debit and its check) must not fall between two pages.
     page = paginate(records, key=lambda r: (r.created_at, int(r.id)),
-                    anchor_of=lambda r: f"{format_time(r.created_at)}|{r.id}", parse_anchor=parse_anchor,
+                    anchor_of=lambda r: f"{r.created_at.isoformat()}|{r.id}", parse_anchor=parse_anchor,
                     descending=descending, limit=limit, direction=direction, anchor=anchor)
     headers: dict[str, str] = {}
     link = link_header(call.request.url.with_query(None), limit, filters, page)

@@ -95,6 +95,23 @@ async def test_records_page_with_link_headers_and_the_limit_of_100(store):
         assert response.status == status
 
 
+async def test_records_within_one_second_page_without_a_gap(store):
+    """The cursor keeps the sort key's full precision (it once kept whole seconds only, and a
+    page after records made within one second came back empty)."""
+    card = await store.create("100.00")
+    for cents in range(1, 5):
+        store.clock.advance(seconds=0.2)
+        await store.put_balance(card["id"], f"{100 - cents}.00")
+    response, body = await store.call("GET", f"gift_cards/{card['id']}/operation_records.json", params={"limit": "1"})
+    seen = [r["balance_after"] for r in body["operation_records"]]
+    while "rel=\"next\"" in response.headers.get("Link", ""):
+        url = re.search(r'<([^>]+)>; rel="next"', response.headers["Link"]).group(1)
+        parts = urlsplit(url)
+        response, body = await store.call("GET", f"{parts.path}?{parts.query}")
+        seen += [r["balance_after"] for r in body["operation_records"]]
+    assert seen == ["96.00", "97.00", "98.00", "99.00"]
+
+
 async def test_a_cursor_of_another_card_or_list_is_refused(store):
     first, second = await store.create("10.00"), await store.create("10.00")
     for amount in ("9.00", "8.00"):

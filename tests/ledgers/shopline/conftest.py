@@ -3,10 +3,9 @@
 The emulator runs in this process, so tests arrange its store and faults through its objects
 directly (no HTTP, no rate-limit balls spent) and observe what reached it through its counters.
 
-Its store clock is frozen at a whole second: the emulator's operation-record cursor carries
-`created_at` to the second only, so records made within one real second with microseconds page
-wrongly (the page after the first comes back empty). An emulator bug, reported; SHOPLINE's own
-times are whole seconds too.
+Its store clock is frozen at a whole second, as SHOPLINE's own times are whole seconds. (It was
+first frozen to dodge an emulator bug, a record cursor that kept whole seconds only; fixed, with
+tests/emulators/shopline/test_operation_records.py::test_records_within_one_second_page_without_a_gap.)
 """
 
 from __future__ import annotations
