@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import structlog
@@ -58,6 +58,9 @@ log = structlog.get_logger(__name__)
 
 # A correcting PUT can itself be overtaken by another foreign change: a few rounds, then review.
 REPAIR_ROUNDS = 3
+# An answered PUT whose entry the history does not show yet is looked for again (by the
+# reconciler's sweep) this long before it goes to review.
+VERIFY_PATIENCE = timedelta(minutes=5)
 
 
 class _Ambiguous(enum.Enum):
@@ -193,20 +196,32 @@ class AbsoluteBalanceLedger:
         if answered is not None:  # the ledger said which entry the PUT made
             overwritten = (intent.balance_target - intent.balance_read) - answered.delta.amount
             return await self._accept(conn, intent, answered, overwritten, deadline)
+        return await self._check(conn, intent, deadline)
+
+    async def _check(self, conn, intent: BalanceIntent, deadline: float) -> BalanceEntry | None:
+        """The foreign-change check of a PUT the ledger answered (so: applied), from the history.
+        An entry that does not show yet is given VERIFY_PATIENCE (the history may lag the
+        balance) before it goes to review; the write stays applied whatever this finds."""
         try:
             entries = await self.client.history(card_id=intent.card_id, after=intent.history_mark, deadline=deadline)
-        except LedgerError as error:
-            ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
-            log.warning("absolute_verify_deferred", ledger=self._ledger, write_id=intent.write_id,
-                        reason=type(error).__name__)
-            await store.mark_verify(conn, intent.write_id, "pending")
+        except LedgerNeedsReview as unreadable:  # e.g. the mark fell out of the history window
+            await self._review(conn, intent, "history_unreadable", {"why": unreadable.reason})
             return None
+        except LedgerError as error:
+            return await self._defer(conn, intent, type(error).__name__)
         where = locate_put(entries, intent.balance_read, intent.balance_target)
-        if not isinstance(where, tuple):
+        if isinstance(where, tuple):
+            index, overwritten = where
+            return await self._accept(conn, intent, entries[index], overwritten, deadline)
+        if where is AMBIGUOUS or datetime.now(UTC) - intent.created_at > VERIFY_PATIENCE:
             await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
             return None
-        index, overwritten = where
-        return await self._accept(conn, intent, entries[index], overwritten, deadline)
+        return await self._defer(conn, intent, "entry not in the history yet")
+
+    async def _defer(self, conn, intent: BalanceIntent, reason: str) -> None:
+        ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
+        log.warning("absolute_verify_deferred", ledger=self._ledger, write_id=intent.write_id, reason=reason)
+        await store.mark_verify(conn, intent.write_id, "pending")
 
     async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry, overwritten: Decimal,
                       deadline: float) -> BalanceEntry:
@@ -262,8 +277,9 @@ class AbsoluteBalanceLedger:
                 return
         await self._review(conn, intent, "repair_rounds_exhausted", {"lost": str(lost), "currency": intent.currency})
 
-    async def _review(self, conn, intent: BalanceIntent, reason: str, detail: dict) -> None:
-        review_id = await store.open_review(conn, intent.write_id, intent.card_id, reason, {
+    async def _review(self, conn, intent: BalanceIntent, reason: str, detail: dict, *, applied: bool = True) -> None:
+        """`applied=False` only where the write's own outcome is what the ledger cannot prove."""
+        review_id = await store.open_review(conn, intent.write_id, intent.card_id, reason, applied=applied, detail={
             **detail, "operation": intent.operation, "balance_read": str(intent.balance_read),
             "balance_target": str(intent.balance_target), "history_mark": intent.history_mark,
         })
@@ -285,24 +301,24 @@ class AbsoluteBalanceLedger:
             return _transaction(intent, _signed(intent), None)
         async with self.lock(self.pool, card_id, deadline) as conn:
             intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
+            if intent.verify_state == "pending":  # its PUT was answered: applied; the check is open
+                return _transaction(intent, _signed(intent), await self._check(conn, intent, deadline))
             try:
                 entries = await self.client.history(card_id=card_id, after=intent.history_mark, deadline=deadline)
             except LedgerNeedsReview as unreadable:  # e.g. the mark fell out of the history window
-                await self._review(conn, intent, "history_unreadable", {"why": unreadable.reason})
+                await self._review(conn, intent, "history_unreadable", {"why": unreadable.reason}, applied=False)
                 raise
             where = locate_put(entries, intent.balance_read, intent.balance_target)
             if where is AMBIGUOUS:
-                await self._review(conn, intent, "settle_ambiguous", {"entries": len(entries)})
+                await self._review(conn, intent, "settle_ambiguous", {"entries": len(entries)}, applied=False)
                 raise LedgerNeedsReview("more than one entry could be this write")
             if where is None:
-                if intent.verify_state == "pending":  # its PUT answered: applied, yet not in the history
-                    await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
-                    raise LedgerNeedsReview("an answered PUT is missing from the history")
                 card = await self.client.get_card(card_id=card_id, deadline=deadline)
                 if card is not None and explains(entries, intent.balance_read, card.balance.amount):
                     return None  # every change since the read is someone else's: not applied
                 await self._review(conn, intent, "history_does_not_add_up",
-                                   {"entries": len(entries), "balance": str(card.balance.amount) if card else None})
+                                   {"entries": len(entries), "balance": str(card.balance.amount) if card else None},
+                                   applied=False)
                 raise LedgerNeedsReview("the history does not explain the balance")
             index, overwritten = where
             ours = await self._accept(conn, intent, entries[index], overwritten, deadline)

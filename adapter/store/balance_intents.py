@@ -139,12 +139,17 @@ async def finish_repair(conn, repair_id: int, state: str) -> None:
                        repair_id, state)
 
 
-async def open_review(conn, write_id: str | None, card_id: str, reason: str, detail: dict) -> int:
-    """One row per problem an operator must decide; the write, if any, is held in review."""
+async def open_review(conn, write_id: str, card_id: str, reason: str, detail: dict, *, applied: bool) -> int:
+    """One row per problem an operator must decide.
+
+    `applied`: the write's own outcome is known (its PUT was answered, or found): what is open
+    is a foreign change around it. The write is then settled ('verified') and answered as
+    applied. Otherwise the write itself is held in review ('review'): never resent, and its
+    caller's retries get 503 until the operator has decided."""
     async with conn.transaction():
-        if write_id is not None:
-            await conn.execute(
-                "UPDATE ledger_writes SET verify_state = 'review', updated_at = now() WHERE write_id = $1", write_id)
+        await conn.execute(
+            "UPDATE ledger_writes SET verify_state = $2, updated_at = now() WHERE write_id = $1",
+            write_id, "verified" if applied else "review")
         return await conn.fetchval(
             """INSERT INTO ledger_reviews (write_id, ledger_card_id, reason, detail)
                VALUES ($1, $2, $3, $4::jsonb) RETURNING review_id""",

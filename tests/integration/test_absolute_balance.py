@@ -211,6 +211,10 @@ async def test_a_foreign_change_we_cannot_restore_goes_to_review(make_absolute, 
     async with db.acquire() as conn:
         listed = "\n".join(format_reviews(await balance_intents.list_reviews(conn)))
     assert "foreign_change_overdraws" in listed and card_id in listed and number not in listed
+    # The write itself is settled: a retry replays its answer, and nothing more moves.
+    status, again = await post(adapter, "/financial_instruments", authorize(number, 80, "a-1"))
+    assert (status, again) == (200, body)
+    assert await emulator.balance(card_id) == Decimal("20")
 
 
 async def test_a_lost_answer_is_settled_from_the_history_and_never_resent(make_absolute, emulator, db):
@@ -226,6 +230,22 @@ async def test_a_lost_answer_is_settled_from_the_history_and_never_resent(make_a
     assert await emulator.balance(card_id) == Decimal("70")  # and was not sent again
     written = await rows(db, "SELECT state, verify_state FROM ledger_writes WHERE operation = 'authorize'")
     assert written == [{"state": "applied", "verify_state": "verified"}]
+
+
+async def test_a_lost_answer_over_a_foreign_change_is_settled_and_the_change_restored(make_absolute, emulator, db):
+    adapter = await make_absolute()
+    number = await issue(adapter)
+    card_id = await card_id_of(db, number)
+    await emulator.foreign_change_on_read(card_id, "-30.00")
+    await emulator.fault(kind="lose_response", operation=emulator.write_op, stage="after", count=1)
+    status, _ = await post(adapter, "/financial_instruments", authorize(number, 20, "a-1"))
+    assert status == 503
+    assert await emulator.balance(card_id) == Decimal("80")  # our PUT wrote over the checkout
+    status, body = await post(adapter, "/financial_instruments", authorize(number, 20, "a-1"))
+    assert status == 200, body  # settled from the history: applied, and the checkout put back
+    assert await emulator.balance(card_id) == Decimal("50")
+    assert await rows(db, "SELECT amount, state FROM balance_repairs") == [
+        {"amount": Decimal("-30.00"), "state": "applied"}]
 
 
 async def test_a_put_that_failed_is_proven_absent_and_sent_again(make_absolute, emulator, db):
