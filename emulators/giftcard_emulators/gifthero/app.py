@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from giftcard_emulators import control
 from giftcard_emulators.faults import FaultRegistry, FaultSpecError
 from giftcard_emulators.gifthero.model import API_CLIENT_ID, Card, Invalid, Ledger, money, parse_money
 from giftcard_emulators.gifthero import queries
@@ -158,16 +159,11 @@ def error(errors: Any, status: int, headers: dict[str, str] | None = None) -> we
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
+    """The JSON object sent; what can't be one is the vendor's 400."""
     try:
-        body = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise Invalid("body must be JSON", 400) from exc
-    if not isinstance(body, dict):
-        raise Invalid("body must be a JSON object", 400)
-    return body
+        return await control.control_body(request)
+    except control.BadInput as exc:
+        raise Invalid(str(exc), 400) from None
 
 
 def _date(value: Any, name: str) -> date | None:
@@ -371,13 +367,7 @@ def create_gifthero_app(config: GiftHeroConfig | None = None) -> web.Application
             used[target] += 1
         return {"scheduled": True}, 200, {}, []
 
-    def guard(handler: Any) -> Any:
-        async def wrapper(request: web.Request) -> web.Response:
-            try:
-                return await handler(request)
-            except (Invalid, FaultSpecError) as exc:
-                return _json({"error": str(exc.errors if isinstance(exc, Invalid) else exc)}, 400)
-        return wrapper
+    guard = control.guarded(_json, Invalid)  # str(Invalid) is its errors value
 
     async def c_state(_request: web.Request) -> web.Response:
         all_tx = [t.view() for c in ledger.cards.values() for t in c.transactions]
@@ -415,25 +405,6 @@ def create_gifthero_app(config: GiftHeroConfig | None = None) -> web.Application
             raise Invalid("id (number) and line_items (list of {id, gift_card}) are required", 400)
         ledger.orders[order_id] = items
         return _json({"id": order_id, "line_items": items}, 201)
-
-    async def c_add_fault(request: web.Request) -> web.Response:
-        spec = await _body(request)
-        if spec.get("kind") == "foreign_change":
-            change = hero.add_foreign(spec)
-            return _json({"id": change.id, "fault": change.describe()})
-        fault = hero.faults.add(spec)
-        return _json({"id": fault.id, "fault": fault.describe()})
-
-    async def c_list_faults(_request: web.Request) -> web.Response:
-        return _json({**hero.faults.describe(), "foreign_changes": [f.describe() for f in hero.foreign]})
-
-    async def c_clear_faults(_request: web.Request) -> web.Response:
-        hero.faults.clear()
-        hero.foreign.clear()
-        return _json({"cleared": True, "released": hero.faults.release(proceed=True)})
-
-    async def c_release(_request: web.Request) -> web.Response:
-        return _json({"released": hero.faults.release(proceed=True)})
 
     async def c_reset(_request: web.Request) -> web.Response:
         hero.reset()
@@ -477,10 +448,11 @@ def create_gifthero_app(config: GiftHeroConfig | None = None) -> web.Application
         web.get(CONTROL + "/state", guard(c_state)),
         web.post(CONTROL + "/cards", guard(c_cards)),
         web.post(CONTROL + "/orders", guard(c_orders)),
-        web.post(CONTROL + "/faults", guard(c_add_fault)),
-        web.get(CONTROL + "/faults", guard(c_list_faults)),
-        web.delete(CONTROL + "/faults", guard(c_clear_faults)),
-        web.post(CONTROL + "/release", guard(c_release)),
+        *control.fault_routes(
+            CONTROL, hero.faults, _json, guard,
+            add_special=lambda spec: hero.add_foreign(spec) if spec.get("kind") == "foreign_change" else None,
+            listed=lambda: {"foreign_changes": [f.describe() for f in hero.foreign]},
+            on_clear=hero.foreign.clear),
         web.post(CONTROL + "/reset", guard(c_reset)),
         web.post(CONTROL + "/config", guard(c_config)),
     ])

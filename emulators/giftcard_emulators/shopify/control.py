@@ -3,7 +3,6 @@ seeding cards "created elsewhere". Only tests, demos and benchmarks call these."
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -12,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from adapter.domain.currencies import MINOR_UNITS
-from giftcard_emulators.faults import FaultSpecError
+from giftcard_emulators import control
+from giftcard_emulators.control import BadInput, control_body
 from giftcard_emulators.shopify.formatting import decimal_string, gid
 from giftcard_emulators.shopify.graphql_endpoint import dumps
 from giftcard_emulators.shopify.runtime import Sandbox
@@ -20,25 +20,8 @@ from giftcard_emulators.shopify.schema import parse_decimal
 from giftcard_emulators.shopify.state import code_error, normalise_code
 
 
-class _BadInput(ValueError):
-    pass
-
-
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=dumps(body), status=status, content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise _BadInput("body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise _BadInput("body must be a JSON object")
-    return body
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -46,7 +29,7 @@ def _decimal(value: Any, name: str) -> Decimal:
     try:
         return parse_decimal(value)
     except ValueError as exc:
-        raise _BadInput(f"{name} must be a finite decimal string") from exc
+        raise BadInput(f"{name} must be a finite decimal string") from exc
 
 
 def _customer(value: Any) -> int | None:
@@ -54,7 +37,7 @@ def _customer(value: Any) -> int | None:
         return None
     text = str(value).removeprefix("gid://shopify/Customer/")
     if not text.isdigit():
-        raise _BadInput("customer_id must be a number or a Customer GID")
+        raise BadInput("customer_id must be a number or a Customer GID")
     return int(text)
 
 
@@ -65,30 +48,7 @@ def _config_view(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def routes(sandbox: Sandbox) -> list[web.RouteDef]:
-    def guarded(handler: Any) -> Any:
-        async def wrapper(request: web.Request) -> web.Response:
-            try:
-                return await handler(request)
-            except (_BadInput, FaultSpecError) as exc:
-                return _json({"error": str(exc)}, status=400)
-
-        return wrapper
-
-    async def add_fault(request: web.Request) -> web.Response:
-        fault = sandbox.faults.add(await _body(request))
-        return _json({"id": fault.id, "fault": fault.describe()})
-
-    async def list_faults(_request: web.Request) -> web.Response:
-        return _json(sandbox.faults.describe())
-
-    async def clear_faults(_request: web.Request) -> web.Response:
-        sandbox.faults.clear()
-        # Held calls go on rather than hang: clearing means "no more faults".
-        released = sandbox.faults.release(proceed=True)
-        return _json({"cleared": True, "released": released})
-
-    async def release(_request: web.Request) -> web.Response:
-        return _json({"released": sandbox.faults.release(proceed=True)})
+    guarded = control.guarded(_json)
 
     async def state(_request: web.Request) -> web.Response:
         return _json({"cards": sandbox.state.snapshot(), "held": len(sandbox.faults.held),
@@ -106,25 +66,25 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         return _json({"reset": True})
 
     async def configure(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         config = sandbox.config
         known = {"issue_limit", "purchase_limit", "currency", "bucket_size", "restore_rate",
                  "throttle_with_429", "access_token"}
         unknown = set(body) - known
         if unknown:
-            raise _BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
+            raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
         for name in ("issue_limit", "purchase_limit"):
             if name in body:
                 setattr(config, name, _decimal(body[name], name))
         if "currency" in body:
             if body["currency"] not in MINOR_UNITS:
-                raise _BadInput("currency must be an ISO-4217 code")
+                raise BadInput("currency must be an ISO-4217 code")
             config.currency = body["currency"]
         for name in ("bucket_size", "restore_rate"):
             if name in body:
                 value = float(body[name])
                 if value <= 0:
-                    raise _BadInput(f"{name} must be positive")
+                    raise BadInput(f"{name} must be positive")
                 setattr(config, name, value)
         if "bucket_size" in body:
             sandbox.bucket.refill_completely()
@@ -135,14 +95,14 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         return _json(_config_view(sandbox))
 
     async def add_card(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         ledger = sandbox.state
         amount = _decimal(body.get("amount"), "amount")
         if amount < 0:
-            raise _BadInput("amount must not be negative")
+            raise BadInput("amount must not be negative")
         currency = body.get("currency") or sandbox.config.currency
         if currency not in MINOR_UNITS:
-            raise _BadInput("currency must be an ISO-4217 code")
+            raise BadInput("currency must be an ISO-4217 code")
         raw_code = body.get("code")
         if raw_code is None:
             code = ledger.new_code()
@@ -150,20 +110,20 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
             code = normalise_code(str(raw_code))
             problem = code_error(code)
             if problem is not None:
-                raise _BadInput(problem["message"])
+                raise BadInput(problem["message"])
             if code in ledger.codes:
                 return _json({"error": "Code has already been taken"}, status=409)
         expires_on = body.get("expires_on")
         try:
             expiry = date.fromisoformat(expires_on) if expires_on else None
         except (TypeError, ValueError) as exc:
-            raise _BadInput("expires_on must be YYYY-MM-DD or null") from exc
+            raise BadInput("expires_on must be YYYY-MM-DD or null") from exc
         customer_id = _customer(body.get("customer_id"))
         if customer_id is not None:
             ledger.customers.add(customer_id)
         source = body.get("source", "purchased")
         if source not in ("manual", "purchased", "api_client"):
-            raise _BadInput("source must be manual, purchased or api_client")
+            raise BadInput("source must be manual, purchased or api_client")
         card = ledger.add_card(code=code, amount=amount, currency=currency, source=source,
                                note=body.get("note"), expires_on=expiry, customer_id=customer_id,
                                enabled=bool(body.get("enabled", True)))
@@ -171,7 +131,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                       "balance": decimal_string(card.balance)}, status=201)
 
     async def add_customer(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         number = _customer(body.get("id")) if body.get("id") is not None else (
             max(sandbox.state.customers, default=1000) + 1)
         assert number is not None
@@ -179,10 +139,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         return _json({"id": gid("Customer", number)}, status=201)
 
     return [
-        web.post("/sandbox/faults", guarded(add_fault)),
-        web.get("/sandbox/faults", guarded(list_faults)),
-        web.delete("/sandbox/faults", guarded(clear_faults)),
-        web.post("/sandbox/release", guarded(release)),
+        *control.fault_routes("/sandbox", sandbox.faults, _json, guarded),
         web.get("/sandbox/state", guarded(state)),
         web.post("/sandbox/reset", guarded(reset)),
         web.post("/sandbox/counters/reset", guarded(reset_counters)),

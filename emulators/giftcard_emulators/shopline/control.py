@@ -19,12 +19,14 @@ Bad bodies answer 400 `{"error": "..."}` (not SHOPLINE's `errors`: these are not
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
-from giftcard_emulators.faults import FaultSpecError
+
+from giftcard_emulators import control
+from giftcard_emulators.control import BadInput, control_body
 
 from giftcard_emulators.shopline import choices
 from giftcard_emulators.shopline.api import card_view, dumps
@@ -35,32 +37,15 @@ from giftcard_emulators.shopline.money import format_amount, parse_amount, valid
 from giftcard_emulators.shopline.runtime import Emulator
 
 
-class _BadInput(ValueError):
-    pass
-
-
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=dumps(body), status=status, content_type="application/json")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise _BadInput("body must be JSON") from exc
-    if not isinstance(body, dict):
-        raise _BadInput("body must be a JSON object")
-    return body
-
-
 def _amount(value: Any, currency: str, name: str) -> Any:
     try:
-        return parse_amount(value if not isinstance(value, (int, float)) else str(value), currency, name)
+        return parse_amount(value if not isinstance(value, (int, Decimal)) else str(value), currency, name)
     except ApiError as exc:
-        raise _BadInput(exc.message) from exc
+        raise BadInput(exc.message) from exc
 
 
 def full_card(card: Card) -> dict[str, Any]:
@@ -80,14 +65,7 @@ def config_view(emulator: Emulator) -> dict[str, Any]:
 
 
 def routes(emulator: Emulator) -> list[web.RouteDef]:
-    def guarded(handler: Any) -> Any:
-        async def wrapper(request: web.Request) -> web.Response:
-            try:
-                return await handler(request)
-            except (_BadInput, FaultSpecError) as exc:
-                return _json({"error": str(exc)}, status=400)
-
-        return wrapper
+    guarded = control.guarded(_json)
 
     async def state(_request: web.Request) -> web.Response:
         ledger = emulator.ledger
@@ -107,28 +85,28 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         })
 
     async def add_card(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         ledger = emulator.ledger
         currency = body.get("currency") or emulator.config.currency
         if not valid_currency(currency):
-            raise _BadInput("currency must be an ISO 4217 code")
+            raise BadInput("currency must be an ISO 4217 code")
         if body.get("balance") is None and body.get("initial_value") is None:
-            raise _BadInput("balance (or initial_value) is required")
+            raise BadInput("balance (or initial_value) is required")
         balance = _amount(body.get("balance", body.get("initial_value")), currency, "balance")
         initial = _amount(body.get("initial_value", body.get("balance")), currency, "initial_value")
         if balance < 0 or initial <= 0:
-            raise _BadInput("balance must not be negative and initial_value must be positive")
+            raise BadInput("balance must not be negative and initial_value must be positive")
         code = body.get("code")
         if code is None:
             code = ledger.new_code()
         elif not isinstance(code, str) or (problem := code_problem(code)) is not None:
-            raise _BadInput(problem if isinstance(code, str) else "code must be a string")
+            raise BadInput(problem if isinstance(code, str) else "code must be a string")
         elif code in ledger.codes:
             return _json({"error": "code has already been taken"}, status=409)
         try:
             expires_on = parse_expiry(body.get("expires_on"))
         except ApiError as exc:
-            raise _BadInput(exc.message) from exc
+            raise BadInput(exc.message) from exc
         customer_id = body.get("customer_id")
         card = ledger.add_card(code=code, balance=balance, initial_value=initial, currency=currency,
                                note=body.get("note"), customer_id=None if customer_id is None else str(customer_id),
@@ -140,33 +118,19 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         card = emulator.ledger.cards.get(request.match_info["id"])
         if card is None:
             return _json({"error": "no such card"}, status=404)
-        body = await _body(request)
+        body = await control_body(request)
         delta = _amount(body.get("delta"), card.currency, "delta")
         if delta == 0:
-            raise _BadInput("delta must not be zero")
+            raise BadInput("delta must not be zero")
         kind = body.get("operation_type")
         if kind is not None and kind not in choices.OPERATION_TYPES:
-            raise _BadInput(f"operation_type must be one of {', '.join(choices.OPERATION_TYPES)}")
+            raise BadInput(f"operation_type must be one of {', '.join(choices.OPERATION_TYPES)}")
         try:
             at = parse_time(body["created_at"], "created_at") if body.get("created_at") else None
             record = emulator.ledger.move_balance(card, delta, kind, source="seeded", at=at)
         except ApiError as exc:
-            raise _BadInput(exc.message) from exc
+            raise BadInput(exc.message) from exc
         return _json({"card": full_card(card), "record": record_state(record)}, status=201)
-
-    async def list_faults(_request: web.Request) -> web.Response:
-        return _json(emulator.faults.describe())
-
-    async def add_fault(request: web.Request) -> web.Response:
-        fault = emulator.faults.add(await _body(request))
-        return _json({"id": fault.id, "fault": fault.describe()})
-
-    async def clear_faults(_request: web.Request) -> web.Response:
-        emulator.faults.clear()
-        return _json({"cleared": True, "released": emulator.faults.release(proceed=True)})
-
-    async def release(_request: web.Request) -> web.Response:
-        return _json({"released": emulator.faults.release(proceed=True)})
 
     async def reset(_request: web.Request) -> web.Response:
         emulator.reset()
@@ -177,23 +141,23 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         return _json({"reset": True})
 
     async def configure(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         config = emulator.config
         known = {"bucket_size", "leak_rate", "store_state", "access_token", "currency"}
         unknown = set(body) - known
         if unknown:
-            raise _BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
+            raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
         for name in ("bucket_size", "leak_rate"):
             if name in body:
                 value = body[name]
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                    raise _BadInput(f"{name} must be a positive number")
+                    raise BadInput(f"{name} must be a positive number")
         if "store_state" in body and body["store_state"] not in STORE_STATES:
-            raise _BadInput(f"store_state must be one of {', '.join(STORE_STATES)}")
+            raise BadInput(f"store_state must be one of {', '.join(STORE_STATES)}")
         if "currency" in body and not valid_currency(body["currency"]):
-            raise _BadInput("currency must be an ISO 4217 code")
+            raise BadInput("currency must be an ISO 4217 code")
         if "access_token" in body and not (isinstance(body["access_token"], str) and body["access_token"]):
-            raise _BadInput("access_token must be a non-empty string")
+            raise BadInput("access_token must be a non-empty string")
         for name in ("bucket_size", "leak_rate"):
             if name in body:
                 setattr(config, name, float(body[name]))
@@ -205,19 +169,19 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         return _json(config_view(emulator))
 
     async def clock(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await control_body(request)
         store_clock = emulator.clock
         if not isinstance(store_clock, Clock):
-            raise _BadInput("this emulator's clock is not adjustable (a test injected its own)")
+            raise BadInput("this emulator's clock is not adjustable (a test injected its own)")
         if body.get("now") is not None:
             try:
                 store_clock.set(parse_time(str(body["now"]), "now"))
             except ApiError as exc:
-                raise _BadInput(exc.message) from exc
+                raise BadInput(exc.message) from exc
         if body.get("advance_seconds") is not None:
             seconds = body["advance_seconds"]
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-                raise _BadInput("advance_seconds must be a number")
+                raise BadInput("advance_seconds must be a number")
             store_clock.advance(float(seconds))
         return _json({"now": format_time(store_clock())})
 
@@ -225,10 +189,7 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         web.get("/_emulator/state", guarded(state)),
         web.post("/_emulator/cards", guarded(add_card)),
         web.post("/_emulator/cards/{id}/changes", guarded(add_change)),
-        web.get("/_emulator/faults", guarded(list_faults)),
-        web.post("/_emulator/faults", guarded(add_fault)),
-        web.delete("/_emulator/faults", guarded(clear_faults)),
-        web.post("/_emulator/release", guarded(release)),
+        *control.fault_routes("/_emulator", emulator.faults, _json, guarded),
         web.post("/_emulator/reset", guarded(reset)),
         web.post("/_emulator/counters/reset", guarded(reset_counters)),
         web.post("/_emulator/config", guarded(configure)),
