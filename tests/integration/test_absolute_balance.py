@@ -8,6 +8,9 @@ that the card lock exists to prevent."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -22,7 +25,7 @@ from adapter.ledgers.absolute import AbsoluteBalanceLedger
 from adapter.reviews import format_reviews
 from adapter.store import balance_intents, writes
 from adapter.store.writes import Intent
-from tests.conftest import AUTH
+from tests.conftest import AUTH, CARD_CODE_KEY
 
 class Emulator:
     """What these tests need of an absolute-balance emulator, in its own vocabulary."""
@@ -297,6 +300,34 @@ async def test_a_card_with_an_unsettled_put_takes_no_other_write(make_absolute, 
     status, body = await post(adapter, "/financial_instruments", authorize(number, 10, "a-2"))
     assert status == 200, body
     assert await emulator.balance(card_id) == Decimal("60")
+
+
+async def test_a_card_made_elsewhere_is_found_by_its_code_only_where_the_ledger_can(make_absolute, emulator, db,
+                                                                                   database_url, tmp_path):
+    """SHOPLINE: the code filter, one verified hit. Gift Card Hero can't look codes up: a card
+    is known only if we issued, activated or imported it."""
+    adapter = await make_absolute()
+    seeded = await emulator._call("POST", "/_emulator/cards", {"code": "webshopcard000042", "balance": "25.00"})
+    status, body = await post(adapter, "/gift_card/balance", {"identifier": {"number": "WEBSHOPCARD000042"}})
+    if emulator.ledger == "shopline":
+        assert (status, body) == (200, {"value": 25, "currency": "USD"})
+        assert await card_id_of(db, "0042") == str(seeded["id"])  # registered on discovery
+    else:
+        assert (status, body["error_code"], body["message"]) == (400, "instrument_error",
+                                                                 "card not known to this adapter")
+        # The operator registers it from the vendor's export; then it is known.
+        export = tmp_path / "gift_cards_export.csv"
+        export.write_text(f"id,code,balance\n{seeded['id']},{seeded['code']},25.00\n")
+        done = subprocess.run([sys.executable, "-m", "adapter", "cards", "import", str(export)],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "DATABASE_URL": database_url, "CARD_CODE_KEY": CARD_CODE_KEY,
+                                   "LEDGER": "gifthero"})
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert seeded["code"] not in done.stdout + done.stderr
+        status, body = await post(adapter, "/gift_card/balance", {"identifier": {"number": "WEBSHOPCARD000042"}})
+        assert (status, body) == (200, {"value": 25, "currency": "USD"})
+    status, body = await post(adapter, "/gift_card/balance", {"identifier": {"number": "nosuchcard0000001"}})
+    assert (status, body["error_code"]) == (400, "instrument_error")
 
 
 # ---- the race the card lock prevents ------------------------------------------------------------
