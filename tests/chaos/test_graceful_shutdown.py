@@ -12,6 +12,11 @@ import aiohttp
 from tests import ledger_view
 from tests.chaos.processes import AdapterProcess
 from tests.chaos.test_replicas_and_crashes import post
+from tests.served import wait_for
+
+
+async def _held(sandbox) -> bool:
+    return (await ledger_view.state(sandbox))["held"] >= 1
 
 
 async def test_sigterm_drains_and_finishes_the_held_ledger_write(database_url, sandbox, db):
@@ -24,23 +29,30 @@ async def test_sigterm_drains_and_finishes_the_held_ledger_write(database_url, s
             "metadata": {"number": "shutdowncard0001"}}
     async with aiohttp.ClientSession() as session:
         in_flight = asyncio.create_task(post(session, f"{process.url}/financial_instruments", body))
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: _held(sandbox), timeout=10)  # the debit is held inside the sandbox
         process.process.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.3)
-        async with aiohttp.ClientSession() as fresh:  # a new connection during the drain window
-            async with fresh.get(f"{process.url}/health/ready") as ready:
-                assert ready.status == 503 and (await ready.json())["status"] == "draining"
+
+        async def draining() -> bool:
+            async with aiohttp.ClientSession() as fresh:  # a new connection during the drain window
+                async with fresh.get(f"{process.url}/health/ready") as ready:
+                    return ready.status == 503 and (await ready.json())["status"] == "draining"
+
+        await wait_for(draining, timeout=1.2)  # well inside the 1.5 s drain window
+        async with aiohttp.ClientSession() as fresh:
             async with fresh.get(f"{process.url}/health/live") as live:
                 assert live.status == 200
-        await asyncio.sleep(2.0)  # past the drain window: the listener is closed
-        async with aiohttp.ClientSession() as late:
-            try:
-                async with late.get(f"{process.url}/health/live") as response:
-                    refused = False
-                    await response.read()
-            except aiohttp.ClientConnectionError:
-                refused = True
-        assert refused, "new connections must be refused after the drain window"
+
+        async def refused() -> bool:
+            async with aiohttp.ClientSession() as late:
+                try:
+                    async with late.get(f"{process.url}/health/live") as response:
+                        await response.read()
+                        return False
+                except aiohttp.ClientConnectionError:
+                    return True
+
+        # Past the drain window the listener is closed: new connections are refused.
+        await wait_for(refused, timeout=5, interval=0.1)
         assert process.process.poll() is None, "the process must wait for its in-flight request"
         await ledger_view.release_held(sandbox)
         status, raw, _ = await in_flight

@@ -8,6 +8,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from tests.served import wait_for
 from giftcard_emulators.shopify.app import SANDBOX_STATE, create_sandbox_app
 from giftcard_emulators.shopify.config import SandboxConfig
 
@@ -309,8 +310,12 @@ async def test_29_fault_switches(shop):
     assert len(state["transactions"]) == 1  # executed, answer lost
     await shop.post("/sandbox/faults", json={"kind": "hold", "operation": "giftCardDebit"})
     held = asyncio.create_task(debit(shop, card, "1.00"))
-    await asyncio.sleep(0.2)
-    assert not held.done() and (await (await shop.get("/sandbox/state")).json())["held"] == 1
+
+    async def held_in_sandbox() -> bool:
+        return (await (await shop.get("/sandbox/state")).json())["held"] == 1
+
+    await wait_for(held_in_sandbox, timeout=5)
+    assert not held.done()
     await shop.post("/sandbox/release")
     assert (await held)["userErrors"] == []
     await shop.delete("/sandbox/faults")
