@@ -33,6 +33,6 @@ def test_no_use_case_asks_which_ledger_it_has():
             if isinstance(node, ast.Attribute) and node.attr == "name" and "capabilities" in ast.unparse(node.value):
                 offenders.append(f"{path.relative_to(ADAPTER)}:{node.lineno}: {ast.unparse(node)}")
             if isinstance(node, ast.Compare) and any(
-                    isinstance(c, ast.Constant) and c.value in LEDGER_NAMES for c in node.comparators):
+                    isinstance(c, ast.Constant) and c.value in LEDGER_NAMES for c in (node.left, *node.comparators)):
                 offenders.append(f"{path.relative_to(ADAPTER)}:{node.lineno}: {ast.unparse(node)}")
     assert offenders == []
