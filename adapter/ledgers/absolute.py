@@ -144,6 +144,9 @@ class AbsoluteBalanceLedger:
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         return await self.client.configuration(deadline=deadline)
 
+    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        return await self.client.history(card_id=card_id, after=after, deadline=deadline)
+
     # ---- money ----------------------------------------------------------------------------
 
     async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
