@@ -210,10 +210,11 @@ def balance_entry(node: Any, currency: str, *, kind: EntryKind | None = None) ->
 
 def _cause(kind: EntryKind, delta: Money, order: Any) -> str:
     """An order's transaction is a checkout (or its refund); a balance set is an app's (Gift
-    Card Hero's own admin, or another app); the creation is the card's issue."""
+    Card Hero's own admin, or another app); the rest is the card's creation ("creation",
+    adapter.services.sync.CREATION)."""
     if order is not None:
         return "online_checkout" if delta.amount < 0 else "order_refund"
-    return "other_app" if kind is EntryKind.SET else "admin_adjustment"
+    return "other_app" if kind is EntryKind.SET else "creation"
 
 
 def transactions_of(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
