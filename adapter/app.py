@@ -19,6 +19,7 @@ from adapter.http.middleware import MIDDLEWARES
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency, UnknownCodes, utc_today
+from adapter.services.poller import Poller, PollerSettings
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
@@ -102,6 +103,7 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 class Workers:
     reconciler: Reconciler
     reaper: Reaper
+    poller: Poller
     stopping: asyncio.Event
 
 
@@ -109,12 +111,17 @@ async def _workers(app: web.Application):
     """The reconciler and reaper, stopped between records at shutdown."""
     settings = app[SETTINGS]
     config = worker_settings(settings)
-    workers = Workers(Reconciler(app[SERVICES], present, config), Reaper(app[SERVICES], config), asyncio.Event())
+    poller = Poller(app[SERVICES], PollerSettings(settings.poll_interval_seconds, settings.poll_batch,
+                                                  settings.request_deadline_seconds))
+    workers = Workers(Reconciler(app[SERVICES], present, config), Reaper(app[SERVICES], config), poller,
+                      asyncio.Event())
     app[WORKERS] = workers
     tasks = [asyncio.create_task(probe_event_loop_lag(workers.stopping))]
     if settings.workers_enabled:
         tasks += [asyncio.create_task(workers.reconciler.run(workers.stopping)),
                   asyncio.create_task(workers.reaper.run(workers.stopping))]
+        if settings.poll_enabled:
+            tasks.append(asyncio.create_task(workers.poller.run(workers.stopping)))
     try:
         yield
     finally:
