@@ -120,6 +120,10 @@ LEDGER_REVIEWS = Counter(
     ["ledger", "reason"], namespace=NAMESPACE,
 )
 
+RECONCILIATION_DRIFT = Gauge(
+    "reconciliation_drift", "Journal movements and ledger entries that do not agree (last 24 h), by kind",
+    ["kind"], namespace=NAMESPACE,
+)
 OPEN_REVIEWS = Gauge(
     "ledger_reviews_open", "Writes in review, waiting for an operator's decision", namespace=NAMESPACE,
 )
@@ -166,6 +170,10 @@ CONFLICT_RESULTS = ("replayed", "timed_out")
 
 def preinitialise() -> None:
     """Touch every labelled series once so dashboards see zeros rather than gaps."""
+    from adapter.reconciliation import DRIFT_KINDS
+
+    for kind in DRIFT_KINDS:
+        RECONCILIATION_DRIFT.labels(kind)
     for operation in (*OPERATIONS, "reverse"):
         for result in SETTLEMENT_RESULTS:
             SETTLEMENTS.labels(operation, result)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
 from adapter.domain.errors import UseCaseError
+from adapter.observability import metrics
+from adapter.reconciliation import reconcile
 from adapter.services.context import Services
 from adapter.services.sync import resync
 from adapter.store import poller as store
@@ -59,6 +61,10 @@ class Poller:
                 log.info("poll_card_deferred", card_id=card_id, reason=error.message)
         async with services.pool.acquire() as conn:
             await store.record_pass(conn, self._ledger, datetime.now(UTC).isoformat())
+            # The books, as far as the mirror has caught up: /metrics shows drift as it appears.
+            report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=24))
+        for kind, count in report.drift.items():
+            metrics.RECONCILIATION_DRIFT.labels(kind).set(count)
         return results
 
     async def run(self, stopping: asyncio.Event) -> None:
