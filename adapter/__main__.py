@@ -1,4 +1,4 @@
-"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve"""
+"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import"""
 
 from __future__ import annotations
 
@@ -82,28 +82,42 @@ async def _migrate(settings: Settings, target: int | None) -> None:
             await pool.close()
 
 
+class _NotMigrated(Exception):
+    pass
+
+
+async def _operator_database(settings: Settings, stack: AsyncExitStack, max_size: int = 1):
+    """The settings (embedded stand-ins filled in, no ledger) and a pool on a database that is
+    fully migrated, for the operator commands; _NotMigrated (after saying so) otherwise."""
+    from adapter.embedded import with_embedded_defaults
+    from adapter.store.database import create_pool
+    from adapter.store.migrations import current_version, load_migrations
+
+    if settings.embedded:
+        settings = await with_embedded_defaults(settings, stack, ledger=False)
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=max_size)
+    stack.push_async_callback(pool.close)
+    async with pool.acquire() as conn:
+        version, latest = await current_version(conn), len(load_migrations())
+    if version < latest:
+        print(f"giftcard-adapter: the database is at migration {version} of {latest}: migrate first", file=sys.stderr)
+        raise _NotMigrated
+    return settings, pool
+
+
 async def _keys(settings: Settings, command: str, batch_size: int) -> int:
     """Card-code keys: what every stored digest and ciphertext depends on, and the rotation to
     the first of CARD_CODE_KEYS. Prints counts and key ids only; the exit status is 1 when
     something is stored under a key that is not configured (status) or could not be read (rotate)."""
     from adapter import keyrotation
     from adapter.crypto import CodeVault
-    from adapter.embedded import with_embedded_defaults
-    from adapter.store.database import create_pool
-    from adapter.store.migrations import current_version, load_migrations
 
     async with AsyncExitStack() as stack:
-        if settings.embedded:
-            settings = await with_embedded_defaults(settings, stack, ledger=False)
-        vault = CodeVault(settings.card_code_secrets)
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=2)
-        stack.push_async_callback(pool.close)
-        async with pool.acquire() as conn:
-            version, latest = await current_version(conn), len(load_migrations())
-        if version < latest:
-            print(f"giftcard-adapter: the database is at migration {version} of {latest}: migrate first",
-                  file=sys.stderr)
+        try:
+            settings, pool = await _operator_database(settings, stack, max_size=2)
+        except _NotMigrated:
             return 2
+        vault = CodeVault(settings.card_code_secrets)
         if command == "status":
             uses, remaining = await keyrotation.status(pool, vault)
             print("\n".join(keyrotation.format_status(vault, uses, remaining)))
@@ -116,14 +130,12 @@ async def _keys(settings: Settings, command: str, batch_size: int) -> int:
 async def _reviews(settings: Settings, args: argparse.Namespace) -> int:
     """List the writes in review, or record an operator's decision on one."""
     from adapter import reviews
-    from adapter.embedded import with_embedded_defaults
-    from adapter.store.database import create_pool
 
     async with AsyncExitStack() as stack:
-        if settings.embedded:
-            settings = await with_embedded_defaults(settings, stack, ledger=False)
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
-        stack.push_async_callback(pool.close)
+        try:
+            _, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return 2
         if args.reviews_command == "list":
             print("\n".join(await reviews.list_open(pool, include_resolved=args.all)))
             return 0
@@ -132,6 +144,65 @@ async def _reviews(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         print(f"giftcard-adapter: no open review #{args.review_id}", file=sys.stderr)
         return 1
+async def _cards_import(settings: Settings, path: str, ledger: str | None, batch_size: int) -> int:
+    """Register cards issued elsewhere from a vendor's CSV export (adapter/cardimport.py). The
+    report goes to stdout (the log to stderr): counts, and each refused row by line number and
+    reason, a code at most by its last four. Exit status 0 nothing refused, 1 some rows refused,
+    2 the file is unreadable or lacks a column, or the database is not migrated (nothing
+    registered), 3 stopped by a database error (what was registered stays: run it again)."""
+    from pathlib import Path
+
+    import asyncpg
+
+    from adapter import cardimport
+
+    configured = settings.ledger
+    if ledger is None:
+        ledger = configured
+    elif configured != ledger:
+        print(f"giftcard-adapter: warning: importing {ledger} ids while LEDGER is {configured}", file=sys.stderr)
+    try:
+        csv_file = cardimport.CsvFile(Path(path))  # the header first: a bad file needs no database
+    except cardimport.ImportFileError as error:
+        print(f"giftcard-adapter: {error}", file=sys.stderr)
+        return cardimport.EXIT_UNREADABLE
+    try:
+        return await _import_file(settings, csv_file, ledger, batch_size)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        # No code ever reaches Postgres in plaintext, so none can be in its errors.
+        print(f"giftcard-adapter: cards import stopped: {type(error).__name__}: {error}"
+              " (batches registered before stay registered: run it again)", file=sys.stderr)
+        return cardimport.EXIT_FAILED
+
+
+async def _import_file(settings: Settings, csv_file, ledger: str, batch_size: int) -> int:
+    from adapter import cardimport
+    from adapter.crypto import CodeVault
+    from adapter.domain.cardnumbers import CardNumberReader
+    from adapter.store import cardimport as staged
+
+    async with AsyncExitStack() as stack:
+        stack.callback(csv_file.close)
+        try:
+            settings, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return cardimport.EXIT_UNREADABLE
+        vault = CodeVault(settings.card_code_secrets)
+        reader = CardNumberReader(settings.card_number_prefix_list, settings.card_number_pattern)
+        async with pool.acquire() as conn:
+            try:
+                try:
+                    report = await cardimport.import_file(conn, vault, reader, csv_file, ledger=ledger,
+                                                          batch_size=batch_size)
+                except cardimport.ImportFileError as error:
+                    print(f"giftcard-adapter: {error} (nothing imported)", file=sys.stderr)
+                    return cardimport.EXIT_UNREADABLE
+                async for row in staged.refused(conn):
+                    print(cardimport.format_refused(row))
+            finally:
+                await staged.drop_stage(conn)  # a pooled connection keeps its session's tables
+        print("\n".join(cardimport.format_summary(report)))
+        return report.exit_status
 
 
 def _run(coroutine) -> None:
@@ -169,6 +240,19 @@ def main(argv: list[str] | None = None) -> None:
     resolve_cmd = reviews_commands.add_parser("resolve", help="record what the operator found and did")
     resolve_cmd.add_argument("review_id", type=int)
     resolve_cmd.add_argument("resolution", help="e.g. 'applied: balance checked in the admin'")
+    cards_cmd = commands.add_parser("cards", help="the card registry: cards issued elsewhere")
+    cards_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
+    cards_commands = cards_cmd.add_subparsers(dest="cards_command", required=True)
+    import_cmd = cards_commands.add_parser(
+        "import", help="register cards from a vendor's CSV export (code and ledger card id); idempotent",
+        description="Exit status: 0 nothing refused, 1 some rows refused (the others are registered),"
+                    " 2 unreadable file, missing column or unmigrated database (nothing registered),"
+                    " 3 stopped by a database error (run it again).")
+    import_cmd.add_argument("file", help="CSV with a header: code (or gift_card_code) and id (or gift_card_id,"
+                                         " ledger_id); optional currency, last_characters")
+    import_cmd.add_argument("--ledger", choices=("shopify", "shopline", "gifthero"), default=None,
+                            help="whose ids the file holds (default: the LEDGER setting, else shopify)")
+    import_cmd.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
     sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8089)
@@ -178,17 +262,23 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "sandbox":
         configure_logging("console", "INFO")
-        from adapter.sandbox.config import SandboxConfig
-        from adapter.sandbox.server import run_sandbox
+        try:
+            from giftcard_emulators.shopify.config import SandboxConfig
+            from giftcard_emulators.shopify.server import run_sandbox
+        except ImportError:
+            print("giftcard-adapter: the emulators are not installed here (a production image carries none): "
+                  "pip install -e ./emulators", file=sys.stderr)
+            raise SystemExit(2) from None
 
         run_sandbox(args.host, args.port, SandboxConfig(bucket_size=args.bucket_size, restore_rate=args.restore_rate))
         return
     # Only `serve` needs the ledger's settings; the rest need the database (and keys: the key).
     settings = _settings(serve=args.command == "serve", embedded=args.embedded)
-    if args.command == "keys" and not settings.card_code_secrets and not settings.embedded:
+    if args.command in ("keys", "cards") and not settings.card_code_secrets and not settings.embedded:
         print("giftcard-adapter: invalid configuration: missing CARD_CODE_KEYS (or CARD_CODE_KEY)", file=sys.stderr)
         raise SystemExit(2)
-    configure_logging(settings.log_format, settings.log_level)
+    # cards import: stdout is the report, the log goes to stderr.
+    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr if args.command == "cards" else None)
     if args.command == "serve":
         metrics.preinitialise()
         _run(_serve(settings))
@@ -201,6 +291,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_keys(settings, args.keys_command, batch_size)))
     elif args.command == "reviews":
         raise SystemExit(asyncio.run(_reviews(settings, args)))
+    elif args.command == "cards":
+        if args.batch_size < 1:
+            parser.error("--batch-size must be at least 1")
+        raise SystemExit(asyncio.run(_cards_import(settings, args.file, args.ledger, args.batch_size)))
 
 
 if __name__ == "__main__":

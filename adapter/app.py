@@ -15,7 +15,7 @@ from adapter.http.auth import ApiKeys
 from adapter.http.keys import API_KEYS, RATE_LIMITER, READINESS, SERVICES, SETTINGS, WORKERS
 from adapter.http.ratelimit import RateLimiter
 from adapter.http.presenter import present
-from adapter.http.middleware import handle
+from adapter.http.middleware import MIDDLEWARES
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency, UnknownCodes, utc_today
@@ -38,7 +38,7 @@ class Readiness:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[handle], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[API_KEYS] = ApiKeys(settings.api_keys)
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_per_key_per_second, settings.rate_limit_burst)

@@ -52,7 +52,12 @@ async def with_embedded_defaults(settings: Settings, stack: AsyncExitStack, *, l
 async def _start_emulator(settings: Settings, stack: AsyncExitStack) -> dict[str, object]:
     """The chosen ledger's stand-in, and the settings that point the adapter at it. The
     emulators are a distribution of their own (giftcard_emulators, installed by `make`), never
-    in the production image."""
+    in the production image: there, embedded mode needs the ledger configured."""
+    try:
+        import giftcard_emulators  # noqa: F401
+    except ImportError:
+        raise SystemExit("giftcard-adapter: no ledger configured and no emulator installed "
+                         "(pip install -e ./emulators, or configure the ledger)") from None
     if settings.ledger == "shopline":
         from giftcard_emulators.shopline.config import ShoplineConfig
         from giftcard_emulators.shopline.server import start_shopline
@@ -73,7 +78,7 @@ async def _start_emulator(settings: Settings, stack: AsyncExitStack) -> dict[str
         _announce("GIFTHERO_EMULATOR_IN_USE", "Gift Card Hero", gifthero.api_url)
         return {"gifthero_base_url": gifthero.api_url, "ledger_currency": gifthero.config.currency,
                 "gifthero_access_token": SecretStr(gifthero.config.access_token)}
-    from adapter.sandbox.server import start_sandbox
+    from giftcard_emulators.shopify.server import start_sandbox
 
     sandbox = await start_sandbox("127.0.0.1", 0)
     stack.push_async_callback(sandbox.close)

@@ -137,7 +137,7 @@ async def db(database_url):
 
 @pytest.fixture
 async def sandbox():
-    from adapter.sandbox.server import start_sandbox
+    from giftcard_emulators.shopify.server import start_sandbox
 
     running = await start_sandbox("127.0.0.1", 0)
     yield running

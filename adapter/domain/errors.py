@@ -40,5 +40,14 @@ class RetryLater(UseCaseError):
         self.retry_after = retry_after
 
 
+class DependencyUnavailable(RetryLater):
+    """Our own database is unreachable, restarting or out of connections: 503, retry. Raised by
+    the store (adapter.store.database), so nothing above it knows the driver's exceptions."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("temporarily unavailable, retry with the same key", retry_after=1.0)
+        self.reason = reason
+
+
 class ConfigurationFault(UseCaseError):
     """500 internal_error: our bug or the shop's set-up (missing scope). Never stored."""

@@ -44,6 +44,23 @@ class Money:
         places = MINOR_UNITS.get(currency, 2)
         return cls(value.quantize(Decimal(1).scaleb(-places)), currency)
 
+    @classmethod
+    def from_minor_units(cls, units: object, currency: str) -> Money:
+        """An integer count of the currency's minor units (SHOPLINE's webhook: 1000 = 10.00 USD,
+        1000 = 1000 JPY), exact; anything but an integer is refused (a float never becomes money)."""
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise MoneyError("minor units must be an integer")
+        if currency not in MINOR_UNITS:
+            raise MoneyError("unknown currency")
+        return cls(Decimal(units).scaleb(-MINOR_UNITS[currency]), currency)
+
+    def minor_units(self) -> int:
+        """The amount as an integer count of minor units; exact or MoneyError."""
+        units = self.amount.scaleb(MINOR_UNITS.get(self.currency, 2))
+        if units != units.to_integral_value():
+            raise MoneyError("amount has more places than the currency")
+        return int(units)
+
     def ledger_string(self) -> str:
         """The minor-unit string Shopify expects: "30.00", JPY "500"."""
         return f"{self.amount:f}"

@@ -92,6 +92,9 @@ class AbsoluteBalanceLedger:
     client: AbsoluteLedger
     pool: object
     today: object = None  # () -> date; the use cases' clock, for expiry
+    # The card write lock (store.card_lock). Injectable only so a test can show what its absence
+    # costs (tests/integration/test_absolute_balance.py, the race test).
+    lock: object = store.card_lock
 
     def __post_init__(self) -> None:
         self.capabilities = self.client.capabilities
@@ -127,7 +130,7 @@ class AbsoluteBalanceLedger:
         return await self._move(card_id, amount, ref, deadline)
 
     async def _move(self, card_id: str, delta: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
-        async with store.card_lock(self.pool, card_id, deadline) as conn:
+        async with self.lock(self.pool, card_id, deadline) as conn:
             if await store.unsettled_put_on(conn, card_id, ref.write_id):
                 # Its PUT may still land and would overwrite ours: settle it first.
                 raise LedgerUnavailable("an earlier write to this card is not settled yet", retry_after=2.0)
@@ -258,9 +261,13 @@ class AbsoluteBalanceLedger:
             raise LedgerNeedsReview("the write is in review")
         if intent.verify_state == "verified":
             return _transaction(intent, _signed(intent), None)
-        async with store.card_lock(self.pool, card_id, deadline) as conn:
+        async with self.lock(self.pool, card_id, deadline) as conn:
             intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
-            entries = await self.client.history(card_id=card_id, after=intent.history_mark, deadline=deadline)
+            try:
+                entries = await self.client.history(card_id=card_id, after=intent.history_mark, deadline=deadline)
+            except LedgerNeedsReview as unreadable:  # e.g. the mark fell out of the history window
+                await self._review(conn, intent, "history_unreadable", {"why": unreadable.reason})
+                raise
             where = locate_put(entries, intent.balance_read, intent.balance_target)
             if where is AMBIGUOUS:
                 await self._review(conn, intent, "settle_ambiguous", {"entries": len(entries)})

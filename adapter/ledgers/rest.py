@@ -99,19 +99,20 @@ class LeakyBucket:
 
     Every request is one ball. A caller reserves its ball before it waits, so concurrent callers
     queue behind one another rather than all seeing the same room. The model fills only to
-    `size - headroom`: the vendor counts a ball when it arrives, we when we send, and a request
-    that overtakes an earlier one on the network would otherwise find the vendor's bucket full.
-    It knows only this process's calls; a 429 (another replica, another app of the store) tells
-    it the real bucket is full (`fill`).
+    `size - headroom`, the headroom being what leaks in `slack_seconds` (SHOPLINE: one ball): the
+    vendor counts a ball when it arrives, we when we send, so a burst whose first request arrives
+    late, or a request that overtakes an earlier one, would otherwise find the vendor's bucket
+    fuller than our model. It knows only this process's calls; a 429 (another replica, another
+    app of the store) tells it the real bucket is full (`fill`).
     """
 
     def __init__(self, size: float, leak_per_second: float, clock: Callable[[], float] | None = None,
-                 *, headroom: float = 1.0) -> None:
-        if size < 1 or leak_per_second <= 0 or not 0 <= headroom <= size - 1:
-            raise ValueError("a bucket needs size >= 1, leak_per_second > 0 and 0 <= headroom <= size - 1")
+                 *, slack_seconds: float = 0.25) -> None:
+        if size < 1 or leak_per_second <= 0 or slack_seconds < 0:
+            raise ValueError("a bucket needs size >= 1, leak_per_second > 0 and slack_seconds >= 0")
         self.size = float(size)
         self.leak_per_second = float(leak_per_second)
-        self.headroom = float(headroom)
+        self.headroom = min(self.size - 1, slack_seconds * self.leak_per_second)
         self._clock = clock
         self._level = 0.0
         self._stamp: float | None = None

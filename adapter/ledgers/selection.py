@@ -13,7 +13,7 @@ from datetime import date
 import aiohttp
 
 from adapter.ledgers.absolute import AbsoluteBalanceLedger
-from adapter.ports import AbsoluteLedger, LedgerPort, Moves
+from adapter.ports import AbsoluteLedger, CodeRule, LedgerPort, Moves
 from adapter.settings import Settings
 
 
@@ -48,6 +48,17 @@ def _client(settings: Settings, session: aiohttp.ClientSession) -> LedgerPort | 
                          access_token=settings.shopify_access_token.get_secret_value(),
                          api_version=settings.shopify_api_version,
                          lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight))
+
+
+def code_rule_for(ledger: str) -> CodeRule:
+    """The codes a ledger accepts, without a client (the card import checks its rows by it)."""
+    if ledger == "shopline":
+        from adapter.shopline.client import CODE_RULE as rule
+    elif ledger == "gifthero":
+        from adapter.gifthero.client import CODE_RULE as rule
+    else:
+        from adapter.shopify.client import SHOPIFY_CODE_RULE as rule
+    return rule
 
 
 def graphql_url(settings: Settings) -> str:

@@ -1,12 +1,21 @@
-"""The asyncpg pool, and the embedded Postgres for local runs."""
+"""The asyncpg pool, and the embedded Postgres for local runs.
+
+The pool the rest of the adapter gets translates the driver's "the database is not there"
+exceptions into our own DependencyUnavailable, raised where they happen (taking a connection, or
+any statement on it), so no layer above the store needs to know asyncpg's exception types.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import structlog
+
+from adapter.domain.errors import DependencyUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -22,11 +31,48 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     session state we never change outside a `finally` that restores it."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+# Postgres going away, restarting or refusing connections: retryable, never a 500.
+DRIVER_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,                         # the connection is gone
+    asyncpg.exceptions.OperatorInterventionError,   # admin shutdown, crash shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+)
+# Taking a connection may also fail as the network does, or not in time.
+ACQUIRE_UNAVAILABLE = (*DRIVER_UNAVAILABLE, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+class Pool:
+    """asyncpg's pool, with its outages reported as DependencyUnavailable. Everything else
+    (fetch, close, get_size, ...) is the pool's own.
+
+    Inside the block only the driver's own outage types are translated: the block may do other
+    I/O (the card lock is held across ledger calls), whose failures are not the database's."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+    @asynccontextmanager
+    async def acquire(self, *, timeout: float | None = None):
+        entered = False
+        try:
+            async with self._pool.acquire(timeout=timeout) as conn:
+                entered = True
+                yield conn
+        except ACQUIRE_UNAVAILABLE as error:
+            if entered and not isinstance(error, DRIVER_UNAVAILABLE):
+                raise  # the block's own I/O failed, not the database
+            raise DependencyUnavailable(type(error).__name__) from error
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=10,
                                      reset=_keep_session)
     log.info("database_connected", dsn=mask_dsn(dsn))
-    return pool
+    return Pool(pool)
 
 
 def start_embedded_postgres(data_dir: Path) -> tuple[str, object]:

@@ -34,6 +34,7 @@ class Clock:
 async def test_bucket_lets_a_burst_through_up_to_its_size_less_headroom_then_paces():
     clock = Clock()
     bucket = LeakyBucket(40, 4, clock=clock)
+    assert bucket.headroom == 1  # what leaks in the default slack of 0.25 s
     for _ in range(39):
         assert bucket.wait_for() == 0
         await bucket.take(deadline=clock.now + 1)
@@ -45,7 +46,7 @@ async def test_bucket_lets_a_burst_through_up_to_its_size_less_headroom_then_pac
 
 async def test_bucket_refuses_a_wait_past_the_deadline_and_reserves_nothing():
     clock = Clock()
-    bucket = LeakyBucket(2, 1, clock=clock, headroom=0)
+    bucket = LeakyBucket(2, 1, clock=clock, slack_seconds=0)
     await bucket.take(deadline=clock.now + 1)
     await bucket.take(deadline=clock.now + 1)
     with pytest.raises(LedgerUnavailable) as refused:
@@ -55,7 +56,7 @@ async def test_bucket_refuses_a_wait_past_the_deadline_and_reserves_nothing():
 
 
 async def test_bucket_queues_concurrent_callers_behind_each_other():
-    bucket = LeakyBucket(2, 20, headroom=0)  # the loop's clock; 50 ms per ball
+    bucket = LeakyBucket(2, 20, slack_seconds=0)  # the loop's clock; 50 ms per ball
     loop = asyncio.get_running_loop()
     started = loop.time()
     await asyncio.gather(*(bucket.take(deadline(2)) for _ in range(4)))
@@ -72,9 +73,10 @@ async def test_bucket_try_take_and_fill():
 
 
 def test_bucket_needs_sane_figures():
-    for size, leak, headroom in ((0, 4, 0), (40, 0, 1), (40, 4, 40)):
+    for size, leak, slack in ((0, 4, 0), (40, 0, 1), (40, 4, -1)):
         with pytest.raises(ValueError):
-            LeakyBucket(size, leak, headroom=headroom)
+            LeakyBucket(size, leak, slack_seconds=slack)
+    assert LeakyBucket(3, 100).headroom == 2  # never so much that nothing fits
 
 
 # ---- Link and Retry-After -----------------------------------------------------------------------

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from adapter.sandbox.app import SANDBOX_STATE, create_sandbox_app
-from adapter.sandbox.config import SandboxConfig
-from adapter.sandbox.schema import sandbox_schema
+from giftcard_emulators.shopify.app import SANDBOX_STATE, create_sandbox_app
+from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.shopify.schema import sandbox_schema
 
 TOKEN = "sandbox-token"
 GQL_PATH = "/admin/api/2026-10/graphql.json"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from adapter.sandbox.app import SANDBOX
-from adapter.sandbox.bucket import LeakyBucket
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.app import SANDBOX
+from giftcard_emulators.shopify.bucket import LeakyBucket
+from giftcard_emulators.shopify.config import SandboxConfig
 from tests.sandbox.conftest import CREATE, DEBIT
 
 CONFIG_QUERY = "{ giftCardConfiguration { issueLimit { amount currencyCode } } }"

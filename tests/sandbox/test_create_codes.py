@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig
 from tests.sandbox.conftest import CREATE
 
 

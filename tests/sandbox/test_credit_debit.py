@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig
 from tests.sandbox.conftest import CREATE, CREDIT, DEBIT, DEACTIVATE
 
 AMOUNT = ["debitInput", "debitAmount", "amount"]

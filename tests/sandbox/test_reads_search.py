@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig
 from tests.sandbox.conftest import DEACTIVATE, UPDATE
 
 SEARCH = """query S($q: String, $sort: GiftCardSortKeys, $r: Boolean, $first: Int, $after: String,

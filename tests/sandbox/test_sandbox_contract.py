@@ -8,8 +8,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from adapter.sandbox.app import SANDBOX_STATE, create_sandbox_app
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.app import SANDBOX_STATE, create_sandbox_app
+from giftcard_emulators.shopify.config import SandboxConfig
 
 TOKEN = {"X-Shopify-Access-Token": "sandbox-token"}
 URL = "/admin/api/2026-10/graphql.json"

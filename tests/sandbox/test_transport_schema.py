@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig
 from tests.sandbox.conftest import CREATE, DEBIT, TOKEN
 
 UNAUTHORIZED = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}

@@ -64,3 +64,19 @@ def test_arithmetic_refuses_mixed_currencies():
     with pytest.raises(MoneyError):
         Money(Decimal(1), "USD") + Money(Decimal(1), "EUR")
     assert Money(Decimal("1.50"), "USD") + Money(Decimal("2.25"), "USD") == Money(Decimal("3.75"), "USD")
+
+
+@pytest.mark.parametrize(("units", "currency", "expected"), [
+    (1000, "USD", "10.00"), (1, "USD", "0.01"), (-250, "EUR", "-2.50"), (1000, "JPY", "1000"),
+    (1234, "KWD", "1.234"), (0, "USD", "0.00"),
+])
+def test_minor_units_convert_exactly_with_the_currency_exponent(units, currency, expected):
+    money = Money.from_minor_units(units, currency)
+    assert str(money.amount) == expected
+    assert money.minor_units() == units
+
+
+@pytest.mark.parametrize("units", [10.0, "1000", True, None, Decimal("10")])
+def test_minor_units_must_be_an_integer(units):
+    with pytest.raises(MoneyError):
+        Money.from_minor_units(units, "USD")

@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapter.sandbox.faults import FaultRegistry, FaultSpecError
+from giftcard_emulators.faults import FaultRegistry, FaultSpecError
 from giftcard_emulators.gifthero.model import API_CLIENT_ID, Card, Invalid, Ledger, money, parse_money
 from giftcard_emulators.gifthero import queries
 

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from adapter.sandbox.faults import FaultSpecError
+from giftcard_emulators.faults import FaultSpecError
 
 from giftcard_emulators.shopline import choices
 from giftcard_emulators.shopline.api import card_view, dumps

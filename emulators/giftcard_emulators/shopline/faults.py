@@ -1,4 +1,4 @@
-"""Fault switches: the Shopify sandbox's registry (adapter.sandbox.faults.FaultRegistry), scoped by
+"""Fault switches: the Shopify sandbox's registry (giftcard_emulators.faults.FaultRegistry), scoped by
 this emulator's route names, plus SHOPLINE's own `foreign_change`.
 
 Route names (the `operation` of a fault and the keys of the call counters): create_gift_card,
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapter.sandbox.faults import FaultRegistry, FaultSpecError
+from giftcard_emulators.faults import FaultRegistry, FaultSpecError
 
 from giftcard_emulators.shopline import choices
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from adapter.sandbox.config import SandboxConfig
-from adapter.sandbox.control import routes as control_routes
-from adapter.sandbox.graphql_endpoint import handle_unknown_version, make_handler
-from adapter.sandbox.runtime import Sandbox
-from adapter.sandbox.state import SandboxState
+from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.shopify.control import routes as control_routes
+from giftcard_emulators.shopify.graphql_endpoint import handle_unknown_version, make_handler
+from giftcard_emulators.shopify.runtime import Sandbox
+from giftcard_emulators.shopify.state import SandboxState
 
 SANDBOX: web.AppKey[Sandbox] = web.AppKey("sandbox", Sandbox)
 SANDBOX_STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state", SandboxState)

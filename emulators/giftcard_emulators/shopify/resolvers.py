@@ -13,10 +13,10 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
-from adapter.sandbox.formatting import date_string, datetime_string, gid, money
-from adapter.sandbox.pagination import SortKey, connection, decode_cursor, encode_cursor, paginate
-from adapter.sandbox.search import parse_query
-from adapter.sandbox.state import Card, SandboxState, Transaction, user_error
+from giftcard_emulators.shopify.formatting import date_string, datetime_string, gid, money
+from giftcard_emulators.shopify.pagination import SortKey, connection, decode_cursor, encode_cursor, paginate
+from giftcard_emulators.shopify.search import parse_query
+from giftcard_emulators.shopify.state import Card, SandboxState, Transaction, user_error
 
 NOT_FOUND = "The gift card could not be found."
 

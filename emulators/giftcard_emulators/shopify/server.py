@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from adapter.sandbox.app import create_sandbox_app
-from adapter.sandbox.config import SandboxConfig
-from adapter.sandbox.schema import sandbox_schema
+from giftcard_emulators.shopify.app import create_sandbox_app
+from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.shopify.schema import sandbox_schema
 
 DEFAULT_API_VERSION = "2026-10"
 

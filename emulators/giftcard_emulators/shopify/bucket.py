@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
-from adapter.sandbox.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig
 
 
 class LeakyBucket:

@@ -12,12 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from adapter.domain.currencies import MINOR_UNITS
-from adapter.sandbox.faults import FaultSpecError
-from adapter.sandbox.formatting import decimal_string, gid
-from adapter.sandbox.graphql_endpoint import dumps
-from adapter.sandbox.runtime import Sandbox
-from adapter.sandbox.schema import parse_decimal
-from adapter.sandbox.state import code_error, normalise_code
+from giftcard_emulators.faults import FaultSpecError
+from giftcard_emulators.shopify.formatting import decimal_string, gid
+from giftcard_emulators.shopify.graphql_endpoint import dumps
+from giftcard_emulators.shopify.runtime import Sandbox
+from giftcard_emulators.shopify.schema import parse_decimal
+from giftcard_emulators.shopify.state import code_error, normalise_code
 
 
 class _BadInput(ValueError):

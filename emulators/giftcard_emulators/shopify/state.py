@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from adapter.sandbox.config import SandboxConfig
-from adapter.sandbox.formatting import decimal_string, gid, limit_phrase
+from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.shopify.formatting import decimal_string, gid, limit_phrase
 
 CODE_PATTERN = re.compile(r"^[a-z0-9]+$")
 _ALPHABET = string.ascii_lowercase + string.digits

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from adapter.sandbox.bucket import LeakyBucket
-from adapter.sandbox.config import SandboxConfig
-from adapter.sandbox.faults import FaultRegistry
-from adapter.sandbox.state import SandboxState
+from giftcard_emulators.shopify.bucket import LeakyBucket
+from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.faults import FaultRegistry
+from giftcard_emulators.shopify.state import SandboxState
 
 
 @dataclass

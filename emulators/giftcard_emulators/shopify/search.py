@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapter.sandbox.state import Card
+from giftcard_emulators.shopify.state import Card
 
 Predicate = Callable[[Card, date], bool]
 

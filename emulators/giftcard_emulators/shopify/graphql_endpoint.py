@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import web
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode, execute
 
-from adapter.sandbox.cost import CostCalculator
-from adapter.sandbox.resolvers import RequestContext, install
-from adapter.sandbox.runtime import Sandbox
-from adapter.sandbox.schema import PreparedDocument, prepare, sandbox_schema, variable_errors
+from giftcard_emulators.shopify.cost import CostCalculator
+from giftcard_emulators.shopify.resolvers import RequestContext, install
+from giftcard_emulators.shopify.runtime import Sandbox
+from giftcard_emulators.shopify.schema import PreparedDocument, prepare, sandbox_schema, variable_errors
 
 MAX_QUERY_COST = 1000
 UNAUTHORIZED_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
