@@ -15,8 +15,9 @@ from adapter.observability.metrics import NAMESPACE
 # One per HTTP attempt:
 # ok (2xx) | http_3xx | http_4xx | http_429 | http_5xx | unreadable (a 2xx we could not parse)
 # | timeout | disconnected (lost after sending) | connect_failed (nothing sent) | invalid_url
+# | cancelled (our caller gave up waiting)
 RESULTS = ("ok", "http_3xx", "http_4xx", "http_429", "http_5xx", "unreadable", "timeout",
-           "disconnected", "connect_failed", "invalid_url")
+           "disconnected", "connect_failed", "invalid_url", "cancelled")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 15.0)
 

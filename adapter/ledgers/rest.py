@@ -359,6 +359,9 @@ class RestTransport:
                 raise LedgerConfigurationError(f"{operation}: invalid {self.vendor} URL") from None
             except aiohttp.ClientError as exc:
                 raise _MaybeSent(f"connection lost after sending ({type(exc).__name__})") from None
+            except asyncio.CancelledError:
+                result = "cancelled"  # our caller gave up; a write may still have landed
+                raise
 
             if status == 429:
                 result = "http_429"

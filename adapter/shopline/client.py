@@ -141,7 +141,7 @@ class ShoplineClient:
         operation = "create_gift_card"
         answer = await self._transport.call("POST", "gift_cards.json", json=body, deadline=deadline,
                                             write=True, operation=operation)
-        if answer.status not in (200, 201):  # 201 is the emulator's pick; accept either
+        if not 200 <= answer.status < 300:  # 200 or 201 (the emulator's pick): undocumented
             self._fail(answer, operation, write=True, card_scoped=False, secrets=(code,))
         card = self._read(answer, operation, write=True,
                           parse=lambda body: mapping.card(mapping.envelope(body, "gift_card"), self.currency))
@@ -185,7 +185,7 @@ class ShoplineClient:
             if card is None:
                 raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "gone after a refused disable") from None
             if card.enabled:
-                raise  # "disabled" in the refusal, yet enabled: not ours to paper over
+                raise decline  # "disabled" in the refusal, yet enabled: not ours to paper over
             return card
 
     # ---- reads --------------------------------------------------------------------------------

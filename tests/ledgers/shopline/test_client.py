@@ -80,6 +80,13 @@ async def test_create_card_sends_our_code_value_and_note(shop, client):
     assert (stored.code, stored.initial_value, stored.note) == (CODE, Decimal("50.00"), "write:w1")
 
 
+@pytest.mark.parametrize("status", [200, 201])
+async def test_create_card_accepts_200_and_201(shop, client, monkeypatch, status):
+    monkeypatch.setattr("giftcard_emulators.shopline.choices.CREATE_STATUS", status)
+    card = await client.create_card(code=CODE, amount=usd("5.00"), note="n", deadline=deadline())
+    assert card.id in shop.emulator.ledger.cards
+
+
 async def test_create_card_in_zero_and_three_decimal_currencies(shop, make_client):
     for currency, amount, expected in (("JPY", "500", Decimal("500")), ("KWD", "1.234", Decimal("1.234"))):
         shop.emulator.config.currency = currency

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from adapter.domain.money import Money
 from adapter.ledgers.rest import LeakyBucket
-from adapter.ports import LedgerConfigurationError, LedgerOutcomeUnknown, LedgerUnavailable
+from adapter.ports import LedgerConfigurationError, LedgerOutcomeUnknown, LedgerUnavailable, Priority
 from adapter.shopline.client import ShoplineClient
 from tests.ledgers.shopline.conftest import TOKEN, deadline
 
@@ -60,6 +60,18 @@ async def test_a_429_whose_wait_would_pass_the_deadline_is_unavailable_at_once(s
         await client.set_balance(card_id=card.id, balance=Money(Decimal("2.00"), "USD"), deadline=deadline(0.5))
     assert loop.time() - started < 0.3 and refused.value.retry_after >= 1
     assert shop.card(card.id).balance == Decimal("1.00")  # a 429 is not executed
+
+
+async def test_a_lookup_meeting_a_429_is_refused_at_once_not_resent(shop, make_client):
+    client = make_client(bucket=no_pacing())
+    card = shop.seed(code=CODE)
+    shop.emulator.config.bucket_size = 1
+    shop.emulator.bucket.drain()
+    await client.get_card(card_id=card.id, deadline=deadline())
+    with pytest.raises(LedgerUnavailable, match="429"):
+        await client.find_by_code(code=CODE, deadline=deadline(), priority=Priority.LOOKUP)
+    assert shop.calls("list_gift_cards") == 1 and shop.emulator.throttled["list_gift_cards"] == 1
+    assert client.bucket.level() > client.bucket.size / 2  # the 429 told the model the bucket is full
 
 
 async def test_pacing_keeps_a_burst_of_60_within_the_stores_bucket(shop, make_client):
