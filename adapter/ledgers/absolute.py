@@ -67,22 +67,42 @@ class _Ambiguous(enum.Enum):
 AMBIGUOUS = _Ambiguous.AMBIGUOUS
 
 
-def locate_put(entries: list[BalanceEntry], balance_read: Decimal, target: Decimal) -> int | None | _Ambiguous:
-    """Where our PUT (B -> T) is among the entries after the mark, oldest first.
+def locate_put(entries: list[BalanceEntry], balance_read: Decimal,
+               target: Decimal) -> tuple[int, Decimal] | None | _Ambiguous:
+    """Where our PUT (B -> T) is among the entries after the mark, oldest first, and what it
+    overwrote.
 
-    A landed PUT leaves the balance at exactly T, so the running sum of the deltas through its
-    entry is T − B, and it is a "set" entry. None: no entry can be it. AMBIGUOUS: more than one
-    can (another app set the same balance, or a second copy of our PUT)."""
+    The mark is read just before the balance, so the first few entries may already be in B (a
+    change landing between the two reads). A landed PUT leaves the balance at exactly T: it is a
+    "set" entry e_i such that, for the first entry e_j after our read, e_j + ... + e_i = T − B;
+    e_j .. e_(i-1) are the changes it wrote over. None: no entry can be ours. AMBIGUOUS: more
+    than one reading fits (another app set the same balance, a second copy of our PUT)."""
     wanted = target - balance_read
-    running = Decimal(0)
-    found: list[int] = []
-    for index, entry in enumerate(entries):
-        running += entry.delta.amount
-        if entry.kind is EntryKind.SET and running == wanted:
-            found.append(index)
-    if not found:
+    readings: set[tuple[int, Decimal]] = set()
+    for i, entry in enumerate(entries):
+        if entry.kind is not EntryKind.SET:
+            continue
+        window = Decimal(0)
+        for j in range(i, -1, -1):
+            window += entries[j].delta.amount
+            if window == wanted:
+                readings.add((i, window - entry.delta.amount))
+    if not readings:
         return None
-    return found[0] if len(found) == 1 else AMBIGUOUS
+    return readings.pop() if len(readings) == 1 else AMBIGUOUS
+
+
+def explains(entries: list[BalanceEntry], balance_read: Decimal, balance_now: Decimal) -> bool:
+    """Whether the entries after our read (a suffix of those after the mark) account for the
+    whole change of the balance since we read it."""
+    moved = Decimal(0)
+    if balance_now == balance_read:
+        return True
+    for entry in reversed(entries):
+        moved += entry.delta.amount
+        if balance_read + moved == balance_now:
+            return True
+    return False
 
 
 @dataclass
@@ -134,11 +154,12 @@ class AbsoluteBalanceLedger:
             if await store.unsettled_put_on(conn, card_id, ref.write_id):
                 # Its PUT may still land and would overwrite ours: settle it first.
                 raise LedgerUnavailable("an earlier write to this card is not settled yet", retry_after=2.0)
+            # The mark first: every entry that can change the balance after our read is after it.
+            mark = await self.client.newest_entry(card_id=card_id, deadline=deadline)
             card = await self.client.get_card(card_id=card_id, deadline=deadline)
             if card is None:
                 raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "no card with this id")
             self._ensure_movable(card, delta)
-            mark = await self.client.newest_entry(card_id=card_id, deadline=deadline)
             read, target = card.balance.amount, card.balance.amount + delta.amount
             await store.record_put(conn, ref.write_id, read, target, mark)
             try:
@@ -181,10 +202,11 @@ class AbsoluteBalanceLedger:
             await store.mark_verify(conn, intent.write_id, "pending")
             return None
         where = locate_put(entries, intent.balance_read, intent.balance_target)
-        if not isinstance(where, int):
+        if not isinstance(where, tuple):
             await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
             return None
-        return await self._accept(conn, intent, entries[where], _sum(entries[:where]), deadline)
+        index, overwritten = where
+        return await self._accept(conn, intent, entries[index], overwritten, deadline)
 
     async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry, overwritten: Decimal,
                       deadline: float) -> BalanceEntry:
@@ -200,6 +222,7 @@ class AbsoluteBalanceLedger:
         for _ in range(REPAIR_ROUNDS):
             detail = {"lost": str(lost), "currency": intent.currency}
             try:
+                mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
                 card = await self.client.get_card(card_id=intent.card_id, deadline=deadline)
                 if card is None:
                     raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "card vanished")
@@ -209,7 +232,6 @@ class AbsoluteBalanceLedger:
                     # by the difference. Setting 0 would hide it; a person must decide.
                     await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
                     return
-                mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
             except LedgerError as error:
                 await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
                 return
@@ -223,9 +245,9 @@ class AbsoluteBalanceLedger:
                 else:
                     entries = await self.client.history(card_id=intent.card_id, after=mark, deadline=deadline)
                     where = locate_put(entries, now, target)
-                    if not isinstance(where, int):
+                    if not isinstance(where, tuple):
                         raise LedgerNeedsReview("correcting PUT not identified in the history")
-                    lost = _sum(entries[:where])
+                    lost = where[1]
             except LedgerError as error:
                 # Unknown, refused or unreadable: the correction must not be resent blindly.
                 await store.finish_repair(conn, repair_id, "review")
@@ -277,12 +299,13 @@ class AbsoluteBalanceLedger:
                     await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
                     raise LedgerNeedsReview("an answered PUT is missing from the history")
                 card = await self.client.get_card(card_id=card_id, deadline=deadline)
-                if card is not None and card.balance.amount == intent.balance_read + _sum(entries):
+                if card is not None and explains(entries, intent.balance_read, card.balance.amount):
                     return None  # every change since the read is someone else's: not applied
                 await self._review(conn, intent, "history_does_not_add_up",
                                    {"entries": len(entries), "balance": str(card.balance.amount) if card else None})
                 raise LedgerNeedsReview("the history does not explain the balance")
-            ours = await self._accept(conn, intent, entries[where], _sum(entries[:where]), deadline)
+            index, overwritten = where
+            ours = await self._accept(conn, intent, entries[index], overwritten, deadline)
         return _transaction(intent, _signed(intent), ours)
 
     async def settle_background(self, *, deadline: float, limit: int = 20) -> int:
@@ -300,10 +323,6 @@ class AbsoluteBalanceLedger:
                 log.info("absolute_verify_still_deferred", ledger=self._ledger, write_id=intent.write_id,
                          reason=type(error).__name__)
         return done
-
-
-def _sum(entries: list[BalanceEntry]) -> Decimal:
-    return sum((entry.delta.amount for entry in entries), Decimal(0))
 
 
 def _signed(intent: BalanceIntent) -> Money:

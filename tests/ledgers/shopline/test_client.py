@@ -331,3 +331,20 @@ async def test_configuration_is_the_stores_currency_without_a_limit_and_without_
     assert configuration.issue_limit.currency == configuration.purchase_limit.currency == "EUR"
     assert configuration.issue_limit.amount >= Decimal("999999999999")
     assert sum(shop.emulator.calls.values()) == 0
+
+
+def test_the_client_has_every_primitive_of_the_port_with_its_signature():
+    """AbsoluteLedger is a Protocol (not checked at runtime): the protocol above calls these by
+    keyword, so names and kinds of every parameter must match."""
+    import inspect
+
+    from adapter.ports import AbsoluteLedger
+
+    for name, declared in inspect.getmembers(AbsoluteLedger, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = getattr(ShoplineClient, name)
+        assert inspect.iscoroutinefunction(ours), name
+        expected = [(p.name, p.kind, p.default) for p in inspect.signature(declared).parameters.values()]
+        actual = [(p.name, p.kind, p.default) for p in inspect.signature(ours).parameters.values()]
+        assert actual == expected, name
