@@ -14,7 +14,6 @@ Two ways to a ledger:
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import os
 import secrets
@@ -144,18 +143,7 @@ async def sandbox():
     await running.close()
 
 
-# The SHOPLINE client is finished on its own branch; until it is merged, its ledger's runs skip.
-SHOPLINE_CLIENT_MISSING = importlib.util.find_spec("adapter.shopline") is None or \
-    importlib.util.find_spec("adapter.shopline.client") is None
-LEDGER_PARAMS = [
-    pytest.param("shopify", id="shopify"),
-    pytest.param("shopline", id="shopline", marks=pytest.mark.skipif(
-        SHOPLINE_CLIENT_MISSING, reason="adapter/shopline/client.py is not merged yet (branch shopline-client)")),
-    pytest.param("gifthero", id="gifthero"),
-]
-
-
-@pytest.fixture(params=LEDGER_PARAMS)
+@pytest.fixture(params=["shopify", "shopline", "gifthero"])
 async def ledger(request, db):
     """The ledger this test runs on: a tests.standins stand-in with its emulator started (and
     the test's database, where an operator registers cards made elsewhere)."""

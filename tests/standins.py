@@ -17,8 +17,8 @@ One class per ledger, the same methods on each:
   credit through the Admin API, as a web-shop checkout would; the others: what their emulator
   records for a checkout or a refund elsewhere). Answers the change the ledger made, or None;
 - `register(code, card_id)`: on a ledger without lookup by code (Gift Card Hero), a card made
-  outside the adapter is known only once it is registered: this writes the registry row an
-  operator's import of the vendor's export makes (ledgers.md §3 Decision 3). A no-op elsewhere.
+  outside the adapter is known only once it is registered: this imports it as an operator
+  would, with `cards import` of the vendor's export (ledgers.md §3 Decision 3). A no-op elsewhere.
   `make_known_card(...)` is make_card, then register: a card made elsewhere that the adapter
   can serve on every ledger;
 - `assert_consistent()`: every card's balance equals its initial value plus its transactions.
@@ -188,23 +188,33 @@ class Standin:
         return card_id
 
     async def register(self, code: str, card_id: str) -> None:
-        """Known to the adapter as an operator's import would make it known (a no-op where the
+        """Known to the adapter as an operator makes it known: `cards import` of the vendor's
+        export, a one-row CSV, through the command's own import_file (a no-op where the
         adapter finds cards by code itself)."""
         if self.lookup_by_code:
             return
         assert self.db is not None, "register() needs the test's database"
+        import tempfile
+        from pathlib import Path
+
+        from adapter import cardimport
         from adapter.crypto import CodeVault
-        from adapter.domain.cardcode import CardCode
-        from adapter.store import cards as registry
+        from adapter.domain.cardnumbers import CardNumberReader
+        from adapter.store import cardimport as staged
         from tests.conftest import CARD_CODE_KEY
 
-        vault, card = CodeVault(CARD_CODE_KEY), await self.card(card_id)
-        normalised = CardCode(code)
-        async with self.db.acquire() as conn:
-            # origin 'discovered': the registry's word for "made elsewhere" until the import's
-            # own origin lands with `giftcard-adapter cards import`.
-            await registry.remember(conn, vault.digest(normalised), vault.key_id, vault.encrypt_code(normalised),
-                                    card_id, normalised.last4, card["currency"], "discovered")
+        currency = (await self.card(card_id))["currency"]
+        with tempfile.TemporaryDirectory(prefix="gca-import-") as folder:
+            path = Path(folder) / "export.csv"
+            path.write_text(f"code,id,currency\n{code},{card_id},{currency}\n")
+            with cardimport.CsvFile(path) as export:
+                async with self.db.acquire() as conn:
+                    try:
+                        report = await cardimport.import_file(conn, CodeVault(CARD_CODE_KEY), CardNumberReader(),
+                                                              export, ledger=self.name)
+                    finally:
+                        await staged.drop_stage(conn)
+        assert report.exit_status == 0 and report.count(staged.IMPORTED) == 1, report
 
     async def assert_consistent(self) -> None:
         for card in await self.cards():
@@ -228,7 +238,7 @@ class Standin:
 
 
 class ShopifyStandin(Standin):
-    """The built-in Shopify sandbox (adapter/sandbox), control routes under /sandbox."""
+    """The Shopify sandbox (giftcard_emulators.shopify), control routes under /sandbox."""
 
     name, absolute, lookup_by_code, notes = "shopify", False, True, True
 
@@ -239,7 +249,7 @@ class ShopifyStandin(Standin):
 
     async def _start(self) -> None:
         if self.running is None:
-            from adapter.sandbox.server import start_sandbox
+            from giftcard_emulators.shopify.server import start_sandbox
 
             self.running = await start_sandbox("127.0.0.1", 0)
 
