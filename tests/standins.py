@@ -280,19 +280,18 @@ class ShopifyStandin(Standin):
         } for c in (await self.state())["cards"]]
 
     async def foreign_change(self, card_id: str, delta: Any) -> Decimal | None:
-        """A debit or credit straight through the sandbox's Admin API, as a checkout would make."""
+        """A debit or credit as a web-shop checkout (or refund) makes it: the sandbox's own
+        transaction, with every check its giftCardDebit / giftCardCredit resolver makes, but
+        past the fault switches, which are armed for the adapter's calls (the sandbox runs in
+        this process; synchronous, so atomic against its API)."""
+        from giftcard_emulators.shopify.app import SANDBOX_STATE
+
         amount = Decimal(str(delta))
-        field, kind = ("giftCardDebit", "debit") if amount < 0 else ("giftCardCredit", "credit")
-        query = (f"mutation M($id: ID!, $input: GiftCard{kind.title()}Input!) {{ {field}(id: $id, {kind}Input: $input) "
-                 f"{{ giftCard{kind.title()}Transaction {{ id }} userErrors {{ field code message }} }} }}")
-        variables = {"id": card_id, "input": {f"{kind}Amount": {"amount": _money(abs(amount)), "currencyCode":
-                                                                (await self.card(card_id))["currency"]}}}
-        assert self.session is not None
-        async with self.session.post(self.running.graphql_url, json={"query": query, "variables": variables},
-                                     headers={"X-Shopify-Access-Token": self.running.config.access_token}) as response:
-            body = await response.json()
-        result = body["data"][field]
-        return None if result["userErrors"] else amount
+        state = self.running.app[SANDBOX_STATE]
+        card = state.card_by_gid(card_id)
+        made, refused = state.post_transaction(card_id, credit=amount > 0, amount=abs(amount),
+                                               currency=card.currency, note=None, processed_at=None)
+        return None if refused is not None else made.amount
 
 
 class ShoplineStandin(Standin):
