@@ -1,0 +1,53 @@
+"""A change made elsewhere that one of our PUTs overwrote must be restored (ledgers.md §3.2, "lost
+update"), on the ledgers that can only set a balance.
+
+Found by the randomized chaos run (tests/chaos/test_randomized_faults.py, `repair_not_started`
+reviews): when the correcting PUT cannot even start, because a read of the card fails or runs
+out of time, adapter.ledgers.absolute sends the write to review at once, although nothing was
+sent and everything needed to make the correction later is known (the card, the amount lost).
+The checkout's money stays lost until an operator acts. A failed *verification* is deferred and
+finished by the reconciler's sweep (settle_background); a failed repair is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from adapter.http.keys import WORKERS
+from tests.conftest import AUTH
+from tests.integration.test_payments import authorize_body
+
+pytestmark = pytest.mark.parametrize("ledger", ["shopline", "gifthero"], indirect=True)
+
+
+@pytest.mark.xfail(strict=True, reason="adapter.ledgers.absolute._repair: a correcting PUT that could not start "
+                                       "goes to review (repair_not_started) instead of being retried by the sweep")
+async def test_a_correction_that_could_not_start_is_made_later(make_adapter, ledger, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    card_id = await ledger.make_known_card("repaircard000001", "100.00")
+    # A checkout of 10.00 lands right after our read of the card, before our PUT of 70.00 ...
+    await ledger.add_fault("foreign_change", "read", card_id=card_id, delta="-10.00")
+    await ledger.add_fault("hold", "write")
+    request = asyncio.create_task(adapter.post("/financial_instruments",
+                                               json=authorize_body("repaircard000001", 30, "repair-1"), headers=AUTH))
+    await ledger.wait_held()
+    # ... and while the PUT is in flight the card can no longer be read for a while: the
+    # correction (read the card, PUT balance + what was overwritten) cannot start.
+    await ledger.add_fault("error_5xx", "read", count=50)
+    await ledger.release_held()
+    response = await request
+    assert response.status == 200  # our debit landed and is answered
+    await ledger.clear_faults()
+    async with db.acquire() as conn:
+        deferred = await conn.fetch("SELECT reason FROM ledger_reviews")
+    assert [r["reason"] for r in deferred] in ([], ["repair_not_started"])
+
+    # The ledger reads again; the reconciler (every replica runs it) knows what is missing.
+    await adapter.server.app[WORKERS].reconciler.run_once()
+    card = await ledger.card(card_id)
+    assert card["balance"] == Decimal("60.00")  # 100 - 30 (ours) - 10 (the checkout)
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ledger_reviews WHERE resolved_at IS NULL") == 0
