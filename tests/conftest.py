@@ -168,8 +168,9 @@ def ledger_overrides(ledger) -> dict:
     return {"shopify_graphql_url": ledger.graphql_url, "shopify_access_token": SecretStr(ledger.config.access_token)}
 
 
-def adapter_settings(database_url: str, ledger, **overrides):
-    """`ledger`: a tests.standins stand-in or the Shopify sandbox (the `sandbox` fixture)."""
+def adapter_settings(database_url: str, served_ledger, /, **overrides):
+    """`served_ledger`: a tests.standins stand-in or the Shopify sandbox (the `sandbox` fixture);
+    `overrides` are settings (`ledger=` among them: the setting, not a stand-in)."""
     from adapter.settings import Settings
 
     values = dict(
@@ -177,7 +178,7 @@ def adapter_settings(database_url: str, ledger, **overrides):
         # Everything else is configured as in production.
         embedded=True,
         database_url=SecretStr(database_url),
-        **ledger_overrides(ledger),
+        **ledger_overrides(served_ledger),
         newstore_api_keys=SecretStr(f"{API_KEY},{OLD_API_KEY}"),
         card_code_key=SecretStr(CARD_CODE_KEY),
         idempotency_wait_seconds=3.0,
@@ -195,11 +196,11 @@ def make_adapter(request, aiohttp_client, database_url, db):
     if it asks for one, else on the Shopify sandbox."""
     from adapter.app import create_app
 
-    ledger = request.getfixturevalue("ledger" if "ledger" in request.fixturenames else "sandbox")
+    served = request.getfixturevalue("ledger" if "ledger" in request.fixturenames else "sandbox")
 
     async def make(**overrides):
         # Request bodies are serialised like NewStore's: Decimals as exact JSON numbers.
-        return await aiohttp_client(create_app(adapter_settings(database_url, ledger, **overrides)),
+        return await aiohttp_client(create_app(adapter_settings(database_url, served, **overrides)),
                                     json_serialize=lambda value: jsonio.dumps(value).decode())
 
     return make
