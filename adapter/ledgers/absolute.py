@@ -219,7 +219,7 @@ class AbsoluteBalanceLedger:
 
     async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float) -> None:
         """Put back a foreign change our PUT overwrote, on top of the card's balance now."""
-        for _ in range(REPAIR_ROUNDS):
+        for round_ in range(REPAIR_ROUNDS):
             detail = {"lost": str(lost), "currency": intent.currency}
             try:
                 mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
@@ -233,6 +233,15 @@ class AbsoluteBalanceLedger:
                     await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
                     return
             except LedgerError as error:
+                if round_ == 0 and isinstance(error, LedgerUnavailable):
+                    # Nothing sent, nothing repaired yet: the write goes back to 'pending', and the
+                    # sweep (settle_background -> find_write) finds our PUT and what it overwrote
+                    # in the history again and repairs then, as for a deferred verification.
+                    ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
+                    log.warning("absolute_repair_deferred", ledger=self._ledger, write_id=intent.write_id,
+                                reason=type(error).__name__)
+                    await store.mark_verify(conn, intent.write_id, "pending")
+                    return
                 await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
                 return
             repair_id = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,

@@ -2,11 +2,12 @@
 update"), on the ledgers that can only set a balance.
 
 Found by the randomized chaos run (tests/chaos/test_randomized_faults.py, `repair_not_started`
-reviews): when the correcting PUT cannot even start, because a read of the card fails or runs
-out of time, adapter.ledgers.absolute sends the write to review at once, although nothing was
-sent and everything needed to make the correction later is known (the card, the amount lost).
-The checkout's money stays lost until an operator acts. A failed *verification* is deferred and
-finished by the reconciler's sweep (settle_background); a failed repair is not.
+reviews): when the correcting PUT could not even start, because a read of the card failed or ran
+out of time, adapter.ledgers.absolute sent the write to review at once, although nothing was sent
+and everything needed to make the correction later is known (our PUT and what it overwrote are
+in the history). The checkout's money stayed lost until an operator acted. Now such a write goes
+back to 'pending', as a deferred verification does, and the reconciler's sweep
+(settle_background) finds it in the history again and repairs it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from tests.integration.test_payments import authorize_body
 pytestmark = pytest.mark.parametrize("ledger", ["shopline", "gifthero"], indirect=True)
 
 
-@pytest.mark.xfail(strict=True, reason="adapter.ledgers.absolute._repair: a correcting PUT that could not start "
-                                       "goes to review (repair_not_started) instead of being retried by the sweep")
 async def test_a_correction_that_could_not_start_is_made_later(make_adapter, ledger, db):
     adapter = await make_adapter(reconcile_grace_seconds=0)
     card_id = await ledger.make_known_card("repaircard000001", "100.00")
