@@ -294,6 +294,12 @@ class AbsoluteBalanceLedger:
             return _transaction(intent, _signed(intent), None)
         async with self.lock(self.pool, card_id, deadline) as conn:
             intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
+            # Another settler (a replica's sweep, the caller's retry) may have settled it while we
+            # waited for the lock: its correcting PUT would now read as a second candidate for ours.
+            if intent.verify_state == "review":
+                raise LedgerNeedsReview("the write is in review")
+            if intent.verify_state == "verified":
+                return _transaction(intent, _signed(intent), None)
             try:
                 entries = await self.client.history(card_id=card_id, after=intent.history_mark, deadline=deadline)
             except LedgerNeedsReview as unreadable:  # e.g. the mark fell out of the history window

@@ -8,6 +8,11 @@ and everything needed to make the correction later is known (our PUT and what it
 in the history). The checkout's money stayed lost until an operator acted. Now such a write goes
 back to 'pending', as a deferred verification does, and the reconciler's sweep
 (settle_background) finds it in the history again and repairs it.
+
+Found the same way (`settle_ambiguous` reviews of writes already settled): every replica's sweep
+lists the same deferred writes, and the one that took the card lock second read the history
+again, where the first one's correcting PUT made a second candidate for our PUT. Now a settler
+looks at the write's state again once it holds the lock.
 """
 
 from __future__ import annotations
@@ -69,9 +74,6 @@ async def _debit_whose_correction_is_deferred(adapter, ledger, code: str) -> str
     return card_id
 
 
-@pytest.mark.xfail(strict=True, reason="adapter.ledgers.absolute.find_write does not look at the write's state again "
-                                       "once it holds the card lock: a write another replica has just settled is read "
-                                       "again and its correcting PUT makes it ambiguous (settle_ambiguous)")
 async def test_two_replicas_sweeping_at_once_make_the_correction_once(make_adapter, ledger, db):
     # Every replica runs the reconciler, and each sweep lists the same deferred writes: the one
     # that takes the card lock second must find the write settled, not read the correcting PUT
