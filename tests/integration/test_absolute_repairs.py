@@ -101,3 +101,28 @@ async def test_two_replicas_sweeping_at_once_make_the_correction_once(make_adapt
     async with db.acquire() as conn:
         assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
         assert await conn.fetchval("SELECT verify_state FROM ledger_writes") == "verified"
+
+
+@pytest.mark.xfail(strict=True, reason="adapter.ledgers.absolute.find_write: a change elsewhere between its read of the "
+                                       "history and its read of the card sends the write to review "
+                                       "(history_does_not_add_up), where it stays unanswered")
+async def test_a_change_elsewhere_while_a_write_is_settled_is_no_reason_for_review(make_adapter, ledger, db):
+    # Settling a write whose PUT may not have landed reads the history after our read, then the
+    # card: a checkout landing between the two reads is someone else's change, not a history
+    # that fails to explain the balance.
+    adapter = await make_adapter(ledger_resend_after_seconds=0)
+    card_id = await ledger.make_known_card("settlecard000001", "100.00")
+    await ledger.add_fault("error_5xx", "write", count=1)  # our PUT: a 5xx, so its outcome is unknown
+    body = authorize_body("settlecard000001", 30, "settle-1")
+    assert (await adapter.post("/financial_instruments", json=body, headers=AUTH)).status == 503
+    await ledger.add_fault("foreign_change", "history", card_id=card_id, delta="-5.00")
+
+    async def answered():
+        response = await adapter.post("/financial_instruments", json=body, headers=AUTH)
+        return None if response.status == 503 else response.status
+
+    assert await wait_for(answered, timeout=10, interval=0.2) == 200
+    card = await ledger.card(card_id)
+    assert card["balance"] == Decimal("65.00")  # 100 - 5 (the checkout) - 30 (ours, sent once)
+    async with db.acquire() as conn:
+        assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
