@@ -316,6 +316,11 @@ class AbsoluteBalanceLedger:
                 card = await self.client.get_card(card_id=card_id, deadline=deadline)
                 if card is not None and explains(entries, intent.balance_read, card.balance.amount):
                     return None  # every change since the read is someone else's: not applied
+                newest = await self.client.newest_entry(card_id=card_id, deadline=deadline)
+                if newest != (entries[-1].id if entries else intent.history_mark):
+                    # The card moved between our two reads (a checkout elsewhere): the history we
+                    # read is not the balance's. Nothing is ambiguous yet: settle again later.
+                    raise LedgerUnavailable("the card changed while it was read", retry_after=1.0)
                 await self._review(conn, intent, "history_does_not_add_up",
                                    {"entries": len(entries), "balance": str(card.balance.amount) if card else None})
                 raise LedgerNeedsReview("the history does not explain the balance")
