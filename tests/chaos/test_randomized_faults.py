@@ -29,7 +29,7 @@ import pytest
 
 from adapter import jsonio
 from tests.chaos.invariants import assert_instrument_totals_match_ledger, examine
-from tests.conftest import AUTH
+from tests.conftest import AUTH, LOG_BUFFER
 
 pytestmark = pytest.mark.chaos
 
@@ -230,11 +230,21 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
                 await asyncio.gather(*(r.run_once() for r in reconcilers))
 
     sweeper = asyncio.create_task(sweeps())
-    # A few requests in flight at once, as several tills would send them (each till goes on as
-    # soon as its own operation is answered).
-    await asyncio.gather(*(till() for _ in range(TILLS)))
-    sweeping.set()
-    await sweeper
+    logged_from = LOG_BUFFER.tell()
+    try:
+        # A few requests in flight at once, as several tills would send them (each till goes on
+        # as soon as its own operation is answered).
+        await asyncio.gather(*(till() for _ in range(TILLS)))
+    except AssertionError:  # an answer NewStore must never get: keep what the adapter logged
+        DATA.mkdir(exist_ok=True)
+        errors = [line for line in LOG_BUFFER.getvalue()[logged_from:].splitlines()
+                  if '"level": "error"' in line or '"exception"' in line]
+        (DATA / f"chaos-{ledger.name}.txt").write_text(f"chaos ledger={ledger.name} seed={seed} FAILED\n"
+                                                        + "\n".join(errors[-50:]) + "\n")
+        raise
+    finally:
+        sweeping.set()
+        await sweeper
     run_seconds = time.monotonic() - started
     faults_fired = await ledger.faults_fired()
     await ledger.clear_faults()  # foreign changes armed but never fired go too
