@@ -1,7 +1,14 @@
-"""Shared fixtures: a real Postgres, the sandbox over real HTTP, the adapter over real HTTP.
+"""Shared fixtures: a real Postgres, the ledgers' stand-ins over real HTTP, the adapter over real HTTP.
 
 Postgres comes from TEST_DATABASE_URL if set, else a testcontainers Postgres if a Docker engine
 answers, else an embedded pgserver. Each run works in a database of its own.
+
+Two ways to a ledger:
+- `ledger`: parametrised over the three ledgers (ids shopify, shopline, gifthero), a
+  tests.standins stand-in; `make_adapter` / `adapter` then serve on that ledger. For what the
+  port promises on every ledger.
+- `sandbox`: the Shopify sandbox alone, for what is about Shopify (GraphQL cost, searches,
+  notes, gid ids, the transport). A test that asks for neither gets the sandbox.
 """
 
 from __future__ import annotations
@@ -136,16 +143,42 @@ async def sandbox():
     await running.close()
 
 
-def adapter_settings(database_url: str, sandbox, **overrides):
+@pytest.fixture(params=["shopify", "shopline", "gifthero"])
+async def ledger(request, db):
+    """The ledger this test runs on: a tests.standins stand-in with its emulator started (and
+    the test's database, where an operator registers cards made elsewhere)."""
+    from tests.standins import STANDINS
+
+    standin = await STANDINS[request.param](db=db).start()
+    yield standin
+    await standin.close()
+
+
+@pytest.fixture
+def ledger_if_any(request):
+    """The test's `ledger` if it has one, else None; for autouse fixtures, which must not
+    parametrise every test of their module by asking for `ledger` themselves."""
+    return request.getfixturevalue("ledger") if "ledger" in request.fixturenames else None
+
+
+def ledger_overrides(ledger) -> dict:
+    """The settings that point the adapter at `ledger`: a stand-in, or the Shopify sandbox."""
+    if hasattr(ledger, "settings_overrides"):
+        return ledger.settings_overrides()
+    return {"shopify_graphql_url": ledger.graphql_url, "shopify_access_token": SecretStr(ledger.config.access_token)}
+
+
+def adapter_settings(database_url: str, served_ledger, /, **overrides):
+    """`served_ledger`: a tests.standins stand-in or the Shopify sandbox (the `sandbox` fixture);
+    `overrides` are settings (`ledger=` among them: the setting, not a stand-in)."""
     from adapter.settings import Settings
 
     values = dict(
-        # Embedded mode: the only one that lets the ledger URL be http (the sandbox, on loopback).
+        # Embedded mode: the only one that lets the ledger URL be http (an emulator, on loopback).
         # Everything else is configured as in production.
         embedded=True,
         database_url=SecretStr(database_url),
-        shopify_graphql_url=sandbox.graphql_url,
-        shopify_access_token=SecretStr(sandbox.config.access_token),
+        **ledger_overrides(served_ledger),
         newstore_api_keys=SecretStr(f"{API_KEY},{OLD_API_KEY}"),
         card_code_key=SecretStr(CARD_CODE_KEY),
         idempotency_wait_seconds=3.0,
@@ -158,13 +191,16 @@ def adapter_settings(database_url: str, sandbox, **overrides):
 
 
 @pytest.fixture
-def make_adapter(aiohttp_client, database_url, sandbox, db):
-    """Start an adapter app (real HTTP) with optional setting overrides."""
+def make_adapter(request, aiohttp_client, database_url, db):
+    """Start an adapter app (real HTTP) with optional setting overrides, on the test's `ledger`
+    if it asks for one, else on the Shopify sandbox."""
     from adapter.app import create_app
+
+    served = request.getfixturevalue("ledger" if "ledger" in request.fixturenames else "sandbox")
 
     async def make(**overrides):
         # Request bodies are serialised like NewStore's: Decimals as exact JSON numbers.
-        return await aiohttp_client(create_app(adapter_settings(database_url, sandbox, **overrides)),
+        return await aiohttp_client(create_app(adapter_settings(database_url, served, **overrides)),
                                     json_serialize=lambda value: jsonio.dumps(value).decode())
 
     return make

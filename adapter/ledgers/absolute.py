@@ -237,7 +237,7 @@ class AbsoluteBalanceLedger:
 
     async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float) -> None:
         """Put back a foreign change our PUT overwrote, on top of the card's balance now."""
-        for _ in range(REPAIR_ROUNDS):
+        for round_ in range(REPAIR_ROUNDS):
             detail = {"lost": str(lost), "currency": intent.currency}
             try:
                 mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
@@ -251,6 +251,15 @@ class AbsoluteBalanceLedger:
                     await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
                     return
             except LedgerError as error:
+                if round_ == 0 and isinstance(error, LedgerUnavailable):
+                    # Nothing sent, nothing repaired yet: the write goes back to 'pending', and the
+                    # sweep (settle_background -> find_write) finds our PUT and what it overwrote
+                    # in the history again and repairs then, as for a deferred verification.
+                    ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
+                    log.warning("absolute_repair_deferred", ledger=self._ledger, write_id=intent.write_id,
+                                reason=type(error).__name__)
+                    await store.mark_verify(conn, intent.write_id, "pending")
+                    return
                 await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
                 return
             repair_id = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,
@@ -304,6 +313,12 @@ class AbsoluteBalanceLedger:
             return _transaction(intent, _signed(intent), None)
         async with self.lock(self.pool, card_id, deadline) as conn:
             intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
+            # Another settler (a replica's sweep, the caller's retry) may have settled it while we
+            # waited for the lock: its correcting PUT would now read as a second candidate for ours.
+            if intent.verify_state == "review":
+                raise LedgerNeedsReview("the write is in review")
+            if intent.verify_state == "verified":
+                return _transaction(intent, _signed(intent), None)
             if intent.verify_state == "pending":  # its PUT was answered: applied; the check is open
                 return _transaction(intent, _signed(intent), await self._check(conn, intent, deadline))
             try:
@@ -319,6 +334,11 @@ class AbsoluteBalanceLedger:
                 card = await self.client.get_card(card_id=card_id, deadline=deadline)
                 if card is not None and explains(entries, intent.balance_read, card.balance.amount):
                     return None  # every change since the read is someone else's: not applied
+                newest = await self.client.newest_entry(card_id=card_id, deadline=deadline)
+                if newest != (entries[-1].id if entries else intent.history_mark):
+                    # The card moved between our two reads (a checkout elsewhere): the history we
+                    # read is not the balance's. Nothing is ambiguous yet: settle again later.
+                    raise LedgerUnavailable("the card changed while it was read", retry_after=1.0)
                 await self._review(conn, intent, "history_does_not_add_up",
                                    {"entries": len(entries), "balance": str(card.balance.amount) if card else None},
                                    applied=False)

@@ -22,21 +22,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def ledger_env(ledger) -> dict[str, str]:
+    """What points a process at `ledger`: a tests.standins stand-in, or the Shopify sandbox."""
+    if hasattr(ledger, "env"):
+        return ledger.env()
+    return {"SHOPIFY_GRAPHQL_URL": ledger.graphql_url, "SHOPIFY_ACCESS_TOKEN": ledger.config.access_token}
+
+
 class AdapterProcess:
-    def __init__(self, database_url: str, sandbox, **env: str) -> None:
+    def __init__(self, database_url: str, ledger, **env: str) -> None:
         self.port = free_port()
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "SHOPIFY_GRAPHQL_URL": sandbox.graphql_url,
-            "SHOPIFY_ACCESS_TOKEN": sandbox.config.access_token,
+            **ledger_env(ledger),
             "NEWSTORE_API_KEYS": API_KEY,
             "CARD_CODE_KEY": CARD_CODE_KEY,
-            "EMBEDDED": "true",  # the ledger is the sandbox over http; all else is configured
+            "EMBEDDED": "true",  # the ledger is an emulator over http; all else is configured
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.port),
             "METRICS_PORT": str(free_port()),
             "LOG_LEVEL": "WARNING",
+            # No load balancer to notice readiness turning false: stopping need not wait 5 s
+            # (test_graceful_shutdown sets its own drain window).
+            "SHUTDOWN_DRAIN_SECONDS": "0",
             **env,
         }
         self.process: subprocess.Popen | None = None
@@ -70,6 +79,11 @@ class AdapterProcess:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else None
         self.process.terminate()
+        return self.wait()
+
+    def wait(self) -> int | None:
+        """Wait for a process told to stop; SIGKILL it after 30 s."""
+        assert self.process is not None
         try:
             return self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -78,11 +92,15 @@ class AdapterProcess:
 
 
 @contextlib.asynccontextmanager
-async def adapters(database_url: str, sandbox, count: int, **env: str):
-    started = [AdapterProcess(database_url, sandbox, **env) for _ in range(count)]
+async def adapters(database_url: str, ledger, count: int, **env: str):
+    started = [AdapterProcess(database_url, ledger, **env) for _ in range(count)]
     try:
         await asyncio.gather(*(p.start() for p in started))
         yield started
     finally:
+        for process in started:  # all told at once, then each waited for
+            if process.process is not None and process.process.poll() is None:
+                process.process.terminate()
         for process in started:
-            process.terminate()
+            if process.process is not None:
+                process.wait()

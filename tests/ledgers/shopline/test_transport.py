@@ -74,15 +74,15 @@ async def test_a_lookup_meeting_a_429_is_refused_at_once_not_resent(shop, make_c
     assert client.bucket.level() > client.bucket.size / 2  # the 429 told the model the bucket is full
 
 
-async def test_pacing_keeps_a_burst_of_60_within_the_stores_bucket(shop, make_client):
-    # SHOPLINE's 40 balls, leaking ten times faster than its 4/s so the test takes a second, not
-    # five (the model's slack of 0.25 s is then ten balls, not one).
-    shop.emulator.config.leak_rate = 40
-    client = make_client(bucket=LeakyBucket(40, 40))
+async def test_pacing_keeps_a_burst_of_50_within_the_stores_bucket(shop, make_client):
+    # SHOPLINE's own bucket: 40 balls leaking 4/s, so the burst takes about 2.5 s. (A bucket leaking
+    # ten times faster made this quicker, but then a 25 ms stall of this 2-core VM under the full
+    # suite was a whole ball, and the model's timing, not its logic, was what got tested.)
+    client = make_client(bucket=LeakyBucket(40, 4))
     card = shop.seed()
-    answers = await asyncio.gather(*(client.get_card(card_id=card.id, deadline=deadline()) for _ in range(60)))
+    answers = await asyncio.gather(*(client.get_card(card_id=card.id, deadline=deadline(15)) for _ in range(50)))
     assert all(answer is not None and answer.id == card.id for answer in answers)
-    assert dict(shop.emulator.throttled) == {} and shop.calls("get_gift_card") == 60
+    assert dict(shop.emulator.throttled) == {} and shop.calls("get_gift_card") == 50
     assert shop.emulator.bucket.status()["peak"] <= 40
 
 
