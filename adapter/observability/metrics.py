@@ -13,6 +13,7 @@ NAMESPACE = "giftcard_adapter"
 OPERATIONS = (
     "balance", "issue", "activate", "deactivate",
     "authorize", "capture", "refund", "revoke",
+    "feed_events",  # GET /v1/gift_cards/events, the feed's pull API
 )
 # success: 2xx; decline: 4xx instrument_error; invalid: other 4xx; retry: 503; error: 500.
 OUTCOMES = ("success", "decline", "invalid", "unauthorized", "retry", "error")

@@ -74,7 +74,8 @@ async def test_a_subscriber_failing_for_a_while_gets_every_event_in_order_afterw
     await wait_for(lambda: len(subscriber.attempts) >= 12, timeout=10)   # 500s, each retried
     subscriber.mode = "hang"
     ids += await append(db, [event(n % 4, amount="1.00") for n in range(8)])
-    await wait_for(lambda: subscriber.hung >= 4, timeout=10)             # timeouts, retried too
+    # Timeouts, retried too: four cards' heads hang at once, and come back only once they timed out.
+    await wait_for(lambda: subscriber.hung >= 8, timeout=10)
     assert not subscriber.accepted
     rows = await queue_rows(db)
     assert len(rows) == len(ids) and all(r["state"] == "pending" for r in rows)
