@@ -1,4 +1,4 @@
-"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import
+"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import | reconcile
 | feed status|redeliver|skip"""
 
 from __future__ import annotations
@@ -230,6 +230,25 @@ async def _import_file(settings: Settings, csv_file, ledger: str, batch_size: in
         return report.exit_status
 
 
+async def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    """Our journal against the mirror; exit status 1 on drift (adapter/reconciliation.py)."""
+    from datetime import UTC, datetime, timedelta
+
+    from adapter import reconciliation
+
+    since = args.since or datetime.now(UTC) - timedelta(hours=args.hours)
+    async with AsyncExitStack() as stack:
+        try:
+            _, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return 2
+        async with pool.acquire() as conn:
+            report = await reconciliation.reconcile(conn, since)
+            shift = await reconciliation.shift_summary(conn, args.day or datetime.now(UTC))
+    print(reconciliation.render(report, shift, args.format))
+    return 0 if report.clean else 1
+
+
 def _run(coroutine) -> None:
     """uvloop where it is installed: measurably less CPU per request (bench/throughput)."""
     try:
@@ -238,6 +257,13 @@ def _run(coroutine) -> None:
         asyncio.run(coroutine)
         return
     uvloop.run(coroutine)
+
+
+def _utc_time(text: str):
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -278,6 +304,14 @@ def main(argv: list[str] | None = None) -> None:
     import_cmd.add_argument("--ledger", choices=("shopify", "shopline", "gifthero"), default=None,
                             help="whose ids the file holds (default: the LEDGER setting, else shopify)")
     import_cmd.add_argument("--batch-size", type=int, default=1000, help="rows per transaction (default 1000)")
+    reconcile_cmd = commands.add_parser(
+        "reconcile", help="our journal against the ledger's mirror: drift, foreign movements, the shift summary",
+        description="Exit status: 0 clean, 1 drift found, 2 database not migrated.")
+    reconcile_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
+    reconcile_cmd.add_argument("--since", type=_utc_time, default=None, help="ISO 8601 time (default: --hours ago)")
+    reconcile_cmd.add_argument("--hours", type=float, default=24.0, help="how far back, without --since (default 24)")
+    reconcile_cmd.add_argument("--day", type=_utc_time, default=None, help="the shift summary's day (default today, UTC)")
+    reconcile_cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
     feed_cmd = commands.add_parser("feed", help="the balance-change feed's webhook deliveries")
     feed_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
     feed_commands = feed_cmd.add_subparsers(dest="feed_command", required=True)
@@ -320,8 +354,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("keys", "cards") and not settings.card_code_secrets and not settings.embedded:
         print("giftcard-adapter: invalid configuration: missing CARD_CODE_KEYS (or CARD_CODE_KEY)", file=sys.stderr)
         raise SystemExit(2)
-    # cards import: stdout is the report, the log goes to stderr.
-    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr if args.command == "cards" else None)
+    # cards import, reconcile, feed: stdout is the report, the log goes to stderr.
+    configure_logging(settings.log_format, settings.log_level,
+                      stream=sys.stderr if args.command in ("cards", "reconcile", "feed") else None)
     if args.command == "serve":
         metrics.preinitialise(settings.feed_subscriber_names)
         _run(_serve(settings))
@@ -332,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
         if batch_size < 1:
             parser.error("--batch-size must be at least 1")
         raise SystemExit(asyncio.run(_keys(settings, args.keys_command, batch_size)))
+    elif args.command == "reconcile":
+        raise SystemExit(asyncio.run(_reconcile(settings, args)))
     elif args.command == "reviews":
         raise SystemExit(asyncio.run(_reviews(settings, args)))
     elif args.command == "feed":

@@ -20,6 +20,7 @@ from adapter.http.middleware import MIDDLEWARES
 from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency, UnknownCodes, utc_today
+from adapter.services.poller import Poller, PollerSettings
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
@@ -108,17 +109,20 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 class Workers:
     reconciler: Reconciler
     reaper: Reaper
+    poller: Poller
     stopping: asyncio.Event
     # The feed's webhook delivery, when FEED_SUBSCRIBERS names any.
     feed: FeedDelivery | None = None
 
 
 async def _workers(app: web.Application):
-    """The reconciler, the reaper and the feed's delivery, stopped between records at shutdown."""
+    """The reconciler, the reaper, the poller and the feed's delivery, stopped between records at shutdown."""
     settings = app[SETTINGS]
     config = worker_settings(settings)
     services = app[SERVICES]
-    workers = Workers(Reconciler(services, present, config), Reaper(services, config), asyncio.Event())
+    poller = Poller(services, PollerSettings(settings.poll_interval_seconds, settings.poll_batch,
+                                             settings.request_deadline_seconds))
+    workers = Workers(Reconciler(services, present, config), Reaper(services, config), poller, asyncio.Event())
     if settings.feed_subscriber_list:
         workers.feed = FeedDelivery(services.pool, app[HTTP_SESSION], settings.feed_subscriber_list,
                                     feed_settings(settings))
@@ -127,6 +131,8 @@ async def _workers(app: web.Application):
     if settings.workers_enabled:
         tasks += [asyncio.create_task(workers.reconciler.run(workers.stopping)),
                   asyncio.create_task(workers.reaper.run(workers.stopping))]
+        if settings.poll_enabled:
+            tasks.append(asyncio.create_task(workers.poller.run(workers.stopping)))
         if workers.feed is not None:
             tasks.append(asyncio.create_task(workers.feed.run(workers.stopping)))
     try:

@@ -227,6 +227,10 @@ class LedgerPort(Protocol):
         """Finish what this ledger's adapter left open (the reconciler calls it every pass);
         answers how many items it finished. Nothing to do for most ledgers."""
 
+    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        """The card's entries newer than the entry `after` (all it keeps for None), oldest
+        first: what the mirror re-reads on every signal (issue #12)."""
+
 
 # ---- ledgers that can only set a balance ------------------------------------------------------
 
@@ -244,7 +248,12 @@ class BalanceEntry:
     delta: Money                 # signed: what the entry did to the balance
     kind: EntryKind
     processed_at: datetime
-    detail: str | None = None    # the vendor's type or note, for the feed and the logs
+    detail: str | None = None    # the vendor's type, for the feed and the logs
+    note: str | None = None      # where the ledger keeps one (Shopify: our marker, on our writes)
+    # What the ledger says made it, in the feed's words where it can tell (online_checkout,
+    # order_refund, admin_adjustment, other_app); None: it does not say.
+    cause: str | None = None
+    order_ref: str | None = None
 
 
 class AbsoluteLedger(Protocol):

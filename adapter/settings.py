@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     reconcile_grace_seconds: float = Field(default=5.0, ge=0)
     reverse_unanswered_debit_after_seconds: float = Field(default=1800.0, ge=0)
     reap_interval_seconds: float = Field(default=60.0, gt=0)
+    # The poller (issue #12): one replica at a time re-reads POLL_BATCH known cards per pass.
+    poll_enabled: bool = True
+    poll_interval_seconds: float = Field(default=30.0, gt=0)
+    poll_batch: int = Field(default=20, ge=1, le=1000)
     # Graceful shutdown: readiness turns false, new requests are still served for the drain
     # window (the load balancer notices), then in-flight requests get shutdown_timeout to finish.
     shutdown_drain_seconds: float = Field(default=5.0, ge=0)

@@ -1,3 +1,4 @@
+DROP INDEX audit_log_created;
 ALTER TABLE balance_repairs DROP COLUMN entry_id;
 DROP TABLE webhook_receipts;
 DROP TABLE poller_state;

@@ -88,3 +88,6 @@ CREATE TABLE webhook_receipts (
 );
 
 ALTER TABLE balance_repairs ADD COLUMN entry_id text;
+
+-- Reconciliation reads the journal by time (the poller's leader does, every pass).
+CREATE INDEX audit_log_created ON audit_log (created_at);

@@ -192,15 +192,29 @@ def balance_entry(node: Any, currency: str, *, kind: EntryKind | None = None) ->
         order = node.get("order_transaction_id")
         detail = note if isinstance(note, str) and note else (
             f"order_transaction_id={order}" if order is not None else None)
+        delta = money(node["amount"], currency)
+        entry_kind_ = kind if kind is not None else entry_kind(node)
         return BalanceEntry(
             id=our_id(node["id"]),
-            delta=money(node["amount"], currency),
-            kind=kind if kind is not None else entry_kind(node),
+            delta=delta,
+            kind=entry_kind_,
             processed_at=processed,
             detail=detail,
+            note=note if isinstance(note, str) else None,
+            cause=_cause(entry_kind_, delta, order),
+            order_ref=str(order) if order is not None else None,
         )
     except KeyError as exc:
         raise MalformedAnswer(f"transaction lacks {exc.args[0]}") from None
+
+
+def _cause(kind: EntryKind, delta: Money, order: Any) -> str:
+    """An order's transaction is a checkout (or its refund); a balance set is an app's (Gift
+    Card Hero's own admin, or another app); the rest is the card's creation ("creation",
+    adapter.services.sync.CREATION)."""
+    if order is not None:
+        return "online_checkout" if delta.amount < 0 else "order_refund"
+    return "other_app" if kind is EntryKind.SET else "creation"
 
 
 def transactions_of(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:

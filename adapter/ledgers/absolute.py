@@ -144,6 +144,9 @@ class AbsoluteBalanceLedger:
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         return await self.client.configuration(deadline=deadline)
 
+    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        return await self.client.history(card_id=card_id, after=after, deadline=deadline)
+
     # ---- money ----------------------------------------------------------------------------
 
     async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:
@@ -256,20 +259,20 @@ class AbsoluteBalanceLedger:
                 answered = await self.client.set_balance(card_id=intent.card_id,
                                                          balance=Money(target, intent.currency), deadline=deadline)
                 if answered is not None:
-                    lost = (target - now) - answered.delta.amount
+                    made, lost = answered, (target - now) - answered.delta.amount
                 else:
                     entries = await self.client.history(card_id=intent.card_id, after=mark, deadline=deadline)
                     where = locate_put(entries, now, target)
                     if not isinstance(where, tuple):
                         raise LedgerNeedsReview("correcting PUT not identified in the history")
-                    lost = where[1]
+                    made, lost = entries[where[0]], where[1]
             except LedgerError as error:
                 # Unknown, refused or unreadable: the correction must not be resent blindly.
                 await store.finish_repair(conn, repair_id, "review")
                 await self._review(conn, intent, "repair_unsettled",
                                    {**detail, "repair_id": repair_id, "error": type(error).__name__})
                 return
-            await store.finish_repair(conn, repair_id, "applied")
+            await store.finish_repair(conn, repair_id, "applied", made.id)  # the mirror knows it ours
             FOREIGN_CHANGES_REPAIRED.labels(self._ledger).inc()
             log.warning("foreign_change_repaired", ledger=self._ledger, card_id=intent.card_id,
                         write_id=intent.write_id, amount=detail["lost"], currency=intent.currency)

@@ -121,6 +121,10 @@ LEDGER_REVIEWS = Counter(
     ["ledger", "reason"], namespace=NAMESPACE,
 )
 
+RECONCILIATION_DRIFT = Gauge(
+    "reconciliation_drift", "Journal movements and ledger entries that do not agree (last 24 h), by kind",
+    ["kind"], namespace=NAMESPACE,
+)
 OPEN_REVIEWS = Gauge(
     "ledger_reviews_open", "Writes in review, waiting for an operator's decision", namespace=NAMESPACE,
 )
@@ -197,7 +201,11 @@ def preinitialise_feed(subscribers: tuple[str, ...]) -> None:
 
 def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
     """Touch every labelled series once so dashboards see zeros rather than gaps."""
+    from adapter.reconciliation import DRIFT_KINDS
+
     preinitialise_feed(feed_subscribers)
+    for kind in DRIFT_KINDS:
+        RECONCILIATION_DRIFT.labels(kind)
     for operation in (*OPERATIONS, "reverse"):
         for result in SETTLEMENT_RESULTS:
             SETTLEMENTS.labels(operation, result)

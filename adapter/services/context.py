@@ -134,5 +134,5 @@ class Services:
     # matching card, or None.
     lookups: dict[bytes, asyncio.Future[LedgerCard | None]] = field(default_factory=dict)
     card_numbers: CardNumberReader = field(default_factory=CardNumberReader)
-    # The feed's subscribers (FEED_SUBSCRIBERS names): what store.feed.append queues each event for.
+    # The feed's subscribers (FEED_SUBSCRIBERS): each event is queued for each of them.
     feed_subscribers: tuple[str, ...] = ()

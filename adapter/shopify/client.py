@@ -34,8 +34,10 @@ from adapter.observability.metrics import (
 )
 from adapter.ledgers.marker import marker
 from adapter.ports import (
+    BalanceEntry,
     Capabilities,
     CodeRule,
+    EntryKind,
     LedgerCard,
     LedgerConfiguration,
     LedgerConfigurationError,
@@ -216,6 +218,23 @@ class ShopifyClient:
             if not page.has_next_page or not page.end_cursor:
                 return None
             after = page.end_cursor
+
+    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        """Newest first until the entry `after`, returned oldest first. Shopify's transactions
+        say nothing of who made them: a note that is not ours is all there is."""
+        newer: list[BalanceEntry] = []
+        cursor: str | None = None
+        while True:
+            page = await self._call(documents.READ_CARD, {"id": card_id, "after": cursor}, mapping.transactions_page,
+                                    deadline)
+            for found in page.transactions:
+                if found.id == after:
+                    return newer[::-1]
+                newer.append(BalanceEntry(found.id, found.amount, EntryKind.OTHER, found.processed_at,
+                                          note=found.note))
+            if not page.has_next_page or not page.end_cursor:
+                return newer[::-1]
+            cursor = page.end_cursor
 
     async def settle_background(self, *, deadline: float) -> int:
         return 0  # deltas with notes: every write is settled by find_write alone

@@ -30,6 +30,12 @@ ENTRY_KINDS = {
     "OPERATE_ACTION_DEDUCT": EntryKind.OTHER,
     "OPERATE_ACTION_REFUND": EntryKind.OTHER,
 }
+# What each type says of its origin, in the feed's words (issue #12).
+ENTRY_CAUSES = {
+    "OPERATE_ACTION_ADJUST_BALANCE": "other_app",     # "by third-party applications"
+    "OPERATE_ACTION_DEDUCT": "online_checkout",       # "deduction from gift card payment"
+    "OPERATE_ACTION_REFUND": "order_refund",          # "refund returned to gift card"
+}
 
 _ID = re.compile(r"[0-9]{1,64}")
 _ENUM = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -195,6 +201,7 @@ def entry(record: Any, default_currency: str) -> BalanceEntry:
         kind=ENTRY_KINDS[operation_type],
         processed_at=moment(record.get("created_at"), f"{where}.created_at"),
         detail=operation_type,
+        cause=ENTRY_CAUSES[operation_type],
     )
 
 

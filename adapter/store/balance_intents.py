@@ -134,9 +134,10 @@ async def start_repair(conn, write_id: str, card_id: str, amount: Decimal, curre
     )
 
 
-async def finish_repair(conn, repair_id: int, state: str) -> None:
-    await conn.execute("UPDATE balance_repairs SET state = $2, settled_at = now() WHERE repair_id = $1",
-                       repair_id, state)
+async def finish_repair(conn, repair_id: int, state: str, entry_id: str | None = None) -> None:
+    await conn.execute(
+        "UPDATE balance_repairs SET state = $2, entry_id = $3, settled_at = now() WHERE repair_id = $1",
+        repair_id, state, entry_id)
 
 
 async def open_review(conn, write_id: str, card_id: str, reason: str, detail: dict, *, applied: bool) -> int:

@@ -1,0 +1,85 @@
+"""Reconciliation queries (issue #12): our journal (audit_log: every movement NewStore asked for
+that the ledger confirmed) against the mirror (ledger_entries: what the ledger shows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+# Operations that move money or make a card, and the sign their ledger entry must have.
+SIGNS = {"issue": 1, "activate": 1, "authorize": -1, "refund": 1, "revoke": 1, "reverse": 1}
+
+_JOURNAL = """
+    SELECT a.operation, a.write_id, a.shopify_card_id AS card_id, a.last_characters, a.amount, a.currency,
+           a.created_at,
+           s.synced_at,
+           count(e.entry_id) AS matches,
+           min(e.amount) AS entry_amount, min(e.currency) AS entry_currency,
+           (SELECT coalesce(sum(r.amount), 0) FROM balance_repairs r
+             WHERE r.write_id = a.write_id AND r.state = 'applied') AS restored
+      FROM audit_log a
+      LEFT JOIN ledger_entries e ON e.write_id = a.write_id AND e.cause <> 'repair'
+      LEFT JOIN card_sync s ON s.ledger_card_id = a.shopify_card_id
+     WHERE a.operation = ANY($1::text[]) AND a.created_at >= $2
+     GROUP BY a.id, s.synced_at
+"""
+
+
+async def journal(conn, since: datetime) -> list[dict]:
+    """Each journal movement since `since`, with what the mirror holds for its write."""
+    return [dict(row) for row in await conn.fetch(_JOURNAL, list(SIGNS), since)]
+
+
+async def orphan_entries(conn, since: datetime) -> list[dict]:
+    """Mirror entries carrying our marker (or our write) that no journal movement accounts for."""
+    rows = await conn.fetch(
+        """SELECT e.ledger_card_id AS card_id, s.last_characters, e.entry_id, e.write_id, e.operation, e.amount,
+                  e.currency, e.occurred_at
+             FROM ledger_entries e LEFT JOIN card_sync s ON s.ledger_card_id = e.ledger_card_id
+            WHERE e.origin = 'ours' AND e.cause <> 'repair' AND e.occurred_at >= $1
+              AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.write_id = e.write_id)""",
+        since,
+    )
+    return [dict(row) for row in rows]
+
+
+async def unbalanced_cards(conn) -> list[dict]:
+    """Cards whose whole history the mirror holds (it has their creation) and whose balance, as
+    last read, is not the sum of their entries."""
+    rows = await conn.fetch(
+        """SELECT s.ledger_card_id AS card_id, s.last_characters, s.balance, s.currency, sum(e.amount) AS entries
+             FROM card_sync s JOIN ledger_entries e ON e.ledger_card_id = s.ledger_card_id
+            GROUP BY s.ledger_card_id
+           HAVING bool_or(e.operation IN ('issue', 'activate') OR e.detail = 'creation')
+              AND sum(e.amount) <> s.balance"""
+    )
+    return [dict(row) for row in rows]
+
+
+async def foreign_by_cause(conn, since: datetime) -> list[dict]:
+    rows = await conn.fetch(
+        """SELECT currency, cause, count(*) AS movements, sum(amount) AS total FROM ledger_entries
+            WHERE origin = 'foreign' AND occurred_at >= $1 GROUP BY currency, cause ORDER BY currency, cause""",
+        since,
+    )
+    return [dict(row) for row in rows]
+
+
+async def shift_totals(conn, day_start: datetime, day_end: datetime) -> list[dict]:
+    """Per currency: what NewStore moved (the journal) and what the ledger shows of it (the mirror,
+    our entries), by kind of movement, for one day."""
+    rows = await conn.fetch(
+        """WITH ours AS (
+               SELECT a.currency,
+                      CASE WHEN a.operation IN ('issue', 'activate') THEN 'sales'
+                           WHEN a.operation = 'authorize' THEN 'redemptions' ELSE 'refunds' END AS kind,
+                      a.amount AS asked,
+                      -- the write's own entry and, on an absolute ledger, the correcting PUTs it
+                      -- needed: together they moved exactly what the write asked for
+                      (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.write_id = a.write_id) AS shown
+                 FROM audit_log a
+                WHERE a.operation = ANY($1::text[]) AND a.created_at >= $2 AND a.created_at < $3)
+           SELECT currency, kind, count(*) AS movements, sum(asked) AS newstore, sum(abs(shown)) AS ledger
+             FROM ours GROUP BY currency, kind ORDER BY currency, kind""",
+        list(SIGNS), day_start, day_end,
+    )
+    return [dict(row) for row in rows]

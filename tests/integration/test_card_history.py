@@ -1,0 +1,51 @@
+"""LedgerPort.card_history on the three ledgers (issue #12): what the mirror re-reads on every
+signal. Ours are told by our marker (Shopify) or by the entry our write recorded (the absolute
+ledgers); a change made elsewhere carries the cause the ledger can tell."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from adapter.http.keys import SERVICES
+from adapter.ledgers.marker import MARKER_PREFIX
+from tests.conftest import AUTH
+from tests.integration.test_absolute_balance import (  # noqa: F401 - fixtures
+    authorize, card_id_of, emulator, issue, make_absolute, post)
+
+
+def deadline() -> float:
+    return asyncio.get_running_loop().time() + 5
+
+
+async def test_absolute_ledgers_history_names_our_write_and_the_checkout(make_absolute, emulator, db):
+    adapter = await make_absolute()
+    number = await issue(adapter)
+    card_id = await card_id_of(db, number)
+    await emulator.foreign_change_on_read(card_id, "-30.00")
+    status, _ = await post(adapter, "/financial_instruments", authorize(number, 20, "a-1"))
+    assert status == 200
+    ledger = adapter.server.app[SERVICES].ledger
+    entries = await ledger.card_history(card_id=card_id, after=None, deadline=deadline())
+    async with db.acquire() as conn:
+        ours = await conn.fetchval("SELECT ledger_transaction_id FROM ledger_writes WHERE operation = 'authorize'")
+    checkout = [e for e in entries if e.cause == "online_checkout"]
+    assert [e.delta.amount for e in checkout] == [Decimal("-30.00")]
+    assert ours in [e.id for e in entries]
+    since_checkout = entries[entries.index(checkout[0]):]
+    assert sum(e.delta.amount for e in since_checkout) == Decimal("-50.00")  # checkout, our PUT, the repair
+    newest = entries[-1].id
+    assert await ledger.card_history(card_id=card_id, after=newest, deadline=deadline()) == []
+
+
+async def test_shopify_history_carries_our_marker_on_our_writes(make_adapter, sandbox):
+    from tests import ledger_view
+
+    adapter = await make_adapter()
+    card_id = await ledger_view.make_card(sandbox, "historycard00001", "100.00")
+    response = await adapter.post("/financial_instruments", json=authorize("historycard00001", 30, "h-1"), headers=AUTH)
+    assert response.status == 200
+    entries = await adapter.server.app[SERVICES].ledger.card_history(card_id=card_id, after=None, deadline=deadline())
+    assert [(e.delta.amount, e.note.startswith(MARKER_PREFIX)) for e in entries] == [(Decimal("-30.0"), True)]
