@@ -13,8 +13,8 @@
 - amount, balance_after: exact decimal JSON numbers in major units, as in every answer this
   service gives NewStore (12.5 means 12.50; never an exponent, never rounded through a float):
   parse them as decimals (Python: json.loads(body, parse_float=decimal.Decimal)). The amount is
-  as the event recorded it; null where the kind has none (a deactivation), as is balance_after
-  when the ledger did not say.
+  the size of the change, never negative: kind says which way (debited, credited); null where
+  the kind has none (a deactivation), as is balance_after when the ledger did not say.
 - occurred_at: when the ledger says it happened, RFC 3339 in UTC with microseconds and "Z".
 - operation: the NewStore operation it came from (ours), or null; order: the order it came from
   when the ledger says, or null.
