@@ -1,4 +1,5 @@
-"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import | reconcile"""
+"""giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import | reconcile
+| feed status|redeliver|skip"""
 
 from __future__ import annotations
 
@@ -144,6 +145,30 @@ async def _reviews(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         print(f"giftcard-adapter: no open review #{args.review_id}", file=sys.stderr)
         return 1
+async def _feed(settings: Settings, args: argparse.Namespace) -> int:
+    """The feed's delivery queue: counts and dead letters, or dead rows put back or dropped
+    (adapter/feed/operator.py). Exit status 1: something is dead (status), or a given event is
+    unknown or not dead (redeliver, skip)."""
+    from adapter.feed import operator
+
+    async with AsyncExitStack() as stack:
+        try:
+            settings, pool = await _operator_database(settings, stack)
+        except _NotMigrated:
+            return 2
+        configured = settings.feed_subscriber_names
+        if args.feed_command == "status":
+            lines, status = await operator.status(pool, configured)
+            print("\n".join(lines))
+            return status
+        if args.feed_command == "redeliver":
+            outcome = await operator.redeliver(pool, args.subscriber, None if args.all_dead else args.event, configured)
+        else:
+            outcome = await operator.skip(pool, args.subscriber, args.event)
+        print("\n".join(outcome.lines))
+        return outcome.status
+
+
 async def _cards_import(settings: Settings, path: str, ledger: str | None, batch_size: int) -> int:
     """Register cards issued elsewhere from a vendor's CSV export (adapter/cardimport.py). The
     report goes to stdout (the log to stderr): counts, and each refused row by line number and
@@ -287,6 +312,24 @@ def main(argv: list[str] | None = None) -> None:
     reconcile_cmd.add_argument("--hours", type=float, default=24.0, help="how far back, without --since (default 24)")
     reconcile_cmd.add_argument("--day", type=_utc_time, default=None, help="the shift summary's day (default today, UTC)")
     reconcile_cmd.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    feed_cmd = commands.add_parser("feed", help="the balance-change feed's webhook deliveries")
+    feed_cmd.add_argument("--embedded", action="store_true", help=embedded_help)
+    feed_commands = feed_cmd.add_subparsers(dest="feed_command", required=True)
+    feed_commands.add_parser("status", help="pending and dead deliveries per subscriber, the oldest undelivered"
+                                            " event's age, and the dead letters (exit status 1 if any)")
+    redeliver_cmd = feed_commands.add_parser(
+        "redeliver", help="put dead deliveries back to pending, attempts reset (their cards' later events follow)")
+    redeliver_cmd.add_argument("--subscriber", help="only this subscriber's (default: every subscriber's)")
+    which = redeliver_cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("--event", action="extend", nargs="+", metavar="ID",
+                       help="events by sequence or UUID (several may follow one --event)")
+    which.add_argument("--all-dead", action="store_true", help="every dead delivery")
+    skip_cmd = feed_commands.add_parser(
+        "skip", help="drop dead deliveries for good: the subscriber does not get them by webhook (the pull API"
+                     " keeps them), and their cards' later events go on")
+    skip_cmd.add_argument("--subscriber", required=True)
+    skip_cmd.add_argument("--event", action="extend", nargs="+", metavar="ID", required=True,
+                          help="events by sequence or UUID (several may follow one --event)")
     sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8089)
@@ -311,11 +354,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("keys", "cards") and not settings.card_code_secrets and not settings.embedded:
         print("giftcard-adapter: invalid configuration: missing CARD_CODE_KEYS (or CARD_CODE_KEY)", file=sys.stderr)
         raise SystemExit(2)
-    # cards import, reconcile: stdout is the report, the log goes to stderr.
+    # cards import, reconcile, feed: stdout is the report, the log goes to stderr.
     configure_logging(settings.log_format, settings.log_level,
-                      stream=sys.stderr if args.command in ("cards", "reconcile") else None)
+                      stream=sys.stderr if args.command in ("cards", "reconcile", "feed") else None)
     if args.command == "serve":
-        metrics.preinitialise()
+        metrics.preinitialise(settings.feed_subscriber_names)
         _run(_serve(settings))
     elif args.command == "migrate":
         asyncio.run(_migrate(settings, args.target))
@@ -328,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(_reconcile(settings, args)))
     elif args.command == "reviews":
         raise SystemExit(asyncio.run(_reviews(settings, args)))
+    elif args.command == "feed":
+        raise SystemExit(asyncio.run(_feed(settings, args)))
     elif args.command == "cards":
         if args.batch_size < 1:
             parser.error("--batch-size must be at least 1")

@@ -12,7 +12,8 @@ from aiohttp import web
 from adapter.crypto import CodeVault
 from adapter.domain.cardnumbers import CardNumberReader
 from adapter.http.auth import ApiKeys
-from adapter.http.keys import API_KEYS, RATE_LIMITER, READINESS, SERVICES, SETTINGS, WORKERS
+from adapter.feed.delivery import FeedDelivery, feed_settings
+from adapter.http.keys import API_KEYS, HTTP_SESSION, RATE_LIMITER, READINESS, SERVICES, SETTINGS, WORKERS
 from adapter.http.ratelimit import RateLimiter
 from adapter.http.presenter import present
 from adapter.http.middleware import MIDDLEWARES
@@ -62,11 +63,13 @@ async def _resources(app: web.Application):
     async with pool.acquire() as conn:
         await migrate(conn)
     watch_pool(pool)
-    # One session for every ledger call; per-call deadlines are set by the client.
+    # One session for every outbound call (the ledger's, the feed's webhooks); per-call
+    # deadlines are set by the caller. The feed holds at most FEED_CONCURRENCY of its connections.
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, connect=3),
         connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
     )
+    app[HTTP_SESSION] = session
     ledger = build_ledger(settings, session, pool, utc_today)
     log.info("ledger_selected", ledger=ledger.capabilities.name, moves=ledger.capabilities.moves.value)
     vault = CodeVault(settings.card_code_secrets)
@@ -79,7 +82,10 @@ async def _resources(app: web.Application):
                              resend_after_seconds=settings.ledger_resend_after_seconds,
                              unknown_codes=UnknownCodes(ttl=settings.unknown_card_ttl_seconds),
                              card_numbers=CardNumberReader(settings.card_number_prefix_list,
-                                                           settings.card_number_pattern))
+                                                           settings.card_number_pattern),
+                             feed_subscribers=settings.feed_subscriber_names)
+    if settings.feed_subscriber_names:
+        log.info("feed_subscribers", names=list(settings.feed_subscriber_names))
     try:
         yield
     finally:
@@ -105,16 +111,21 @@ class Workers:
     reaper: Reaper
     poller: Poller
     stopping: asyncio.Event
+    # The feed's webhook delivery, when FEED_SUBSCRIBERS names any.
+    feed: FeedDelivery | None = None
 
 
 async def _workers(app: web.Application):
-    """The reconciler and reaper, stopped between records at shutdown."""
+    """The reconciler, the reaper, the poller and the feed's delivery, stopped between records at shutdown."""
     settings = app[SETTINGS]
     config = worker_settings(settings)
-    poller = Poller(app[SERVICES], PollerSettings(settings.poll_interval_seconds, settings.poll_batch,
-                                                  settings.request_deadline_seconds))
-    workers = Workers(Reconciler(app[SERVICES], present, config), Reaper(app[SERVICES], config), poller,
-                      asyncio.Event())
+    services = app[SERVICES]
+    poller = Poller(services, PollerSettings(settings.poll_interval_seconds, settings.poll_batch,
+                                             settings.request_deadline_seconds))
+    workers = Workers(Reconciler(services, present, config), Reaper(services, config), poller, asyncio.Event())
+    if settings.feed_subscriber_list:
+        workers.feed = FeedDelivery(services.pool, app[HTTP_SESSION], settings.feed_subscriber_list,
+                                    feed_settings(settings))
     app[WORKERS] = workers
     tasks = [asyncio.create_task(probe_event_loop_lag(workers.stopping))]
     if settings.workers_enabled:
@@ -122,6 +133,8 @@ async def _workers(app: web.Application):
                   asyncio.create_task(workers.reaper.run(workers.stopping))]
         if settings.poll_enabled:
             tasks.append(asyncio.create_task(workers.poller.run(workers.stopping)))
+        if workers.feed is not None:
+            tasks.append(asyncio.create_task(workers.feed.run(workers.stopping)))
     try:
         yield
     finally:

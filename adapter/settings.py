@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+import json
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapter.domain.cardnumbers import compile_pattern
+from adapter.feed import subscribers as feed_subscribers
 
 MIN_CARD_CODE_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 32
@@ -112,6 +115,17 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(default=30.0, gt=0)
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    # The balance-change feed's webhooks (adapter.feed). FEED_SUBSCRIBERS is a JSON list of
+    # {"name", "url", "secrets": [signing secret, previous ...]}, held as a secret as a whole.
+    # A failed delivery is retried after a backoff with full jitter, uniform in
+    # [0, min(cap, base * 2^(n-1))) after the n-th attempt, and dead after FEED_MAX_ATTEMPTS.
+    feed_subscribers: SecretStr | None = None
+    feed_max_attempts: int = Field(default=12, ge=1, le=1000)
+    feed_backoff_base_seconds: float = Field(default=10.0, gt=0)
+    feed_backoff_cap_seconds: float = Field(default=3600.0, gt=0)
+    feed_delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    feed_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    feed_concurrency: int = Field(default=8, ge=1, le=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -119,7 +133,26 @@ class Settings(BaseSettings):
         # An exported-but-empty variable (FOO=) means "not configured", not "configured as ''".
         return {k: v for k, v in values.items() if not (isinstance(v, str) and v.strip() == "")}
 
+    @field_validator("feed_subscribers", mode="before")
+    @classmethod
+    def _subscribers_as_json(cls, value: object) -> object:
+        # Given as a list (a test, a caller in Python): the same JSON the environment carries.
+        if isinstance(value, (list, tuple)):
+            return json.dumps(list(value))
+        return value
+
     # ---- derived ------------------------------------------------------------------------
+
+    @property
+    def feed_subscriber_list(self) -> tuple[feed_subscribers.Subscriber, ...]:
+        """The configured subscribers (empty while FEED_SUBSCRIBERS is unset or invalid: check()
+        refuses an invalid one)."""
+        raw = self.feed_subscribers.get_secret_value() if self.feed_subscribers is not None else None
+        return feed_subscribers.parse(raw, embedded=self.embedded)[0]
+
+    @property
+    def feed_subscriber_names(self) -> tuple[str, ...]:
+        return tuple(subscriber.name for subscriber in self.feed_subscriber_list)
 
     @property
     def shop_configured(self) -> bool:
@@ -206,6 +239,10 @@ class Settings(BaseSettings):
                 compile_pattern(self.card_number_pattern)
             except ValueError as error:
                 problems.append(f"CARD_NUMBER_PATTERN {error}")
+        if self.feed_subscribers is not None:
+            problems += feed_subscribers.parse(self.feed_subscribers.get_secret_value(), embedded=self.embedded)[1]
+        if self.feed_backoff_base_seconds > self.feed_backoff_cap_seconds:
+            problems.append("FEED_BACKOFF_BASE_SECONDS must not exceed FEED_BACKOFF_CAP_SECONDS")
         if self.rate_limit_per_key_per_second > 0 and self.rate_limit_burst < 1:
             problems.append("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_KEY_PER_SECOND is set (0 disables both)")
         if problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from adapter.http.auth import ApiKeys
@@ -15,3 +16,5 @@ API_KEYS = web.AppKey("api_keys", ApiKeys)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 READINESS = web.AppKey("readiness", object)
 WORKERS = web.AppKey("workers", object)
+# The one client session for outbound calls (the ledger's, the feed's webhooks).
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)

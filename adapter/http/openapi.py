@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
 from adapter import jsonio
-from adapter.http import schemas
+from adapter.http import feed_handlers, feed_schemas, schemas
 
 _OPERATIONS = {
     "/gift_card/balance": ("balance", schemas.BalanceRequest, schemas.BalanceAnswer),
@@ -23,6 +23,20 @@ _OPERATIONS = {
     "/financial_instruments/{instrument_id}/_capture": ("capture", schemas.PspRequest, [schemas.PspTransaction]),
     "/financial_instruments/{instrument_id}/_refund": ("refund", schemas.PspRequest, [schemas.PspTransaction]),
     "/financial_instruments/{instrument_id}/_revoke": ("revoke", schemas.PspRequest, [schemas.PspTransaction]),
+}
+
+# Reads: GET, parameters in the query, no body.
+_READS = {
+    "/v1/gift_cards/events": ("feed_events", feed_schemas.EventsPage, [
+        {"name": "after", "in": "query", "required": False,
+         "description": ("The cursor: a next_cursor (or an event's sequence) this API gave; the page holds the events "
+                         "after it, in commit order. Absent or 0: from the start. At most 2^63-1."),
+         "schema": {"type": "string", "pattern": "^[0-9]{1,19}$", "default": "0"}},
+        {"name": "limit", "in": "query", "required": False,
+         "description": f"Events per page, 1 to {feed_handlers.MAX_LIMIT}.",
+         "schema": {"type": "integer", "minimum": 1, "maximum": feed_handlers.MAX_LIMIT,
+                    "default": feed_handlers.DEFAULT_LIMIT}},
+    ], "The balance-change feed, by cursor: the same events in the same order whatever replica answers"),
 }
 
 # One request body per operation, from the contract's own examples (shared/spec/newstore.md).
@@ -77,7 +91,8 @@ def _model(answer):
 def build_document(extra_operations: dict | None = None) -> dict:
     operations = {**_OPERATIONS, **(extra_operations or {})}
     requests = {req for _, req, _ in operations.values()}
-    answers = {_model(ans) for _, _, ans in operations.values()} | {schemas.ErrorAnswer}
+    answers = ({_model(ans) for _, _, ans in operations.values()} | {answer for _, answer, _, _ in _READS.values()}
+               | {schemas.ErrorAnswer})
     by_name = lambda m: m.__name__  # noqa: E731
     _, defs = models_json_schema([(m, "validation") for m in sorted(requests, key=by_name)]
                                  + [(m, "serialization") for m in sorted(answers, key=by_name)],
@@ -118,6 +133,21 @@ def build_document(extra_operations: dict | None = None) -> dict:
                 "429": error("rate_limit: too many requests with this API key; see Retry-After", "Retry-After"),
                 "503": error("retry_error: safe to retry with the same key", "Retry-After"),
                 "500": error("internal_error: a bug or a configuration fault; never carries internals"),
+            },
+            "security": [{"bearer": []}, {"apiKey": []}],
+        }}
+    for path, (operation, answer_model, parameters, summary) in _READS.items():
+        paths[path] = {"get": {
+            "operationId": operation,
+            "summary": summary,
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "success", "content": {"application/json": {"schema": ref(answer_model)}}},
+                "400": error("bad_request: the message names the parameter (after, limit)"),
+                "401": error("unauthorized: missing or invalid API key", "WWW-Authenticate"),
+                "429": error("rate_limit: too many requests with this API key; see Retry-After", "Retry-After"),
+                "503": error("retry_error: the database is unavailable; retry", "Retry-After"),
+                "500": error("internal_error: a bug; never carries internals"),
             },
             "security": [{"bearer": []}, {"apiKey": []}],
         }}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from adapter.http import feed_handlers as feed
 from adapter.http import giftcard_handlers as giftcards
 from adapter.http import health, openapi
 from adapter.http import payment_handlers as payments
@@ -18,6 +19,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/financial_instruments/{instrument_id}/_capture", payments.capture, name="capture")
     app.router.add_post("/financial_instruments/{instrument_id}/_refund", payments.refund, name="refund")
     app.router.add_post("/financial_instruments/{instrument_id}/_revoke", payments.revoke, name="revoke")
+    app.router.add_get("/v1/gift_cards/events", feed.list_events, name="feed_events")
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
     app.router.add_get("/openapi.json", openapi.openapi)

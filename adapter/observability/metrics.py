@@ -13,6 +13,7 @@ NAMESPACE = "giftcard_adapter"
 OPERATIONS = (
     "balance", "issue", "activate", "deactivate",
     "authorize", "capture", "refund", "revoke",
+    "feed_events",  # GET /v1/gift_cards/events, the feed's pull API
 )
 # success: 2xx; decline: 4xx instrument_error; invalid: other 4xx; retry: 503; error: 500.
 OUTCOMES = ("success", "decline", "invalid", "unauthorized", "retry", "error")
@@ -161,6 +162,27 @@ EVENT_LOOP_LAG = Histogram(
 DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections", ["state"], namespace=NAMESPACE)
 READY = Gauge("ready", "1 while /health/ready would answer 200", namespace=NAMESPACE)
 
+# The balance-change feed's webhooks (adapter.feed.delivery). subscriber: a name from
+# FEED_SUBSCRIBERS (a small configured set). Gauges are read from Postgres by every replica
+# every few seconds, so they are the same on each: aggregate with max(), not sum().
+FEED_DELIVERY_RESULTS = ("delivered", "failed", "dead")
+FEED_DELIVERIES = Counter(
+    "feed_deliveries", "Feed webhook attempts by subscriber and result (failed: retried later; dead: the last attempt)",
+    ["subscriber", "result"], namespace=NAMESPACE,
+)
+FEED_EVENT_LAG = Gauge(
+    "feed_event_lag_seconds", "Now minus occurred_at of the oldest event not yet delivered to the subscriber (0: none)",
+    ["subscriber"], namespace=NAMESPACE,
+)
+FEED_PENDING = Gauge(
+    "feed_deliveries_pending", "Feed events waiting to be delivered to the subscriber", ["subscriber"],
+    namespace=NAMESPACE,
+)
+FEED_DEAD = Gauge(
+    "feed_deliveries_dead", "Feed deliveries given up on after FEED_MAX_ATTEMPTS (each blocks its card's later events)",
+    ["subscriber"], namespace=NAMESPACE,
+)
+
 SETTLEMENT_RESULTS = (
     "applied", "absent_resent", "declined", "still_unknown",   # inside a request (retry)
     "completed", "abandoned", "awaiting_retry", "reversed",    # by the reconciler
@@ -168,10 +190,20 @@ SETTLEMENT_RESULTS = (
 CONFLICT_RESULTS = ("replayed", "timed_out")
 
 
-def preinitialise() -> None:
+def preinitialise_feed(subscribers: tuple[str, ...]) -> None:
+    for subscriber in subscribers:
+        for result in FEED_DELIVERY_RESULTS:
+            FEED_DELIVERIES.labels(subscriber, result)
+        FEED_EVENT_LAG.labels(subscriber)
+        FEED_PENDING.labels(subscriber)
+        FEED_DEAD.labels(subscriber)
+
+
+def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
     """Touch every labelled series once so dashboards see zeros rather than gaps."""
     from adapter.reconciliation import DRIFT_KINDS
 
+    preinitialise_feed(feed_subscribers)
     for kind in DRIFT_KINDS:
         RECONCILIATION_DRIFT.labels(kind)
     for operation in (*OPERATIONS, "reverse"):

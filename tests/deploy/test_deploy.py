@@ -123,7 +123,7 @@ def _exported_metric_names() -> set[str]:
 
     from adapter.observability import metrics
 
-    metrics.preinitialise()
+    metrics.preinitialise(feed_subscribers=("erp",))  # the feed's series exist per configured subscriber
     text = generate_latest(REGISTRY).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
@@ -146,7 +146,7 @@ def test_every_dashboard_and_alert_query_uses_an_exported_metric():
             assert name in exported, f"{name} is not exported by the service"
 
 
-def test_dashboard_has_the_four_rows():
+def test_dashboard_has_the_five_rows():
     dashboard = json.loads((DEPLOY / "grafana" / "giftcard-adapter.json").read_text())
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["NewStore-facing RED", "Money safety", "Shopify", "Saturation"]
+    assert rows == ["NewStore-facing RED", "Money safety", "Shopify", "Saturation", "Feed"]

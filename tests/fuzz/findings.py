@@ -169,6 +169,8 @@ def classify(case, response, failure) -> Finding:
 def examples(operation) -> list:
     """The document's own example body for the operation, as a case."""
     raw = operation.definition.raw
+    if "requestBody" not in raw:
+        return []  # a GET (the feed's pull API): its parameters are generated
     body = raw["requestBody"]["content"]["application/json"].get("example")
     if body is None:
         return []

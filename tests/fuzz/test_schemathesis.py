@@ -24,6 +24,8 @@ import random
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 import pytest
@@ -36,6 +38,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from adapter.store import feed
 from tests import ledger_view
 from tests.conftest import AUTH
 from tests.fuzz import findings
@@ -109,7 +112,7 @@ class Fuzzer:
         self.targets, self.run = targets, run
         schema = schemathesis.openapi.from_url(f"{targets.base_url}/openapi.json", timeout=10)
         self.operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(self.operations) == 8
+        assert len(self.operations) == 9  # NewStore's eight webhooks and the feed's pull API
         self.session = requests.Session()
         self.rng = random.Random(SEED)
 
@@ -163,6 +166,11 @@ class Fuzzer:
             for case, headers in ((example, AUTH), (steered, AUTH), (steered, AUTH), (example, {}),
                                   (example, {"X-API-Key": "not-a-key"}), (oversized, AUTH)):
                 exercise(case, headers)
+        if "requestBody" not in operation.definition.raw:
+            # A read (the feed's pull API): from the start and from a cursor, without a key or with a wrong one.
+            for query, headers in (({}, AUTH), ({"after": "3", "limit": 2}, AUTH), ({}, {}),
+                                   ({}, {"X-API-Key": "not-a-key"})):
+                exercise(operation.Case(query=query), headers)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             ends = time.monotonic() + BUDGET_SECONDS / 16
 
@@ -187,8 +195,17 @@ class OutOfTime(Exception):
     """This operation and mode used up its share of the time budget."""
 
 
-async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_adapter, sandbox):
+async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_adapter, sandbox, db):
     client = await make_adapter()
+    # The feed's pull API answers with events: some of every kind, with and without amounts.
+    async with db.acquire() as conn:
+        async with conn.transaction():
+            await feed.append(conn, [feed.NewEvent(
+                ledger_card_id=f"gid://shopify/GiftCard/{n % 4}", last_characters=None if n == 3 else f"{n:04d}",
+                kind=feed.KINDS[n % len(feed.KINDS)], cause=feed.CAUSES[n % len(feed.CAUSES)],
+                amount=None if n % 5 == 4 else Decimal(n) / 4, balance_after=Decimal(100 - n), currency="USD",
+                occurred_at=datetime.now(UTC), operation="capture" if n % 2 else None,
+                order_ref=f"#{1000 + n}" if n % 3 else None) for n in range(12)])
     base_url = str(client.make_url("")).rstrip("/")
     for code in CARD_CODES + DEACTIVATE_CODES:
         await ledger_view.make_card(sandbox, code, "1000.00")  # the sandbox limit is 3000
@@ -218,5 +235,5 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(make_a
     summary = findings.summary(run, elapsed, SEED)
     findings.RESULTS.append(summary)
     print(summary)
-    assert all(n >= 10 for n in run.by_operation.values()) and len(run.by_operation) == 8, summary
+    assert all(n >= 10 for n in run.by_operation.values()) and len(run.by_operation) == 9, summary
     assert not [f for f in run.failures if not (TOLERATE_KNOWN and f.known)], summary

@@ -12,6 +12,8 @@ from adapter.http.openapi import EXAMPLES, build_document
 
 DOCUMENT = build_document()
 SCHEMAS = DOCUMENT["components"]["schemas"]
+# NewStore's webhooks (POST, a body each); the feed's pull API is the one GET.
+POSTS = {path: operation["post"] for path, operation in DOCUMENT["paths"].items() if "post" in operation}
 
 
 def resolve(schema: dict) -> dict:
@@ -36,7 +38,7 @@ def non_null(schema: dict) -> dict:
 
 
 def request_schema(path: str) -> dict:
-    return resolve(DOCUMENT["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    return resolve(POSTS[path]["requestBody"]["content"]["application/json"]["schema"])
 
 
 AMOUNTS = [("IssueRequest", "amount", "value"), ("ActivateRequest", "amount", "value"),
@@ -54,8 +56,12 @@ METADATA = [("BalanceRequest", "metadata"), ("IssueRequest", "metadata"), ("Acti
 
 def test_document_is_openapi_3_1_with_every_operation():
     assert DOCUMENT["openapi"] == "3.1.0"
-    operations = {op["post"]["operationId"] for op in DOCUMENT["paths"].values()}
-    assert operations == {"balance", "issue", "activate", "deactivate", "authorize", "capture", "refund", "revoke"}
+    operations = {method: {op["operationId"] for path in DOCUMENT["paths"].values() for m, op in path.items() if m == method}
+                  for method in ("post", "get")}
+    assert operations == {"post": {"balance", "issue", "activate", "deactivate", "authorize", "capture", "refund",
+                                   "revoke"},
+                          "get": {"feed_events"}}
+    assert {method for path in DOCUMENT["paths"].values() for method in path} == {"post", "get"}
 
 
 @pytest.mark.parametrize("path", AMOUNTS, ids=".".join)
@@ -110,16 +116,21 @@ def test_metadata_bounds(path):
 
 @pytest.mark.parametrize("path", [p for p in DOCUMENT["paths"] if "{instrument_id}" in p])
 def test_instrument_id_is_a_uuid_path_parameter(path):
-    (parameter,) = DOCUMENT["paths"][path]["post"]["parameters"]
+    (parameter,) = POSTS[path]["parameters"]
     assert parameter["name"] == "instrument_id" and parameter["in"] == "path" and parameter["required"]
     assert parameter["schema"] == {"type": "string", "format": "uuid"}
 
 
 @pytest.mark.parametrize("path", list(DOCUMENT["paths"]))
 def test_every_error_status_has_the_error_shape(path):
-    responses = DOCUMENT["paths"][path]["post"]["responses"]
-    assert set(responses) == {"200", "400", "401", "404", "408", "413", "429", "500", "503"}
-    for status in ("400", "401", "404", "408", "413", "429", "500", "503"):
+    (method,) = DOCUMENT["paths"][path]
+    responses = DOCUMENT["paths"][path][method]["responses"]
+    # A GET has no body: nothing to arrive late (408) or to be too large (413), no instrument (404).
+    errors = {"400", "401", "404", "408", "413", "429", "500", "503"} if method == "post" else {"400", "401", "429",
+                                                                                                 "500", "503"}
+    assert set(responses) == {"200"} | errors
+    assert DOCUMENT["paths"][path][method]["security"] == [{"bearer": []}, {"apiKey": []}]
+    for status in errors:
         assert responses[status]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorAnswer"}
     error = SCHEMAS["ErrorAnswer"]
     assert set(error["required"]) == {"error_code", "message", "request_accepted"}
@@ -134,14 +145,14 @@ def test_answers_are_described_as_sent():
     assert transaction["properties"]["instrument_id"]["format"] == "uuid"
     assert set(transaction["properties"]["reason"]["enum"]) == {"authorization", "capture", "refund", "revoke"}
     for path in ("/financial_instruments", "/financial_instruments/{instrument_id}/_capture"):
-        ok = DOCUMENT["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        ok = POSTS[path]["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok["type"] == "array" and ok["minItems"] == 1
 
 
 @pytest.mark.parametrize("operation", list(EXAMPLES))
 def test_examples_are_valid_requests(operation):
-    path = next(p for p, op in DOCUMENT["paths"].items() if op["post"]["operationId"] == operation)
-    body = DOCUMENT["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    path = next(p for p, op in POSTS.items() if op["operationId"] == operation)
+    body = POSTS[path]["requestBody"]["content"]["application/json"]
     model = getattr(schemas, body["schema"]["$ref"].rsplit("/", 1)[1])
     model.model_validate(body["example"])
 
