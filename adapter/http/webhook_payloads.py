@@ -71,7 +71,7 @@ def shopify_signal(topic: str, event_id: str, body: dict[str, Any]) -> Signal:
     if topic == "refunds/create":
         order_id = _numeric(body.get("order_id"), SHOPIFY_ORDER)
         cards = tuple(c for t in _objects(body.get("transactions")) if (c := _gift_card_of(t)))
-        sold_refunded = any((item.get("line_item") or {}).get("gift_card") is True
+        sold_refunded = any(isinstance(item.get("line_item"), dict) and item["line_item"].get("gift_card") is True
                             for item in _objects(body.get("refund_line_items")))
         orders = ((order_id, 0),) if order_id and sold_refunded else ()
         return Signal("shopify", event_id, topic, card_ids=cards, orders=orders, cause=SHOPIFY_CAUSES[topic],

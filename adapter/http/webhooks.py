@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 INTAKE = web.AppKey("intake", Intake)
 ANSWER_SECONDS = 4.0
 BAD_SIGNATURE = "webhook signature missing or invalid"
+_UNCONFIGURED_LOGGED: set[str] = set()
 
 
 async def shopify(request: web.Request) -> web.Response:
@@ -60,7 +61,8 @@ async def _verified(request: web.Request, source: str, topic: str | None, secret
                     valid) -> bytes:
     """The raw body, once its signature checks out; else 401 and nothing else happens."""
     raw = await read_body(request)
-    if not secrets:
+    if not secrets and source not in _UNCONFIGURED_LOGGED:
+        _UNCONFIGURED_LOGGED.add(source)  # once per process: every such webhook is refused
         log.warning("webhook_secret_not_configured", source=source)
     if not secrets or not valid(raw):
         _count(source, topic, "bad_signature")

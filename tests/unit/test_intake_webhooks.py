@@ -131,3 +131,12 @@ def test_webhook_secrets_are_listed_for_rotation_and_must_be_long_in_production(
     assert "SHOPIFY_WEBHOOK_SECRETS" in str(error.value) and "secret 2" in str(error.value)
     assert "short" not in str(error.value)
     production().check()  # optional: without it Shopify's webhooks are refused and the poller remains
+
+
+def test_odd_shapes_in_a_signed_body_are_skipped_not_failed():
+    refund = {"order_id": "7", "transactions": ["x", {"gateway": "gift_card", "receipt": "y"}],
+              "refund_line_items": [{"line_item": "z"}, "w"]}
+    signal = shopify_signal("refunds/create", "e-1", refund)
+    assert signal.card_ids == () and signal.orders == ()
+    order = {"id": True, "line_items": [{"gift_card": True, "quantity": "2"}], "refunds": "r", "transactions": {}}
+    assert shopify_signal("orders/paid", "e-2", order).orders == ()
