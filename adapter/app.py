@@ -21,6 +21,8 @@ from adapter.http.routes import setup_routes
 from adapter.idempotency.coordinator import IdempotencyCoordinator
 from adapter.services.context import Services, ShopCurrency, UnknownCodes, utc_today
 from adapter.services.poller import Poller, PollerSettings
+from adapter.http.webhooks import INTAKE
+from adapter.services.intake import Intake, IntakeSettings
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
 from adapter.observability.runtime import probe_event_loop_lag, watch_pool
@@ -51,6 +53,7 @@ def create_app(settings: Settings) -> web.Application:
         log.warning("authentication_disabled", reason="NEWSTORE_API_KEYS is empty (embedded mode only)")
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_workers)
+    app.cleanup_ctx.append(_intake)
     setup_routes(app)
     return app
 
@@ -140,3 +143,21 @@ async def _workers(app: web.Application):
     finally:
         workers.stopping.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _intake(app: web.Application):
+    """The webhooks' re-reads (issue #12): started right after each answer, and drained by every
+    replica's worker for what is left (WORKERS_ENABLED; tests drive drain_once themselves)."""
+    settings = app[SETTINGS]
+    intake = Intake(app[SERVICES], IntakeSettings(interval=settings.intake_interval_seconds,
+                                                  deadline=settings.request_deadline_seconds))
+    app[INTAKE] = intake
+    stopping = asyncio.Event()
+    task = asyncio.create_task(intake.run(stopping)) if settings.workers_enabled else None
+    try:
+        yield
+    finally:
+        stopping.set()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await intake.close()

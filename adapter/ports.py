@@ -57,6 +57,9 @@ class Capabilities:
     notes: bool                # a balance change carries a note we can read back
     lookup_by_code: bool       # the ledger can find a card by its full code
     code_rule: CodeRule
+    # The ledger can list the cards an order sold (Shopify: giftCards(query: "order_id:…")), so
+    # a sale at the web shop announced by its order reaches the mirror (issue #12's intake).
+    cards_by_order: bool = False
 
 
 # ---- results ----------------------------------------------------------------------------------
@@ -230,6 +233,12 @@ class LedgerPort(Protocol):
     async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
         """The card's entries newer than the entry `after` (all it keeps for None), oldest
         first: what the mirror re-reads on every signal (issue #12)."""
+
+    async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
+        """The cards the order `order_id` (the ledger's own order id) sold, each verified to
+        belong to it; [] without a call on a ledger whose capabilities lack cards_by_order. A
+        background read: it may be refused at once (LedgerUnavailable) rather than wait for,
+        or spend, the budget NewStore's calls need."""
 
 
 # ---- ledgers that can only set a balance ------------------------------------------------------

@@ -27,6 +27,7 @@ from adapter.feed import subscribers as feed_subscribers
 
 MIN_CARD_CODE_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 32
+MIN_WEBHOOK_SECRET_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     shopline_api_version: str = Field(default="v20260601", pattern=r"^v\d{8}$")
     shopline_app_secret: SecretStr | None = None
     shopline_base_url: str | None = None
+    # Shopify's order webhooks (issue #12's intake) are signed with the app's client secret; during
+    # a rotation Shopify may sign with either for up to an hour: comma-separated, both accepted.
+    shopify_webhook_secrets: SecretStr | None = None
     # Gift Card Hero (REST): the store's static token. GIFTHERO_BASE_URL replaces the vendor's.
     gifthero_access_token: SecretStr | None = None
     gifthero_base_url: str | None = None
@@ -109,6 +113,9 @@ class Settings(BaseSettings):
     poll_enabled: bool = True
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     poll_batch: int = Field(default=20, ge=1, le=1000)
+    # The intake (issue #12): webhooks' re-reads run at once after the answer; what is left (a
+    # crash, a retry) is drained by every replica this often.
+    intake_interval_seconds: float = Field(default=5.0, gt=0)
     # Graceful shutdown: readiness turns false, new requests are still served for the drain
     # window (the load balancer notices), then in-flight requests get shutdown_timeout to finish.
     shutdown_drain_seconds: float = Field(default=5.0, ge=0)
@@ -177,6 +184,13 @@ class Settings(BaseSettings):
         return tuple(k.strip() for k in raw.split(",") if k.strip())
 
     @property
+    def shopify_webhook_secret_list(self) -> tuple[str, ...]:
+        if self.shopify_webhook_secrets is None:
+            return ()
+        raw = self.shopify_webhook_secrets.get_secret_value()
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+    @property
     def card_number_prefix_list(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.card_number_prefixes.split(",") if p.strip())
 
@@ -234,6 +248,7 @@ class Settings(BaseSettings):
                 # The position only: the key itself (or its length) is no business of a log.
                 problems.append(f"NEWSTORE_API_KEYS: key #{index} is shorter than {MIN_API_KEY_LENGTH} characters")
         problems += self._card_code_key_problems()
+        problems += self._webhook_secret_problems()
         if self.card_number_pattern:
             try:
                 compile_pattern(self.card_number_pattern)
@@ -247,6 +262,17 @@ class Settings(BaseSettings):
             problems.append("RATE_LIMIT_BURST must be at least 1 while RATE_LIMIT_PER_KEY_PER_SECOND is set (0 disables both)")
         if problems:
             raise SettingsError("invalid configuration: " + "; ".join(problems))
+
+    def _webhook_secret_problems(self) -> list[str]:
+        if self.embedded:
+            return []
+        problems = []
+        short = [str(n) for n, key in enumerate(self.shopify_webhook_secret_list, 1)
+                 if len(key) < MIN_WEBHOOK_SECRET_LENGTH]
+        if short:  # positions only, never a secret or its length
+            problems.append(f"SHOPIFY_WEBHOOK_SECRETS: every secret must be at least {MIN_WEBHOOK_SECRET_LENGTH}"
+                            f" characters (not secret {', '.join(short)})")
+        return problems
 
     def _missing_for_production(self) -> list[str]:
         missing = []

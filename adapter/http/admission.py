@@ -11,6 +11,9 @@ from adapter.http.keys import API_KEYS, RATE_LIMITER
 from adapter.observability import metrics
 
 UNAUTHENTICATED_PATHS = frozenset({"/health/live", "/health/ready", "/openapi.json"})
+# The ledgers' webhooks authenticate with their vendor's HMAC (adapter.http.webhooks), never with
+# NewStore's API key, and are not NewStore's to rate-limit.
+UNAUTHENTICATED_PATHS = UNAUTHENTICATED_PATHS | {"/webhooks/shopify", "/webhooks/shopline"}
 
 
 @web.middleware

@@ -8,6 +8,7 @@ from adapter.http import feed_handlers as feed
 from adapter.http import giftcard_handlers as giftcards
 from adapter.http import health, openapi
 from adapter.http import payment_handlers as payments
+from adapter.http import webhooks
 
 
 def setup_routes(app: web.Application) -> None:
@@ -23,3 +24,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
     app.router.add_get("/openapi.json", openapi.openapi)
+    # The ledgers' webhooks (issue #12's intake): signed by the vendor, not NewStore's API key.
+    app.router.add_post("/webhooks/shopify", webhooks.shopify, name="webhook_shopify")
+    app.router.add_post("/webhooks/shopline", webhooks.shopline, name="webhook_shopline")

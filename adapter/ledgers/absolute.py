@@ -147,6 +147,9 @@ class AbsoluteBalanceLedger:
     async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
         return await self.client.history(card_id=card_id, after=after, deadline=deadline)
 
+    async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
+        return []  # neither SHOPLINE nor Gift Card Hero lists the cards an order sold (cards_by_order)
+
     # ---- money ----------------------------------------------------------------------------
 
     async def debit(self, *, card_id: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerTransaction:

@@ -155,6 +155,27 @@ RATE_LIMITED = Counter(
     ["key"], namespace=NAMESPACE,
 )
 
+# The intake (issue #12): the ledgers' webhooks and the re-reads they leave. `topic` is one of
+# WEBHOOK_TOPICS[source] or "other" (a header is never a label as sent: it may be forged).
+WEBHOOK_TOPICS = {
+    "shopify": ("orders/paid", "orders/cancelled", "refunds/create", "order_transactions/create"),
+    "shopline": ("app_memberSystem_giftCard/challenged",),
+}
+WEBHOOK_RESULTS = ("accepted", "duplicate", "bad_signature", "ignored", "invalid")
+WEBHOOKS_RECEIVED = Counter(
+    "webhooks_received", "Ledger webhooks by source, topic and result",
+    ["source", "topic", "result"], namespace=NAMESPACE,
+)
+INTAKE_KINDS = ("card", "order", "code", "last_characters")
+INTAKE_RESULTS = ("done", "dropped", "retried", "given_up")
+INTAKE_ITEMS = Counter(
+    "intake_items", "Re-reads the webhooks asked for, by what named the card and result",
+    ["kind", "result"], namespace=NAMESPACE,
+)
+INTAKE_QUEUE = Gauge(
+    "intake_queue_items", "Re-reads the webhooks asked for and not done yet (durable queue)", namespace=NAMESPACE,
+)
+
 EVENT_LOOP_LAG = Histogram(
     "event_loop_lag_seconds", "How late the event loop ran a timer (saturation)",
     namespace=NAMESPACE, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
@@ -231,3 +252,10 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
         for result in SHOPIFY_RESULTS:
             SHOPIFY_CALLS.labels(operation, result)
             SHOPIFY_CALL_DURATION.labels(operation, result)
+    for source, topics in WEBHOOK_TOPICS.items():
+        for topic in (*topics, "other"):
+            for result in WEBHOOK_RESULTS:
+                WEBHOOKS_RECEIVED.labels(source, topic, result)
+    for kind in INTAKE_KINDS:
+        for result in INTAKE_RESULTS:
+            INTAKE_ITEMS.labels(kind, result)

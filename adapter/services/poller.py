@@ -21,7 +21,7 @@ from adapter.domain.errors import UseCaseError
 from adapter.observability import metrics
 from adapter.reconciliation import reconcile
 from adapter.services.context import Services
-from adapter.services.sync import resync
+from adapter.services.reread import reread
 from adapter.store import poller as store
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ class Poller:
             if stopping is not None and stopping.is_set():
                 break
             try:
-                results["events"] += await resync(services, card_id, loop.time() + settings.deadline)
+                results["events"] += await reread(services, card_id, loop.time() + settings.deadline)
                 results["cards"] += 1
             except UseCaseError as error:
                 results["failed"] += 1

@@ -122,6 +122,22 @@ SEARCH_CARDS = Document(
 }}""",
 )
 
+# The cards an order sold (issue #12's intake: orders/paid with line_items[].gift_card). The
+# `order_id` filter is the Shopify <-> POS thread's, not in the 2026-07 schema's filter table:
+# a warning (an ignored filter) fails the read, and every hit's `order` must be the order. Reading
+# `order` needs read_orders, which the order webhooks need anyway.
+CARDS_OF_ORDER = Document(
+    operation_name="CardsOfOrder",
+    root_field="giftCards",
+    is_write=False,
+    text=f"""query CardsOfOrder($first: Int!, $query: String!, $after: String) {{
+  giftCards(first: $first, after: $after, query: $query) {{
+    nodes {{ {_CARD_FIELDS} order {{ id }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}""",
+)
+
 CONFIGURATION = Document(
     operation_name="Configuration",
     root_field="giftCardConfiguration",
@@ -136,5 +152,5 @@ CONFIGURATION = Document(
 
 ALL_DOCUMENTS: tuple[Document, ...] = (
     CREATE_CARD, DEBIT_CARD, CREDIT_CARD, DEACTIVATE_CARD,
-    GET_CARD, READ_CARD, SEARCH_CARDS, CONFIGURATION,
+    GET_CARD, READ_CARD, SEARCH_CARDS, CONFIGURATION, CARDS_OF_ORDER,
 )

@@ -349,6 +349,34 @@ def searched_cards(body: Body) -> list[LedgerCard]:
     return [card(node) for node in connection.get("nodes") or []]
 
 
+@dataclass(frozen=True, slots=True)
+class OrderCardsPage:
+    cards: list[LedgerCard]       # only those whose `order` is the order asked about
+    foreign: int                  # hits of another order (or none): the filter did not hold
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def order_cards_page(body: Body, order_gid: str) -> OrderCardsPage:
+    """`giftCards(query: "order_id:…")`: a warning means the filter was ignored (never trust
+    an unfiltered list), and a hit is the order's only if its `order.id` says so."""
+    connection = _payload(body, "giftCards", write=False)
+    warnings = search_warnings(body)
+    if warnings:
+        summary = "; ".join(f"{w['field']}: {w['code']} {w['message']}" for w in warnings)
+        raise LedgerSearchWarning(f"giftCards search ignored a term: {summary}")
+    if connection is None:
+        raise MalformedResponse("giftCards is null")
+    mine, foreign = [], 0
+    for node in connection.get("nodes") or []:
+        if ((node or {}).get("order") or {}).get("id") == order_gid:
+            mine.append(card(node))
+        else:
+            foreign += 1
+    page_info = connection.get("pageInfo") or {}
+    return OrderCardsPage(mine, foreign, bool(page_info.get("hasNextPage")), page_info.get("endCursor"))
+
+
 def configuration(body: Body) -> LedgerConfiguration:
     node = _payload(body, "giftCardConfiguration", write=False)
     if node is None:

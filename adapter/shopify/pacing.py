@@ -41,6 +41,9 @@ def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
     if operation_name == "SearchCards":
         first = int((variables or {}).get("first") or 1)
         return 2 + 2 * first   # connection 2 + per node (card + balance)
+    if operation_name == "CardsOfOrder":
+        first = int((variables or {}).get("first") or 1)
+        return 2 + 3 * first   # connection 2 + per node (card + balance + order)
     return ESTIMATED_COST.get(operation_name, 10)
 
 

@@ -22,9 +22,10 @@ async def release_lease(conn, ledger: str, holder: str) -> None:
 
 
 async def cards_due(conn, limit: int) -> list[str]:
-    """Known cards (our registry), the never-synced first, then the longest unsynced."""
+    """Known cards (our code registry, and the cards known by ledger id only, met through a
+    webhook: ledger_cards), the never-synced first, then the longest unsynced."""
     rows = await conn.fetch(
-        """SELECT c.shopify_id FROM (SELECT DISTINCT shopify_id FROM cards) c
+        """SELECT c.shopify_id FROM (SELECT shopify_id FROM cards UNION SELECT ledger_card_id FROM ledger_cards) c
              LEFT JOIN card_sync s ON s.ledger_card_id = c.shopify_id
             ORDER BY s.synced_at NULLS FIRST, c.shopify_id LIMIT $1""",
         limit,

@@ -29,5 +29,9 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> web.Application:
         # A held call must not keep shutdown waiting forever.
         sandbox.faults.release(proceed=False)
 
+    async def stop_webhooks(_app: web.Application) -> None:
+        await sandbox.webhooks.close()
+
     app.on_shutdown.append(release_held)
+    app.on_cleanup.append(stop_webhooks)
     return app

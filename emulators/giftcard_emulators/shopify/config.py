@@ -17,3 +17,6 @@ class SandboxConfig:
     restore_rate: float = 100.0
     # Off: throttles answer 200 THROTTLED like the recorded shop. On: 429 + Retry-After.
     throttle_with_429: bool = False
+    # What the order webhooks say of their origin (X-Shopify-Shop-Domain, X-Shopify-API-Version).
+    shop_domain: str = "sandbox.myshopify.com"
+    webhook_api_version: str = "2026-10"

@@ -1,5 +1,6 @@
-"""Sandbox-only routes under /sandbox (never under /admin): faults, state, reset, config and
-seeding cards "created elsewhere". Only tests, demos and benchmarks call these."""
+"""Sandbox-only routes under /sandbox (never under /admin): faults, state, reset, config,
+seeding cards "created elsewhere", orders (giftcard_emulators.shopify.orders) and the order
+webhooks' subscription (giftcard_emulators.webhooks). Only tests, demos and benchmarks call these."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from aiohttp import web
 from adapter.domain.currencies import MINOR_UNITS
 from giftcard_emulators import control
 from giftcard_emulators.control import BadInput, control_body
+from giftcard_emulators.shopify import orders
+from giftcard_emulators.webhooks import webhook_routes
 from giftcard_emulators.shopify.formatting import decimal_string, gid
 from giftcard_emulators.shopify.graphql_endpoint import dumps
 from giftcard_emulators.shopify.runtime import Sandbox
@@ -140,6 +143,8 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
 
     return [
         *control.fault_routes("/sandbox", sandbox.faults, _json, guarded),
+        *webhook_routes("/sandbox", sandbox.webhooks, _json, guarded),
+        *orders.routes(sandbox.orders, sandbox.webhooks, _json, guarded),
         web.get("/sandbox/state", guarded(state)),
         web.post("/sandbox/reset", guarded(reset)),
         web.post("/sandbox/counters/reset", guarded(reset_counters)),

@@ -112,7 +112,7 @@ class GiftCardView:
     crossCurrencyRedemptionStrategy = property(lambda self: self.card.cross_currency)  # noqa: N815
     customer = property(
         lambda self: {"id": gid("Customer", self.card.customer_id)} if self.card.customer_id else None)
-    order = None
+    order = property(lambda self: {"id": gid("Order", self.card.order_id)} if self.card.order_id else None)
     lineItem = None  # noqa: N815
     recipientAttributes = None  # noqa: N815
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from giftcard_emulators.shopify.bucket import LeakyBucket
 from giftcard_emulators.shopify.config import SandboxConfig
 from giftcard_emulators.faults import FaultRegistry
+from giftcard_emulators.shopify.orders import OrderBook, shopify_signer
 from giftcard_emulators.shopify.state import SandboxState
+from giftcard_emulators.webhooks import WebhookSender
 
 
 @dataclass
@@ -20,13 +22,22 @@ class Sandbox:
     # Documents received, by root field (giftCards, giftCardDebit, ...), throttled ones included:
     # how tests and benchmarks count the calls an adapter made.
     calls: Counter[str] = field(default_factory=Counter)
+    orders: OrderBook = field(init=False)
+    # Order webhooks (spec §12), off until /sandbox/webhooks names a URL and the app secret.
+    webhooks: WebhookSender = field(init=False)
 
     def __post_init__(self) -> None:
         self.state = SandboxState(self.config)
         self.bucket = LeakyBucket(self.config)
+        self.orders = OrderBook(self.state)
+        # A duplicate event is a new delivery: a fresh X-Shopify-Webhook-Id, the same Event-Id.
+        self.webhooks = WebhookSender(shopify_signer(self.config.shop_domain, self.config.webhook_api_version),
+                                      duplicate_keeps_webhook_id=False)
 
     def reset(self) -> None:
         self.state.reset()
+        self.orders.reset()
+        self.webhooks.clear()
         self.faults.clear()
         # Held calls would otherwise execute against the fresh state; they are failed instead.
         self.faults.release(proceed=False)

@@ -124,6 +124,12 @@ def _predicate(name: str, op: str, value: str) -> Predicate | None:
     if name == "customer_id":
         number = _numeric_id(value)
         return lambda card, _t: card.customer_id is not None and card.customer_id == number
+    if name == "order_id":
+        # The order that sold the card: `order_id:<id>` (the Shopify <-> POS thread's filter;
+        # not in the 2026-07 schema's filter table, spec §12), a number or an Order GID, with
+        # the comparators `id` takes.
+        number = _numeric_id(value)
+        return lambda card, _t: card.order_id is not None and number is not None and _compare(card.order_id, op, number)
     if name == "recipient_id":
         return lambda _c, _t: False  # the sandbox stores no recipients
     if name == "source":

@@ -70,6 +70,7 @@ class Card:
     deactivate_seq: int | None = None
     transactions: list[Transaction] = field(default_factory=list)
     balance: Decimal = Decimal(0)
+    order_id: int | None = None  # the order that sold it (giftcard_emulators.shopify.orders)
 
     @property
     def gid(self) -> str:
@@ -349,6 +350,7 @@ class SandboxState:
                 "note": card.note,
                 "source": card.source,
                 "customerId": gid("Customer", card.customer_id) if card.customer_id else None,
+                "orderId": gid("Order", card.order_id) if card.order_id else None,
                 "transactions": [
                     {
                         "id": txn.gid,

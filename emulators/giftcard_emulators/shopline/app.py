@@ -44,5 +44,9 @@ def create_shopline_app(config: ShoplineConfig | None = None, emulator: Emulator
     async def release_held(_app: web.Application) -> None:
         emulator.faults.release(proceed=False)  # a held call must not keep shutdown waiting
 
+    async def stop_webhooks(_app: web.Application) -> None:
+        await emulator.webhooks.close()
+
     app.on_shutdown.append(release_held)
+    app.on_cleanup.append(stop_webhooks)
     return app

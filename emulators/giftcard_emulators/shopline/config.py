@@ -26,6 +26,9 @@ class ShoplineConfig:
     bucket_size: float = 40.0
     leak_rate: float = 4.0
     store_state: str = "active"
+    # What the webhooks say of the store (X-Shopline-Shop-Id, X-Shopline-Merchant-Id, store_id).
+    shop_id: str = "1610418123456"
+    merchant_id: str = "2000001234"
     known_versions: tuple[str, ...] = field(default=KNOWN_VERSIONS)
 
     @property

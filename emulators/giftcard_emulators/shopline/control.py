@@ -13,6 +13,10 @@ engineers' suites use to seed, inspect and break the emulated store.
   POST   /_emulator/config           bucket_size, leak_rate, store_state, access_token, currency
   POST   /_emulator/clock            {"now": ISO time} freezes the store clock, {"advance_seconds": n}
                                      moves it
+  GET|POST|DELETE /_emulator/webhooks, POST /_emulator/webhooks/{faults,release,N/resend}
+                                     the gift-card webhook's subscription {url, secret, signature:
+                                     hex|base64, code: full|masked, hold, retry_delays} and its
+                                     deliveries (giftcard_emulators.webhooks, shopline.webhooks)
 
 Bad bodies answer 400 `{"error": "..."}` (not SHOPLINE's `errors`: these are not SHOPLINE's routes).
 """
@@ -35,6 +39,8 @@ from giftcard_emulators.shopline.errors import ApiError
 from giftcard_emulators.shopline.ledger import Card, Clock, code_problem, format_time, parse_expiry, parse_time
 from giftcard_emulators.shopline.money import format_amount, parse_amount, valid_currency
 from giftcard_emulators.shopline.runtime import Emulator
+from giftcard_emulators.shopline.webhooks import OWN_KEYS
+from giftcard_emulators.webhooks import webhook_routes
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -190,6 +196,9 @@ def routes(emulator: Emulator) -> list[web.RouteDef]:
         web.post("/_emulator/cards", guarded(add_card)),
         web.post("/_emulator/cards/{id}/changes", guarded(add_change)),
         *control.fault_routes("/_emulator", emulator.faults, _json, guarded),
+        *webhook_routes("/_emulator", emulator.webhooks, _json, guarded, own_keys=OWN_KEYS,
+                        configure_own=emulator.webhook_options.configure,
+                        describe_own=emulator.webhook_options.describe),
         web.post("/_emulator/reset", guarded(reset)),
         web.post("/_emulator/counters/reset", guarded(reset_counters)),
         web.post("/_emulator/config", guarded(configure)),

@@ -120,11 +120,17 @@ class OperationRecord:
     source: str  # "api" (a PUT), "foreign" (a checkout/refund elsewhere), "seeded"
 
 
+# Told of every change of a card's balance or state: (card, delta, why), `why` being put,
+# foreign (a checkout or a refund elsewhere) or disable. The store's webhooks listen.
+ChangeListener = Callable[["Card", Decimal, str], None]
+
+
 @dataclass
 class Ledger:
     clock: Callable[[], datetime] = field(default_factory=Clock)
     cards: dict[str, Card] = field(default_factory=dict)
     records: list[OperationRecord] = field(default_factory=list)
+    on_change: ChangeListener | None = None
     _card_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _record_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -178,7 +184,9 @@ class Ledger:
         card.updated_at = self.clock()
         if balance == before and not choices.RECORD_UNCHANGED_PUT:
             return None
-        return self.record(card, choices.PUT_OPERATION_TYPE, before, balance, "api")
+        entry = self.record(card, choices.PUT_OPERATION_TYPE, before, balance, "api")
+        self._changed(card, balance - before, "put")
+        return entry
 
     def move_balance(self, card: Card, delta: Decimal, operation_type: str | None = None,
                      source: str = "foreign", at: datetime | None = None) -> OperationRecord:
@@ -190,7 +198,9 @@ class Ledger:
         card.balance = after
         card.updated_at = self.clock()
         kind = operation_type or (choices.DEDUCT if delta < 0 else choices.REFUND)
-        return self.record(card, kind, before, after, source, at=at)
+        entry = self.record(card, kind, before, after, source, at=at)
+        self._changed(card, delta, "put" if kind == choices.ADJUST_BALANCE else "foreign")
+        return entry
 
     def disable(self, card: Card) -> None:
         if card.disabled_at is not None:
@@ -198,6 +208,11 @@ class Ledger:
         now = self.clock()
         card.disabled_at = now
         card.updated_at = now
+        self._changed(card, Decimal(0), "disable")
+
+    def _changed(self, card: Card, delta: Decimal, why: str) -> None:
+        if self.on_change is not None:
+            self.on_change(card, delta, why)
 
     def records_of(self, card_id: str) -> list[OperationRecord]:
         return [r for r in self.records if r.gift_card_id == card_id]

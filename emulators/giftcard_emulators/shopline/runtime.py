@@ -7,11 +7,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from giftcard_emulators.shopline.bucket import RequestBucket
 from giftcard_emulators.shopline.config import ShoplineConfig
 from giftcard_emulators.shopline.faults import ShoplineFaults
-from giftcard_emulators.shopline.ledger import Clock, Ledger
+from giftcard_emulators.shopline import webhooks
+from giftcard_emulators.shopline.ledger import Card, Clock, Ledger
+from giftcard_emulators.webhooks import WebhookSender
 
 
 @dataclass
@@ -27,10 +30,17 @@ class Emulator:
     throttled: Counter[str] = field(default_factory=Counter)
     # Which body shape each PUT used ("wrapped" / "bare"), see choices.PUT_BODY_WRAPPED.
     put_shapes: Counter[str] = field(default_factory=Counter)
+    # app_memberSystem_giftCard/challenged on every change (shopline.webhooks), off until configured.
+    webhook_options: webhooks.WebhookOptions = field(default_factory=webhooks.WebhookOptions)
+    webhooks: WebhookSender = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(clock=self._now)
+        self.ledger = Ledger(clock=self._now, on_change=self._announce)
         self.bucket = RequestBucket(self.config, clock=self._monotonic)
+        self.webhooks = webhooks.sender(self.config, self.webhook_options)
+
+    def _announce(self, card: Card, delta: Decimal, why: str) -> None:
+        webhooks.announce(self.webhooks, self.config, self.webhook_options, card, delta, why)
 
     # Indirections, so tests can swap `clock` / `monotonic` after construction.
     def _now(self) -> datetime:
@@ -48,6 +58,7 @@ class Emulator:
         self.faults.fired.clear()
         self.bucket.drain()
         self.reset_counters()
+        self.webhooks.clear()
 
     def reset_counters(self) -> None:
         self.calls.clear()
