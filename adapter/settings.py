@@ -12,7 +12,6 @@ Two modes, and the lax one must be asked for by name:
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapter.domain.cardnumbers import compile_pattern
+from adapter.loopback import is_loopback
 from adapter.feed import subscribers as feed_subscribers
 
 MIN_CARD_CODE_KEY_LENGTH = 32
@@ -312,20 +312,11 @@ class Settings(BaseSettings):
         if parts.scheme == "https" and parts.hostname:
             return []
         # A local emulator speaks plain http on loopback; nothing else may carry the token in clear.
-        if self.embedded and parts.scheme == "http" and _is_loopback(parts.hostname):
+        if self.embedded and parts.scheme == "http" and is_loopback(parts.hostname):
             return []
         if self.embedded:
             return [f"{name} must be https (http only to a loopback emulator)"]
         return [f"{name} must be https"]
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(*, serve: bool = True, **overrides: object) -> Settings:

@@ -7,13 +7,14 @@ name and field, never with a value: a secret (or a URL carrying a token) is no b
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+
+from adapter.loopback import is_loopback
 
 MIN_SECRET_LENGTH = 32
 NAME = re.compile(r"[a-z0-9_-]{1,64}")
@@ -91,7 +92,7 @@ def _url_problem(url: object, embedded: bool) -> str | None:
         return None
     # A local subscriber (a test, `make run`) speaks plain http on loopback; nothing else may
     # carry the signed events in clear.
-    if embedded and parts.scheme == "http" and _is_loopback(host):
+    if embedded and parts.scheme == "http" and is_loopback(host):
         return None
     return "must be https (http only to loopback in embedded mode)" if embedded else "must be https"
 
@@ -108,12 +109,3 @@ def _secret_problems(secrets: object) -> list[str]:
     if len(set(secrets)) != len(secrets):
         problems.append("secrets lists the same secret twice")
     return problems
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
