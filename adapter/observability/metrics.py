@@ -121,6 +121,10 @@ LEDGER_REVIEWS = Counter(
     ["ledger", "reason"], namespace=NAMESPACE,
 )
 
+CAP_GUARD_REFUSALS = Counter(
+    "instrument_cap_refusals", "Reservations Postgres refused at an instrument's cap constraint (answered 503)",
+    namespace=NAMESPACE,
+)
 RECONCILIATION_DRIFT = Gauge(
     "reconciliation_drift", "Journal movements and ledger entries that do not agree (last 24 h), by kind",
     ["kind"], namespace=NAMESPACE,
