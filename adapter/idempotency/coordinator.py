@@ -247,6 +247,11 @@ class IdempotencyCoordinator:
             raise
         return response
 
+    async def renew(self, conn, claim: Claim, seconds: float | None = None) -> bool:
+        """Extend the claim's lease (by the configured lease, or `seconds` if longer); False if
+        another worker has taken the record over, so the claim must not act on it any more."""
+        return await records.renew(conn, claim.record_id, claim.owner, max(self._lease, seconds or 0))
+
     async def release(self, record_id: int) -> None:
         try:
             async with self._pool.acquire() as conn:

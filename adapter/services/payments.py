@@ -19,7 +19,7 @@ import structlog
 
 from adapter import jsonio
 from adapter.domain.cardcode import CardCode
-from adapter.domain.errors import Decline, NotFound
+from adapter.domain.errors import Decline, NotFound, RetryLater
 from adapter.domain.money import Money
 from adapter.jsonio import RawJson
 from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
@@ -38,6 +38,7 @@ from adapter.store.writes import Intent, RegisteredCardIntent
 log = structlog.get_logger(__name__)
 
 UNKNOWN_INSTRUMENT = "unknown instrument"
+REVERSED_MESSAGE = "authorization could not be confirmed in time; the amount was returned to the gift card"
 CURRENCY_MISMATCH = "currency does not match the instrument's currency"
 
 
@@ -78,6 +79,10 @@ def stored_metadata(context: dict[str, Any]) -> RawJson:
 async def authorize(services: Services, claim: Claim, code: CardCode, command: PaymentCommand,
                     deadline: float) -> StoredResponse:
     write = await earlier_write(services, claim)
+    if write is not None and write.operation == "reverse":
+        # The settler gave this debit back (nobody retried in time): the key's answer is that
+        # decline, whichever worker finishes the credit.
+        return await reverse_unanswered(services, claim, write, deadline)
     try:
         if write is None:
             write = await cards.record_card_intent(
@@ -136,6 +141,22 @@ async def complete_authorize(conn, claim: Claim, write: writes.LedgerWrite, tran
     result = PaymentResult("authorization", write.instrument_id, write.amount, Decimal(0), write.currency,
                            context["last4"], stored_metadata(context), transaction.processed_at, transaction.id)
     return await _applied(conn, claim, write, result, transaction, opened)
+
+
+async def reverse_unanswered(services: Services, claim: Claim, write: writes.LedgerWrite,
+                             deadline: float) -> StoredResponse:
+    """Credit an unanswered debit back (its `reverse` write), then answer the key with a final
+    decline. Used by the settler, and by a retry that finds the reverse begun."""
+    try:
+        transaction = await credit_once(services, write, deadline)
+    except Decline:
+        # The card can no longer take the credit (deactivated, expired): a person must step in.
+        log.error("reverse_refused_manual_review", write_id=write.write_id)
+        raise RetryLater("reverse refused by the ledger") from None
+    movement = Movement("reverse", write.write_id, write.shopify_card_id, write.context.get("last4"), write.amount,
+                        write.currency, transaction.id, transaction.processed_at)
+    async with services.pool.acquire() as conn:
+        return await claim.finish_applied(conn, Decline(REVERSED_MESSAGE), movement)
 
 
 # ---- capture -----------------------------------------------------------------------------------

@@ -12,37 +12,41 @@ here too: only the ledger's own answer decides, and nothing is sent twice.
   abandoned, the reservation given back.
 - Authorize found in the ledger: left for the caller's retry until `reverse_after`, then credited
   back (marker op `reverse`) and answered 400 for good. Absent (proven): abandoned.
+
+A record was leased with a batch, and settling the ones before it may have outlasted the lease:
+each is renewed before it is worked on, and skipped if a caller's retry has taken it over. The
+two decisions that a retry could make differently (abandon, reverse) are made under the renewed
+lease, in the transaction that checks it: never when a retry may be answering the same key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from adapter.domain.errors import Decline, RetryLater
 from adapter.domain.money import Money
-from adapter.idempotency.coordinator import Claim
+from adapter.idempotency.coordinator import Claim, LeaseLost
 from adapter.observability import metrics
 from adapter.services.context import Services
 from adapter.services.create_card import CreateCommand, create_card
 from adapter.services.deactivate import deactivate
-from adapter.services.money_writes import credit_once, find_settled, safe_to_resend
-from adapter.services.payments import complete_credit_back
+from adapter.services.money_writes import find_settled, safe_to_resend
+from adapter.services.payments import complete_credit_back, reverse_unanswered
 from adapter.store import instruments, writes
 from adapter.store import idempotency as records
-from adapter.store.completion import Movement
 from adapter.store.writes import Intent, LedgerWrite, WriteState
 
 log = structlog.get_logger(__name__)
-
-REVERSED_MESSAGE = "authorization could not be confirmed in time; the amount was returned to the gift card"
 
 
 async def settle(services: Services, claim: Claim, deadline: float, *, reverse_after: timedelta) -> str:
     """Drive one leased open record as far as the ledger allows; returns the settlement result."""
     async with services.pool.acquire() as conn:
+        if not await services.idempotency.renew(conn, claim, _seconds_left(deadline)):
+            return _count(claim.record.operation, "taken_over")
         write = await writes.for_idempotency(conn, claim.record_id)
     if write is None or write.state in (WriteState.DECLINED, WriteState.ABANDONED) or (
             write.state is WriteState.PENDING and write.attempts == 0):
@@ -61,7 +65,7 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
         await deactivate(services, claim, services.vault.decrypt_code(write.code_encrypted), deadline)
         return _count(operation, "completed")
     if operation == "reverse":
-        await _reverse(services, claim, write, deadline)
+        await reverse_unanswered(services, claim, write, deadline)
         return _count(operation, "reversed")
     found = await find_settled(services, write, deadline)
     if found is None:
@@ -76,8 +80,8 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
     # authorize: the customer's money was taken, but NewStore was told to retry.
     if datetime.now(UTC) - claim.record.created_at < reverse_after:
         return _count(operation, "awaiting_retry")
-    reverse = await _start_reverse(services, claim, write)
-    await _reverse(services, claim, reverse, deadline)
+    reverse = await _start_reverse(services, claim, write, deadline)
+    await reverse_unanswered(services, claim, reverse, deadline)
     return _count(operation, "reversed")
 
 
@@ -87,33 +91,31 @@ def _count(operation: str, result: str) -> str:
     return result
 
 
+def _seconds_left(deadline: float) -> float:
+    return max(deadline - asyncio.get_running_loop().time(), 0.0)
+
+
 async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) -> None:
+    """Forget the record first: only if it was still ours is the reservation given back (a
+    retry that took the key over may be crediting that very write)."""
     async with services.pool.acquire() as conn, conn.transaction():
+        if not await records.forget(conn, claim.record_id, claim.owner):
+            raise LeaseLost()
         if write is not None:
             if write.operation in ("refund", "revoke") and write.state is not WriteState.ABANDONED:
                 await instruments.release_reservation(conn, write.instrument_id, write.operation, write.amount)
             await writes.mark_abandoned(conn, write.write_id)
-        await records.forget(conn, claim.record_id, claim.owner)
 
 
-async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite) -> LedgerWrite:
-    async with services.pool.acquire() as conn:
+async def _start_reverse(services: Services, claim: Claim, debit: LedgerWrite, deadline: float) -> LedgerWrite:
+    """Record the credit-back under a renewed lease: the caller's retry, which would answer the
+    debit 200, cannot take the key over until the reverse is recorded, and once it is, a retry
+    finishes the reverse instead (payments.authorize)."""
+    async with services.pool.acquire() as conn, conn.transaction():
+        if not await services.idempotency.renew(conn, claim, _seconds_left(deadline)):
+            raise LeaseLost()
         return await writes.record_intent(conn, claim.record_id, Intent(
             "reverse", code_digest=debit.code_digest, code_key_id=debit.code_key_id,
             shopify_card_id=debit.shopify_card_id, amount=debit.amount,
             currency=debit.currency, instrument_id=debit.instrument_id or uuid.uuid4(), context=debit.context,
         ))
-
-
-async def _reverse(services: Services, claim: Claim, write: LedgerWrite, deadline: float) -> None:
-    """Credit an unanswered debit back, then answer the key with a final decline."""
-    try:
-        transaction = await credit_once(services, write, deadline)
-    except Decline:
-        # The card can no longer take the credit (deactivated, expired): a person must step in.
-        log.error("reverse_refused_manual_review", write_id=write.write_id)
-        raise RetryLater("reverse refused by the ledger") from None
-    movement = Movement("reverse", write.write_id, write.shopify_card_id, write.context.get("last4"), write.amount,
-                        write.currency, transaction.id, transaction.processed_at)
-    async with services.pool.acquire() as conn:
-        await claim.finish_applied(conn, Decline(REVERSED_MESSAGE), movement)

@@ -162,9 +162,24 @@ async def release(conn, record_id: int, owner: str) -> None:
     )
 
 
-async def forget(conn, record_id: int, owner: str) -> None:
+async def forget(conn, record_id: int, owner: str) -> bool:
     """Delete an open record that never reached the ledger (e.g. a request rejected after the
-    claim by a validation that needs the database): a corrected retry is then processed anew."""
-    await conn.execute(
+    claim by a validation that needs the database): a corrected retry is then processed anew.
+    False if the lease was lost (another worker took the record over): nothing was deleted."""
+    result = await conn.execute(
         "DELETE FROM idempotency_keys WHERE id = $1 AND state = 'open' AND locked_by = $2", record_id, owner
     )
+    return result.endswith(" 1")
+
+
+async def renew(conn, record_id: int, owner: str, lease_seconds: float) -> bool:
+    """Extend our lease before a decision another worker must not make at the same time (False:
+    it was taken over). Only a lease still held by `owner` is extended, run out or not: a
+    take-over changes locked_by in its own atomic UPDATE, so exactly one of the two wins."""
+    renewed = await conn.fetchval(
+        """UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => $3), updated_at = now()
+            WHERE id = $1 AND state = 'open' AND locked_by = $2
+           RETURNING id""",
+        record_id, owner, lease_seconds,
+    )
+    return renewed is not None

@@ -83,6 +83,90 @@ async def test_an_unanswered_debit_is_reversed_after_the_bound(make_adapter, led
     assert retried.status == 400 and body["error_code"] == "instrument_error"
 
 
+async def test_a_retry_that_finds_the_reverse_begun_finishes_it_and_is_declined(make_adapter, ledger, db):
+    # The settler's credit-back lost its answer: the key's latest write is the reverse. NewStore's
+    # late retry must finish that credit and answer the decline, never 200 for the debit.
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(ledger, "reconreverse0002", "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0002", 25, "rb"), headers=AUTH)
+    await ledger.add_fault("lose_response", "credit", count=1)
+    assert await workers(adapter).reconciler.run_once() == {"deferred": 1}
+    retried = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0002", 25, "rb"), headers=AUTH)
+    assert retried.status == 400 and (await retried.json())["error_code"] == "instrument_error"
+    card = await ledger.card_by_code("reconreverse0002")
+    assert card["balance"] == Decimal("100")
+    assert [t["amount"] for t in card["transactions"]] == [Decimal(-25), Decimal(25)]
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM instruments") == 0
+        written = await conn.fetch("SELECT operation, state FROM ledger_writes ORDER BY created_at")
+    assert [(w["operation"], w["state"]) for w in written] == [("authorize", "applied"), ("reverse", "applied")]
+
+
+async def _taken_over_while_settling(monkeypatch, db):
+    """While the settler reads the ledger, a caller's retry takes the key over (the settler's
+    lease, leased with a batch, has run out)."""
+    from adapter.services import settlement
+    find_settled = settlement.find_settled
+
+    async def retry_takes_over(services, write, deadline):
+        async with db.acquire() as conn:
+            await conn.execute("UPDATE idempotency_keys SET locked_by = 'a-retry', locked_until = now() + interval '1 minute'")
+        return await find_settled(services, write, deadline)
+
+    monkeypatch.setattr(settlement, "find_settled", retry_takes_over)
+
+
+async def test_a_settler_whose_key_was_taken_over_does_not_reverse_the_debit(make_adapter, ledger, db, monkeypatch):
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(ledger, "reconreverse0003", "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0003", 25, "rt"), headers=AUTH)
+    await _taken_over_while_settling(monkeypatch, db)
+    assert await workers(adapter).reconciler.run_once() == {"deferred": 1}
+    card = await ledger.card_by_code("reconreverse0003")
+    assert card["balance"] == Decimal("75") and len(card["transactions"]) == 1
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ledger_writes WHERE operation = 'reverse'") == 0
+
+
+async def test_a_settler_whose_key_was_taken_over_keeps_the_reservation(make_adapter, ledger, db, monkeypatch):
+    # The retry that holds the key may be crediting this very write: giving its reservation back
+    # would let the instrument refund more than was captured.
+    adapter = await make_adapter(reconcile_grace_seconds=0, ledger_resend_after_seconds=0)
+    await new_card(ledger, "reconabandon0002", "100.00")
+    auth = await (await adapter.post("/financial_instruments", json=authorize_body("reconabandon0002", 30, "ta"), headers=AUTH)).json()
+    instrument = auth[0]["instrument_id"]
+    await adapter.post(f"/financial_instruments/{instrument}/_capture", json=psp(30, "tc"), headers=AUTH)
+    await ledger.add_fault("error_5xx", "credit", count=1)
+    assert (await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(30, "tr"), headers=AUTH)).status == 503
+    await _taken_over_while_settling(monkeypatch, db)
+    assert await workers(adapter).reconciler.run_once() == {"deferred": 1}
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT refund_reserved FROM instruments") == Decimal(30)
+        assert await conn.fetchval("SELECT state FROM ledger_writes WHERE operation = 'refund'") != "abandoned"
+        assert await record_state(db, "tr") == "open"
+
+
+async def test_a_record_taken_over_before_its_turn_in_the_batch_is_skipped(make_adapter, ledger, db, monkeypatch):
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(ledger, "reconreverse0004", "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0004", 25, "rs"), headers=AUTH)
+    from adapter.store import maintenance
+    claim_stale = maintenance.claim_stale
+
+    async def leased_then_taken_over(conn, *args):
+        leased = await claim_stale(conn, *args)
+        await conn.execute("UPDATE idempotency_keys SET locked_by = 'a-retry'")
+        return leased
+
+    monkeypatch.setattr(maintenance, "claim_stale", leased_then_taken_over)
+    assert await workers(adapter).reconciler.run_once() == {"taken_over": 1}
+    card = await ledger.card_by_code("reconreverse0004")
+    assert card["balance"] == Decimal("75") and len(card["transactions"]) == 1
+
+
 async def test_an_unanswered_debit_waits_for_the_retry_before_the_bound(make_adapter, ledger, db):
     adapter = await make_adapter(reconcile_grace_seconds=0)
     await new_card(ledger, "reconwait0000001", "100.00")
