@@ -41,10 +41,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from adapter import jsonio
-from adapter.ledgers import metrics
+from adapter.ledgers import exchange, metrics
+from adapter.ledgers.exchange import MaybeSent, NotSent
 from adapter.ledgers.metrics import LEDGER_CALL_DURATION, LEDGER_CALLS, LEDGER_PACING_WAIT, LEDGER_RATE_LIMITED
 from adapter.observability.metrics import LOOKUPS_SHED
-from adapter.ports import LedgerConfigurationError, LedgerOutcomeUnknown, LedgerUnavailable
+from adapter.ports import LedgerOutcomeUnknown, LedgerUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -165,25 +166,12 @@ class LeakyBucket:
 # ---- the transport ------------------------------------------------------------------------------
 
 
-class _NotSent(Exception):
-    """The connection never opened (connect failure or timeout): safe to resend, even a write."""
-
-
-class _MaybeSent(Exception):
-    """The vendor may have executed it: timeout or drop after sending, 5xx, unreadable 2xx."""
-
-
 class _Throttled(Exception):
     """429: refused before execution; `wait` is what Retry-After asked for (None: not said)."""
 
     def __init__(self, wait: float | None) -> None:
         super().__init__("HTTP 429")
         self.wait = wait
-
-
-class _LostAfterSending(Exception):
-    """Raised inside aiohttp by `_send_once`: deliberately not an aiohttp exception, so aiohttp's
-    request loop does not catch it and resend."""
 
 
 Middleware = Callable[[aiohttp.ClientRequest, Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]]],
@@ -198,14 +186,14 @@ def _send_once() -> Middleware:
     async def middleware(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
         nonlocal sent
         if sent:
-            raise _LostAfterSending("the HTTP library tried to send this write a second time; refused")
+            raise exchange.LostAfterSending("the HTTP library tried to send this write a second time; refused")
         sent = True
         try:
             return await handler(request)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             raise  # the connection never opened: nothing went out (and aiohttp does not resend)
         except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-            raise _LostAfterSending(f"connection lost after sending ({type(exc).__name__})") from None
+            raise exchange.LostAfterSending(f"connection lost after sending ({type(exc).__name__})") from None
 
     return middleware
 
@@ -274,12 +262,12 @@ class RestTransport:
                 log.info("ledger_throttled", ledger=self.vendor, operation=operation, wait=round(wait, 3))
                 LEDGER_PACING_WAIT.labels(self.vendor).inc(wait)
                 await asyncio.sleep(wait)
-            except _NotSent as failure:
+            except NotSent as failure:
                 connect_resends += 1
                 if connect_resends > _MAX_CONNECT_RESENDS:
                     raise LedgerUnavailable(f"{operation}: {failure}") from None
                 await self._backoff(connect_resends, deadline, operation, str(failure))
-            except _MaybeSent as failure:
+            except MaybeSent as failure:
                 if write:
                     raise LedgerOutcomeUnknown(f"{operation}: {failure}") from None
                 read_retries += 1
@@ -345,20 +333,9 @@ class RestTransport:
                     headers = CIMultiDictProxy(CIMultiDict(response.headers))
                     trace_id = headers.get(self._trace_header) if self._trace_header else None
                     raw = await response.read()
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                # Caught before their parents (ClientOSError, TimeoutError): nothing was sent.
-                result = "connect_failed"
-                raise _NotSent(f"connect failed ({type(exc).__name__})") from None
-            except _LostAfterSending as exc:
-                raise _MaybeSent(str(exc)) from None
-            except TimeoutError:
-                result = "timeout"
-                raise _MaybeSent("timed out after sending") from None
-            except aiohttp.InvalidURL:
-                result = "invalid_url"
-                raise LedgerConfigurationError(f"{operation}: invalid {self.vendor} URL") from None
-            except aiohttp.ClientError as exc:
-                raise _MaybeSent(f"connection lost after sending ({type(exc).__name__})") from None
+            except exchange.FAILURES as exc:
+                result, failure = exchange.failure_of(exc, what=f"{self.vendor} {operation}")
+                raise failure from None
             except asyncio.CancelledError:
                 result = "cancelled"  # our caller gave up; a write may still have landed
                 raise
@@ -368,13 +345,13 @@ class RestTransport:
                 raise _Throttled(retry_after_seconds(headers.get("Retry-After")))
             if status >= 500:
                 result = "http_5xx"
-                raise _MaybeSent(f"HTTP {status}")
+                raise MaybeSent(f"HTTP {status}")
             try:
                 body = jsonio.loads(raw) if raw.strip() else None
             except jsonio.BadJson:
                 if 200 <= status < 300:
                     result = "unreadable"
-                    raise _MaybeSent(f"HTTP {status} with a body that is not JSON") from None
+                    raise MaybeSent(f"HTTP {status} with a body that is not JSON") from None
                 body = None  # an error page from a proxy: the caller maps the status alone
             result = "ok" if 200 <= status < 300 else f"http_{status // 100}xx"
             return RestAnswer(status, body, headers, trace_id)

@@ -24,7 +24,7 @@ SHOPIFY_OPERATIONS = (
 )
 SHOPIFY_RESULTS = (
     "ok", "user_error", "throttled", "http_429", "http_5xx", "http_4xx", "timeout",
-    "network", "graphql_error", "internal_error",
+    "connect_failed", "disconnected", "unreadable", "invalid_url", "graphql_error", "internal_error",
 )
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 15.0)

@@ -32,6 +32,8 @@ from adapter.observability.metrics import (
     SHOPIFY_CALLS,
     SHOPIFY_THROTTLE_WAIT,
 )
+from adapter.ledgers import exchange
+from adapter.ledgers.exchange import MaybeSent, NotSent
 from adapter.ledgers.marker import marker
 from adapter.ports import (
     BalanceEntry,
@@ -64,14 +66,6 @@ _MAX_CONNECT_RESENDS = 3  # a write whose connect failed: nothing was sent
 _MAX_THROTTLE_RESENDS = 20  # THROTTLED/429 loops are bounded by the deadline; this is a backstop
 _MIN_THROTTLE_WAIT = 0.05  # a THROTTLED answer whose figures say "no wait" still gets a pause
 _ORDER_PAGE = 10  # cards per page of an order's cards: orders rarely sell more
-
-
-class _NotSent(Exception):
-    """Nothing reached Shopify (connect, DNS or TLS failure): safe to resend, even a write."""
-
-
-class _MaybeSent(Exception):
-    """Shopify may have executed it (5xx, timeout or reset after sending, unreadable answer)."""
 
 
 class _Resend(Exception):
@@ -330,12 +324,12 @@ class ShopifyClient:
                     cost = resend.cost
                     SHOPIFY_THROTTLE_WAIT.inc(wait)
                     await asyncio.sleep(wait)
-            except _NotSent as failure:
+            except NotSent as failure:
                 connect_resends += 1
                 if connect_resends > _MAX_CONNECT_RESENDS:
                     raise LedgerUnavailable(f"{document.root_field}: {failure}") from None
                 await self._backoff(connect_resends, deadline, document, str(failure))
-            except _MaybeSent as failure:
+            except MaybeSent as failure:
                 if document.is_write:
                     raise LedgerOutcomeUnknown(f"{document.root_field}: {failure}") from None
                 transient_retries += 1
@@ -359,7 +353,7 @@ class ShopifyClient:
         remaining = deadline - started
         if remaining <= 0:
             raise LedgerUnavailable(f"{document.root_field}: deadline passed before sending")
-        result = "network"
+        result = "disconnected"
         try:
             try:
                 async with self._session.post(
@@ -370,20 +364,9 @@ class ShopifyClient:
                     served_version = response.headers.get("X-Shopify-API-Version")
                     retry_after = response.headers.get("Retry-After")
                     raw = await response.read()
-            except aiohttp.ClientConnectorError as exc:
-                # A subclass of ClientOSError, so caught first: the connection never opened.
-                raise _NotSent(f"connect failed ({type(exc).__name__})") from None
-            except aiohttp.ConnectionTimeoutError:
-                result = "timeout"
-                raise _NotSent("connect timed out") from None
-            except TimeoutError:
-                result = "timeout"
-                raise _MaybeSent("timed out after sending") from None
-            except aiohttp.InvalidURL:
-                result = "http_4xx"
-                raise LedgerConfigurationError(f"{document.root_field}: invalid Shopify URL") from None
-            except aiohttp.ClientError as exc:
-                raise _MaybeSent(f"connection lost after sending ({type(exc).__name__})") from None
+            except exchange.FAILURES as exc:
+                result, failure = exchange.failure_of(exc, what=f"Shopify {document.root_field}")
+                raise failure from None
 
             self._check_version(served_version)
             if status == 429:
@@ -391,7 +374,7 @@ class ShopifyClient:
                 raise _Resend(_retry_after_seconds(retry_after), "HTTP 429")
             if status >= 500:
                 result = "http_5xx"
-                raise _MaybeSent(f"HTTP {status}")
+                raise MaybeSent(f"HTTP {status}")
             if status in (402, 423):
                 result = "http_4xx"
                 raise LedgerUnavailable(f"{document.root_field}: shop unavailable (HTTP {status})")
@@ -402,7 +385,7 @@ class ShopifyClient:
             try:
                 body = mapping.parse_body(raw)
             except mapping.MalformedResponse as exc:
-                raise _MaybeSent(str(exc)) from None
+                raise MaybeSent(str(exc)) from None
             throttle = mapping.throttle_status(body)
             if throttle is not None:
                 self.bucket.update(throttle)
@@ -415,10 +398,10 @@ class ShopifyClient:
                 raise _Resend(throttled.wait, "THROTTLED", throttled.requested) from None
             except mapping.RetryableError as exc:
                 result = "internal_error"
-                raise _MaybeSent(f"INTERNAL_SERVER_ERROR: {exc}") from None
+                raise MaybeSent(f"INTERNAL_SERVER_ERROR: {exc}") from None
             except mapping.MalformedResponse as exc:
-                result = "network"
-                raise _MaybeSent(f"malformed answer: {exc}") from None
+                result = "unreadable"
+                raise MaybeSent(f"malformed answer: {exc}") from None
             except LedgerDecline:
                 result = "user_error"
                 raise
