@@ -228,73 +228,133 @@ class AbsoluteBalanceLedger:
             return None
         return await self._defer(conn, intent, "entry not in the history yet")
 
-    async def _defer(self, conn, intent: BalanceIntent, reason: str) -> None:
+    async def _defer(self, conn, intent: BalanceIntent, reason: str, *, unrepaired: Decimal | None = None) -> None:
+        """Leave the check (or, with `unrepaired`, the repair) to the sweep."""
         ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
         log.warning("absolute_verify_deferred", ledger=self._ledger, write_id=intent.write_id, reason=reason)
-        await store.mark_verify(conn, intent.write_id, "pending")
+        state = "pending" if unrepaired is None else "repairing"
+        await store.mark_verify(conn, intent.write_id, state, unrepaired=unrepaired)
 
     async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry, overwritten: Decimal,
                       deadline: float) -> BalanceEntry:
         """Our PUT is `ours`; `overwritten`: the foreign changes it wrote over, to restore."""
-        await store.mark_verify(conn, intent.write_id, "verified", ours.id)
         ABSOLUTE_VERIFICATIONS.labels(self._ledger, "verified").inc()
-        if overwritten != 0:
-            await self._repair(conn, intent, overwritten, deadline)
+        if overwritten == 0:
+            await store.mark_verify(conn, intent.write_id, "verified", ours.id)
+            return ours
+        # 'repairing' before anything is sent: should this process die now, the sweep restores it.
+        await store.mark_verify(conn, intent.write_id, "repairing", ours.id, unrepaired=overwritten)
+        await self._repair(conn, intent, overwritten, deadline)
         return ours
 
-    async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float) -> None:
-        """Put back a foreign change our PUT overwrote, on top of the card's balance now."""
-        for round_ in range(REPAIR_ROUNDS):
+    async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float, *, done: int = 0) -> None:
+        """Put back the foreign changes our PUT overwrote (`lost`) on top of the card's balance now.
+
+        Each correcting PUT is settled like a write of its own: answered or found in the history
+        (applied; what it overwrote in turn is the next round's `lost`), proven not executed
+        (absent: the sweep starts a round again from a fresh read), or of unknown outcome: left
+        'sending', which blocks our other writes to the card, for the sweep to settle from the
+        history (_resume_repair). Never resent blindly. `done`: rounds applied before."""
+        for _ in range(done, REPAIR_ROUNDS):
             detail = {"lost": str(lost), "currency": intent.currency}
             try:
                 mark = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
                 card = await self.client.get_card(card_id=intent.card_id, deadline=deadline)
                 if card is None:
                     raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "card vanished")
-                now, target = card.balance.amount, card.balance.amount + lost
-                if target < 0:
-                    # The checkout spent money our debit had already taken: the card is overdrawn
-                    # by the difference. Setting 0 would hide it; a person must decide.
-                    await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
-                    return
-            except LedgerError as error:
-                if round_ == 0 and isinstance(error, LedgerUnavailable):
-                    # Nothing sent, nothing repaired yet: the write goes back to 'pending', and the
-                    # sweep (settle_background -> find_write) finds our PUT and what it overwrote
-                    # in the history again and repairs then, as for a deferred verification.
-                    ABSOLUTE_VERIFICATIONS.labels(self._ledger, "deferred").inc()
-                    log.warning("absolute_repair_deferred", ledger=self._ledger, write_id=intent.write_id,
-                                reason=type(error).__name__)
-                    await store.mark_verify(conn, intent.write_id, "pending")
-                    return
+            except LedgerDecline as error:
                 await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
                 return
-            repair_id = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,
-                                                 now, target, mark)
+            except LedgerError as error:  # nothing sent: from a fresh read, later
+                await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
+                return
+            now, target = card.balance.amount, card.balance.amount + lost
+            if target < 0:
+                # The checkout spent money our debit had already taken: the card is overdrawn by
+                # the difference. Setting 0 would hide it; a person must decide.
+                await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
+                return
+            repair = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,
+                                              now, target, mark)
             try:
                 answered = await self.client.set_balance(card_id=intent.card_id,
                                                          balance=Money(target, intent.currency), deadline=deadline)
-                if answered is not None:
-                    made, lost = answered, (target - now) - answered.delta.amount
-                else:
-                    entries = await self.client.history(card_id=intent.card_id, after=mark, deadline=deadline)
-                    where = locate_put(entries, now, target)
-                    if not isinstance(where, tuple):
-                        raise LedgerNeedsReview("correcting PUT not identified in the history")
-                    made, lost = entries[where[0]], where[1]
-            except LedgerError as error:
-                # Unknown, refused or unreadable: the correction must not be resent blindly.
-                await store.finish_repair(conn, repair_id, "review")
-                await self._review(conn, intent, "repair_unsettled",
-                                   {**detail, "repair_id": repair_id, "error": type(error).__name__})
+            except LedgerDecline as error:  # refused before it executed, and it would be again
+                await store.finish_repair(conn, repair.repair_id, "absent")
+                await self._review(conn, intent, "repair_refused",
+                                   {**detail, "repair_id": repair.repair_id, "error": type(error).__name__})
                 return
-            await store.finish_repair(conn, repair_id, "applied", made.id)  # the mirror knows it ours
-            FOREIGN_CHANGES_REPAIRED.labels(self._ledger).inc()
-            log.warning("foreign_change_repaired", ledger=self._ledger, card_id=intent.card_id,
-                        write_id=intent.write_id, amount=detail["lost"], currency=intent.currency)
-            if lost == 0:
+            except LedgerUnavailable as error:  # not executed: a fresh round later
+                await store.finish_repair(conn, repair.repair_id, "absent", unrepaired=lost)
+                await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
                 return
+            except LedgerError as error:  # it may have landed: the history will say
+                await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
+                return
+            if answered is not None:
+                left = (target - now) - answered.delta.amount
+                await store.finish_repair(conn, repair.repair_id, "applied", answered.id, unrepaired=left)
+                self._repaired(intent, repair)
+            else:
+                left = await self._settle_repair(conn, intent, repair, deadline, answered=True)
+                if left is None:
+                    return
+            if left == 0:
+                await store.mark_verify(conn, intent.write_id, "verified")
+                return
+            lost = left
         await self._review(conn, intent, "repair_rounds_exhausted", {"lost": str(lost), "currency": intent.currency})
+
+    async def _settle_repair(self, conn, intent: BalanceIntent, repair: store.Repair, deadline: float, *,
+                             answered: bool) -> Decimal | None:
+        """What is still lost once this correcting PUT is settled from the history (the rule of
+        find_write: our entry where the running sum reaches its target, or none while the
+        balance still adds up); None when that must wait (still 'sending') or went to review."""
+        detail = {"lost": str(repair.amount), "currency": intent.currency, "repair_id": repair.repair_id}
+        try:
+            entries = await self.client.history(card_id=intent.card_id, after=repair.history_mark, deadline=deadline)
+            where = locate_put(entries, repair.balance_read, repair.balance_target)
+            if where is None and not answered:
+                card = await self.client.get_card(card_id=intent.card_id, deadline=deadline)
+                if card is not None and explains(entries, repair.balance_read, card.balance.amount):
+                    await store.finish_repair(conn, repair.repair_id, "absent", unrepaired=repair.amount)
+                    return repair.amount
+                newest = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
+                if newest != (entries[-1].id if entries else repair.history_mark):
+                    raise LedgerUnavailable("the card changed while it was read", retry_after=1.0)
+        except LedgerNeedsReview as unreadable:
+            where, detail["why"] = None, unreadable.reason
+        except LedgerError as error:
+            await self._defer(conn, intent, type(error).__name__, unrepaired=repair.amount)
+            return None
+        if isinstance(where, tuple):
+            index, left = where
+            await store.finish_repair(conn, repair.repair_id, "applied", entries[index].id, unrepaired=left)
+            self._repaired(intent, repair)
+            return left
+        await store.finish_repair(conn, repair.repair_id, "review")
+        await self._review(conn, intent, "repair_unsettled", {**detail, "ambiguous": where is AMBIGUOUS})
+        return None
+
+    async def _resume_repair(self, conn, intent: BalanceIntent, deadline: float) -> None:
+        """The sweep's part of _repair: settle a correcting PUT left 'sending', then restore what
+        is still missing."""
+        repairs = await store.repairs_of(conn, intent.write_id)
+        lost = intent.unrepaired
+        if repairs and repairs[-1].state == "sending":
+            lost = await self._settle_repair(conn, intent, repairs[-1], deadline, answered=False)
+            if lost is None:
+                return
+            repairs = await store.repairs_of(conn, intent.write_id)
+        if not lost:
+            await store.mark_verify(conn, intent.write_id, "verified")
+            return
+        await self._repair(conn, intent, lost, deadline, done=sum(r.state == "applied" for r in repairs))
+
+    def _repaired(self, intent: BalanceIntent, repair: store.Repair) -> None:
+        FOREIGN_CHANGES_REPAIRED.labels(self._ledger).inc()
+        log.warning("foreign_change_repaired", ledger=self._ledger, card_id=intent.card_id,
+                    write_id=intent.write_id, amount=str(repair.amount), currency=intent.currency)
 
     async def _review(self, conn, intent: BalanceIntent, reason: str, detail: dict, *, applied: bool = True) -> None:
         """`applied=False` only where the write's own outcome is what the ledger cannot prove."""
@@ -316,7 +376,7 @@ class AbsoluteBalanceLedger:
             return None  # the intent is recorded before every PUT: none was sent
         if intent.verify_state == "review":
             raise LedgerNeedsReview("the write is in review")
-        if intent.verify_state == "verified":
+        if intent.verify_state in _APPLIED:
             return _transaction(intent, _signed(intent), None)
         async with self.lock(self.pool, card_id, deadline) as conn:
             intent = await store.intent_of(conn, ref.write_id)  # under the lock: final
@@ -324,7 +384,7 @@ class AbsoluteBalanceLedger:
             # waited for the lock: its correcting PUT would now read as a second candidate for ours.
             if intent.verify_state == "review":
                 raise LedgerNeedsReview("the write is in review")
-            if intent.verify_state == "verified":
+            if intent.verify_state in _APPLIED:
                 return _transaction(intent, _signed(intent), None)
             if intent.verify_state == "pending":  # its PUT was answered: applied; the check is open
                 return _transaction(intent, _signed(intent), await self._check(conn, intent, deadline))
@@ -355,20 +415,28 @@ class AbsoluteBalanceLedger:
         return _transaction(intent, _signed(intent), ours)
 
     async def settle_background(self, *, deadline: float, limit: int = 20) -> int:
-        """Finish the foreign-change checks that could not run right after their PUT (the
-        write is applied: only what it may have overwritten is still open)."""
+        """Finish the foreign-change checks and repairs that could not finish right after their
+        PUT (the write is applied: only what it may have overwritten is still open)."""
         async with self.pool.acquire() as conn:
             pending = await store.pending_verifications(conn, limit)
         done = 0
         for intent in pending:
             try:
-                await self.find_write(card_id=intent.card_id, ref=WriteRef(intent.operation, intent.write_id),
-                                      not_before=intent.created_at, deadline=deadline)
+                async with self.lock(self.pool, intent.card_id, deadline) as conn:
+                    intent = await store.intent_of(conn, intent.write_id)  # under the lock: final
+                    if intent.verify_state == "pending":
+                        await self._check(conn, intent, deadline)
+                    elif intent.verify_state == "repairing":
+                        await self._resume_repair(conn, intent, deadline)
                 done += 1
             except LedgerError as error:
                 log.info("absolute_verify_still_deferred", ledger=self._ledger, write_id=intent.write_id,
                          reason=type(error).__name__)
         return done
+
+
+# The PUT is known applied: 'repairing' only restores foreign changes around it.
+_APPLIED = ("verified", "repairing")
 
 
 def _signed(intent: BalanceIntent) -> Money:

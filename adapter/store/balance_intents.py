@@ -69,10 +69,11 @@ class BalanceIntent:
     verify_state: str | None
     ledger_transaction_id: str | None
     created_at: datetime
+    unrepaired: Decimal | None = None  # 'repairing': the foreign change still to restore
 
 
 _INTENT_COLUMNS = ("write_id, operation, shopify_card_id AS card_id, amount, currency, balance_read, balance_target,"
-                   " history_mark, verify_state, ledger_transaction_id, created_at")
+                   " history_mark, verify_state, ledger_transaction_id, created_at, unrepaired")
 
 
 async def intent_of(conn, write_id: str) -> BalanceIntent | None:
@@ -99,45 +100,78 @@ async def forget_put(conn, write_id: str) -> None:
 
 
 async def unsettled_put_on(conn, card_id: str, write_id: str) -> bool:
-    """Whether another of our PUTs to this card may still land: sent, and neither answered
-    (verify_state) nor settled (declined, abandoned, applied)."""
+    """Whether another PUT of ours to this card may still land: a write's, sent and neither
+    answered (verify_state) nor settled (declined, abandoned, applied), or a correcting PUT whose
+    outcome is not known yet."""
     return await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM ledger_writes
                            WHERE shopify_card_id = $1 AND write_id <> $2 AND balance_read IS NOT NULL
-                             AND verify_state IS NULL AND state IN ('pending', 'unknown') AND attempts > 0)""",
+                             AND verify_state IS NULL AND state IN ('pending', 'unknown') AND attempts > 0)
+               OR EXISTS (SELECT 1 FROM balance_repairs WHERE ledger_card_id = $1 AND state = 'sending'
+                             AND write_id <> $2)""",
         card_id, write_id,
     )
 
 
-async def mark_verify(conn, write_id: str, state: str, entry_id: str | None = None) -> None:
-    """The PUT is known applied; `state` says how far its foreign-change check got."""
+async def mark_verify(conn, write_id: str, state: str, entry_id: str | None = None,
+                      unrepaired: Decimal | None = None) -> None:
+    """The PUT is known applied; `state` says how far its foreign-change check got
+    ('repairing': `unrepaired` is what it overwrote, to restore)."""
     await conn.execute(
         """UPDATE ledger_writes SET verify_state = $2, ledger_transaction_id = coalesce($3, ledger_transaction_id),
-                  updated_at = now() WHERE write_id = $1""",
-        write_id, state, entry_id,
+                  unrepaired = $4, updated_at = now() WHERE write_id = $1""",
+        write_id, state, entry_id, unrepaired,
     )
 
 
 async def pending_verifications(conn, limit: int) -> list[BalanceIntent]:
+    """Answered PUTs whose foreign-change check or repair is still open, oldest touched first."""
     rows = await conn.fetch(
-        f"""SELECT {_INTENT_COLUMNS} FROM ledger_writes WHERE verify_state = 'pending'
+        f"""SELECT {_INTENT_COLUMNS} FROM ledger_writes WHERE verify_state IN ('pending', 'repairing')
              ORDER BY updated_at LIMIT $1""", limit)
     return [BalanceIntent(**dict(row)) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class Repair:
+    repair_id: int
+    amount: Decimal
+    balance_read: Decimal
+    balance_target: Decimal
+    history_mark: str | None
+    state: str
+
+
 async def start_repair(conn, write_id: str, card_id: str, amount: Decimal, currency: str,
-                       balance_read: Decimal, balance_target: Decimal, mark: str | None) -> int:
-    return await conn.fetchval(
+                       balance_read: Decimal, balance_target: Decimal, mark: str | None) -> Repair:
+    """Before the correcting PUT leaves: what it will do ('sending' until settled)."""
+    repair_id = await conn.fetchval(
         """INSERT INTO balance_repairs (write_id, ledger_card_id, amount, currency, balance_read, balance_target,
                                         history_mark) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING repair_id""",
         write_id, card_id, amount, currency, balance_read, balance_target, mark,
     )
+    return Repair(repair_id, amount, balance_read, balance_target, mark, "sending")
 
 
-async def finish_repair(conn, repair_id: int, state: str, entry_id: str | None = None) -> None:
+async def repairs_of(conn, write_id: str) -> list[Repair]:
+    """A write's correcting PUTs, oldest first."""
+    rows = await conn.fetch(
+        """SELECT repair_id, amount, balance_read, balance_target, history_mark, state FROM balance_repairs
+            WHERE write_id = $1 ORDER BY repair_id""", write_id)
+    return [Repair(**dict(row)) for row in rows]
+
+
+async def finish_repair(conn, repair_id: int, state: str, entry_id: str | None = None, *,
+                        unrepaired: Decimal | None = None) -> None:
+    """Settle a correcting PUT ('applied', 'absent' or 'review') and, in the same statement,
+    what its write still has to restore (None: leave the write as it is)."""
     await conn.execute(
-        "UPDATE balance_repairs SET state = $2, entry_id = $3, settled_at = now() WHERE repair_id = $1",
-        repair_id, state, entry_id)
+        """WITH settled AS (
+               UPDATE balance_repairs SET state = $2, entry_id = $3, settled_at = now() WHERE repair_id = $1
+               RETURNING write_id)
+           UPDATE ledger_writes w SET unrepaired = $4, updated_at = now()
+             FROM settled WHERE w.write_id = settled.write_id AND $4::numeric IS NOT NULL""",
+        repair_id, state, entry_id, unrepaired)
 
 
 async def open_review(conn, write_id: str, card_id: str, reason: str, detail: dict, *, applied: bool) -> int:

@@ -113,7 +113,7 @@ async def write_in_flight(conn, card_id: str) -> bool:
     PUT under way. A re-read now would take its entry for a foreign change."""
     return bool(await conn.fetchval(
         """SELECT EXISTS (SELECT 1 FROM ledger_writes WHERE shopify_card_id = $1
-                             AND (state IN ('pending', 'unknown') OR verify_state = 'pending'))
+                             AND (state IN ('pending', 'unknown') OR verify_state IN ('pending', 'repairing')))
                OR EXISTS (SELECT 1 FROM balance_repairs WHERE ledger_card_id = $1 AND state = 'sending')""",
         card_id))
 

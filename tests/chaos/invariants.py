@@ -180,6 +180,12 @@ async def assert_instrument_totals_match_ledger(ledger, db) -> int:
             )
             moved = sum((by_write.get(w["write_id"], Decimal(0)) if ledger.notes else signed(w["operation"], w["amount"])
                          for w in writes), Decimal(0))
-            assert instrument["refund_reserved"] == 0 and instrument["revoke_reserved"] == 0, "reservation left open"
-            assert moved == -instrument["authorized"] + instrument["refunded"] + instrument["revoked"], instrument["id"]
+            every = [dict(w) for w in await conn.fetch(
+                """SELECT w.operation, w.amount, w.state, w.verify_state, w.attempts, k.state AS key_state,
+                          k.locked_by IS NOT NULL AS leased
+                     FROM ledger_writes w LEFT JOIN idempotency_keys k ON k.id = w.idempotency_id
+                    WHERE w.instrument_id = $1 ORDER BY w.created_at""", instrument["id"])]
+            seen = f"{dict(instrument)} writes={every}"
+            assert instrument["refund_reserved"] == 0 and instrument["revoke_reserved"] == 0, f"reservation left open: {seen}"
+            assert moved == -instrument["authorized"] + instrument["refunded"] + instrument["revoked"], seen
     return in_review

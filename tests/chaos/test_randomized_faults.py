@@ -55,8 +55,11 @@ REVIEW_REASONS = {
     "repair_not_started": "our PUT overwrote a change made elsewhere, and a correcting PUT could not start: the "
                           "card was refused or not found, or its read failed after an earlier correcting PUT had "
                           "landed (a first round that cannot start is left to the sweep instead); nothing was sent",
-    "repair_unsettled": "the correcting PUT failed (error: outcome unknown = it may have landed; unavailable or "
-                        "declined = refused before it executed) and is never resent blindly",
+    "repair_unsettled": "the outcome of a correcting PUT could not be told from the history (ambiguous: more than "
+                        "one entry could be it; else none is and the balance does not add up, or the history "
+                        "could not be read): it is never resent blindly",
+    "repair_refused": "the ledger refused a correcting PUT (the card was disabled, say): what our PUT overwrote "
+                      "cannot be restored by us",
     "repair_rounds_exhausted": "each correcting PUT was overtaken by yet another change made elsewhere",
     "foreign_change_overdraws": "a checkout spent money our debit had already taken: restoring it would take the "
                                 "card below zero",
@@ -259,7 +262,8 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
             open_records = await conn.fetchval(
                 """SELECT count(*) FROM idempotency_keys k WHERE state = 'open' AND NOT EXISTS (
                      SELECT 1 FROM ledger_writes w WHERE w.idempotency_id = k.id AND w.verify_state = 'review')""")
-            unchecked = await conn.fetchval("SELECT count(*) FROM ledger_writes WHERE verify_state = 'pending'")
+            unchecked = await conn.fetchval(
+                "SELECT count(*) FROM ledger_writes WHERE verify_state IN ('pending', 'repairing')")
         if open_records == 0 and unchecked == 0:
             break
         await asyncio.sleep(0.35)
@@ -274,7 +278,7 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
             """SELECT w.write_id, w.operation, w.state, w.verify_state, w.attempts, w.balance_read IS NOT NULL AS put,
                       k.state AS key_state, k.operation AS key_operation FROM ledger_writes w
                  LEFT JOIN idempotency_keys k ON k.id = w.idempotency_id
-                WHERE (w.state IN ('unknown', 'pending') AND w.attempts > 0) OR w.verify_state = 'pending'
+                WHERE (w.state IN ('unknown', 'pending') AND w.attempts > 0) OR w.verify_state IN ('pending', 'repairing')
                    OR k.state = 'open'""")]
         keys_in_review = await conn.fetchval(
             """SELECT count(*) FROM idempotency_keys k WHERE state = 'open' AND EXISTS (
@@ -332,14 +336,18 @@ async def _lost_acknowledgements(ledger, db, acknowledged) -> tuple[list[str], i
     """Every 200 we sent must be backed by the ledger. An answer given before its PUT's entry was
     identified names our write (`unverified:<write_id>`): the entry the write names now must be
     in the ledger, unless the write went to review (its PUT landed, but the history cannot say
-    which entry is it: counted with the reviews)."""
+    which entry is it, as for a PUT that changed nothing because a change elsewhere had already
+    set the balance to its target: counted with the reviews)."""
     cards = await ledger.cards()
     codes = {card["code"]: card for card in cards}
     transactions = {t["id"] for card in cards for t in card["transactions"]}
     async with db.acquire() as conn:
-        rows = await conn.fetch("SELECT write_id, ledger_transaction_id, verify_state FROM ledger_writes")
+        rows = await conn.fetch(
+            """SELECT write_id, ledger_transaction_id, verify_state = 'review' OR (ledger_transaction_id IS NULL AND EXISTS (
+                      SELECT 1 FROM ledger_reviews r WHERE r.write_id = w.write_id AND r.resolved_at IS NULL)) AS in_review
+                 FROM ledger_writes w""")
     named = {row["write_id"]: row["ledger_transaction_id"] for row in rows}
-    in_review = {row["write_id"] for row in rows if row["verify_state"] == "review"}
+    in_review = {row["write_id"] for row in rows if row["in_review"]}
     lost, reviewed = [], 0
     for operation, body in acknowledged:
         if operation in ("issue", "activate"):

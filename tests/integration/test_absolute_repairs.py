@@ -35,25 +35,39 @@ from tests.served import wait_for
 pytestmark = pytest.mark.parametrize("ledger", ["shopline", "gifthero"], indirect=True)
 
 
-async def test_a_correction_that_could_not_start_is_made_later(make_adapter, ledger, db):
-    adapter = await make_adapter(reconcile_grace_seconds=0)
-    card_id = await ledger.make_known_card("repaircard000001", "100.00")
-    # A checkout of 10.00 lands right after our read of the card, before our PUT of 70.00 ...
+async def _debit_over_a_checkout(adapter, ledger, code: str, fault: str, operation: str, count: int) -> str:
+    """An authorization of 30.00 whose PUT overwrote a checkout of 10.00, answered 200; while the
+    PUT was in flight, `fault` was armed on the next `count` calls of `operation`, which the
+    correction that follows meets. Answers the card's id."""
+    card_id = await ledger.make_known_card(code, "100.00")
     await ledger.add_fault("foreign_change", "read", card_id=card_id, delta="-10.00")
     await ledger.add_fault("hold", "write")
-    request = asyncio.create_task(adapter.post("/financial_instruments",
-                                               json=authorize_body("repaircard000001", 30, "repair-1"), headers=AUTH))
+    request = asyncio.create_task(adapter.post("/financial_instruments", json=authorize_body(code, 30, f"k-{code}"),
+                                               headers=AUTH))
     await ledger.wait_held()
-    # ... and while the PUT is in flight the card can no longer be read for a while: the
-    # correction (read the card, PUT balance + what was overwritten) cannot start.
-    await ledger.add_fault("error_5xx", "read", count=50)
+    await ledger.add_fault(fault, operation, count=count)
     await ledger.release_held()
-    response = await request
-    assert response.status == 200  # our debit landed and is answered
+    assert (await request).status == 200  # our debit landed: its answer does not wait for the repair
     await ledger.clear_faults()
+    return card_id
+
+
+async def _debit_whose_correction_is_deferred(adapter, ledger, code: str) -> str:
+    """The card cannot be read for a while: the correction is left for the sweep."""
+    return await _debit_over_a_checkout(adapter, ledger, code, "error_5xx", "read", 50)
+
+
+async def test_a_correction_that_could_not_start_is_made_later(make_adapter, ledger, db):
+    # A checkout of 10.00 lands right after our read of the card, before our PUT of 70.00, and
+    # while the PUT is in flight the card can no longer be read for a while: the correction (read
+    # the card, PUT balance + what was overwritten) cannot start.
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    card_id = await _debit_whose_correction_is_deferred(adapter, ledger, "repaircard000001")
     async with db.acquire() as conn:
-        deferred = await conn.fetch("SELECT reason FROM ledger_reviews")
-    assert [r["reason"] for r in deferred] in ([], ["repair_not_started"])
+        assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
+        # What the PUT overwrote is on the write, so a process dying now loses nothing either.
+        assert dict(await conn.fetchrow("SELECT verify_state, unrepaired FROM ledger_writes")) == {
+            "verify_state": "repairing", "unrepaired": Decimal("-10.00")}
 
     # The ledger reads again; the reconciler (every replica runs it) knows what is missing.
     await adapter.server.app[WORKERS].reconciler.run_once()
@@ -61,22 +75,6 @@ async def test_a_correction_that_could_not_start_is_made_later(make_adapter, led
     assert card["balance"] == Decimal("60.00")  # 100 - 30 (ours) - 10 (the checkout)
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM ledger_reviews WHERE resolved_at IS NULL") == 0
-
-
-async def _debit_whose_correction_is_deferred(adapter, ledger, code: str) -> str:
-    """An authorization of 30.00 whose PUT overwrote a checkout of 10.00, answered 200 while the
-    card could not be read again: the correction is left for the sweep. Answers the card's id."""
-    card_id = await ledger.make_known_card(code, "100.00")
-    await ledger.add_fault("foreign_change", "read", card_id=card_id, delta="-10.00")
-    await ledger.add_fault("hold", "write")
-    request = asyncio.create_task(adapter.post("/financial_instruments", json=authorize_body(code, 30, f"k-{code}"),
-                                               headers=AUTH))
-    await ledger.wait_held()
-    await ledger.add_fault("error_5xx", "read", count=50)
-    await ledger.release_held()
-    assert (await request).status == 200
-    await ledger.clear_faults()
-    return card_id
 
 
 async def test_two_replicas_sweeping_at_once_make_the_correction_once(make_adapter, ledger, db):
@@ -128,3 +126,43 @@ async def test_a_change_elsewhere_while_a_write_is_settled_is_no_reason_for_revi
     assert card["balance"] == Decimal("65.00")  # 100 - 5 (the checkout) - 30 (ours, sent once)
     async with db.acquire() as conn:
         assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
+
+
+async def test_a_correction_whose_answer_was_lost_is_settled_from_the_history(make_adapter, ledger, db):
+    # Found by chaos (`repair_unsettled` reviews): a correcting PUT whose answer was lost went to
+    # review, although the history tells whether it landed. Now it stays 'sending' (blocking our
+    # other writes to the card, which it could overwrite) and the sweep settles it.
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    card_id = await _debit_over_a_checkout(adapter, ledger, "repaircard000003", "lose_response", "write", 1)
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT verify_state FROM ledger_writes") == "repairing"
+        assert await conn.fetchval("SELECT state FROM balance_repairs") == "sending"
+    blocked = await adapter.post("/financial_instruments", json=authorize_body("repaircard000003", 5, "next"),
+                                 headers=AUTH)
+    assert blocked.status == 503
+
+    await adapter.server.app[WORKERS].reconciler.run_once()
+    card = await ledger.card(card_id)
+    assert card["balance"] == Decimal("60.00")  # 100 - 10 (the checkout) - 30 (ours), restored once
+    assert [t["amount"] for t in card["transactions"]] == [Decimal("-10.00"), Decimal("-20.00"), Decimal("-10.00")]
+    async with db.acquire() as conn:
+        assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
+        assert await conn.fetchval("SELECT verify_state FROM ledger_writes WHERE amount = 30") == "verified"
+        assert [r["state"] for r in await conn.fetch("SELECT state FROM balance_repairs")] == ["applied"]
+    assert (await adapter.post("/financial_instruments", json=authorize_body("repaircard000003", 5, "next"),
+                               headers=AUTH)).status == 200
+
+
+async def test_a_correction_that_did_not_execute_is_made_again_from_a_fresh_read(make_adapter, ledger, db):
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    card_id = await _debit_over_a_checkout(adapter, ledger, "repaircard000004", "error_5xx", "write", 1)
+    await ledger.add_fault("foreign_change", "read", card_id=card_id, delta="-4.00")  # another checkout, meanwhile
+    await adapter.server.app[WORKERS].reconciler.run_once()
+    card = await ledger.card(card_id)
+    assert card["balance"] == Decimal("56.00")  # 100 - 10 - 30 - 4: every change kept, ours once
+    async with db.acquire() as conn:
+        assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
+        assert await conn.fetchval("SELECT verify_state FROM ledger_writes") == "verified"
+        assert [r["state"] for r in await conn.fetch("SELECT state FROM balance_repairs ORDER BY repair_id")] == [
+            "absent", "applied"]
+
