@@ -5,22 +5,17 @@ which the README's snippet restates), and the adapter's own worker delivers to i
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import os
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from unittest import mock
 
 import pytest
-import structlog
 from aiohttp import web
 
 from adapter.feed import signature
-from adapter.settings import Settings
 from adapter.store import feed
+from tests.cli import run_main
 
 SECRET = "feed-secret-current-" + "c" * 24
 OLD_SECRET = "feed-secret-previous-" + "p" * 24
@@ -122,30 +117,9 @@ async def queue_empty(pool) -> bool:
     return not await queue_rows(pool)
 
 
-_SETTINGS = {name.upper() for name in Settings.model_fields}
-
-
-def _main_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    from adapter.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    logging = structlog.get_config()  # main() configures logging for itself: the tests' is put back
-    only_ours = {name: value for name, value in os.environ.items() if name.upper() not in _SETTINGS} | env
-    try:
-        with mock.patch.dict(os.environ, only_ours, clear=True), redirect_stdout(out), redirect_stderr(err):
-            try:
-                main(argv)
-                status = 0
-            except SystemExit as exit:
-                status = exit.code
-    finally:
-        structlog.configure(**logging)
-    return status, out.getvalue(), err.getvalue()
-
-
 async def command(database_url: str, *argv: str, subscribers: list[dict] | None = None) -> tuple[int, str, str]:
     """`giftcard-adapter feed ...` (main(argv), on a thread, with only these settings), as in
     production: no EMBEDDED, so every subscriber URL is https."""
     configured = subscribers or [{"name": "erp", "url": "https://erp.example/hooks/giftcards", "secrets": [SECRET]}]
     env = {"DATABASE_URL": database_url, "FEED_SUBSCRIBERS": json.dumps(configured), "LOG_LEVEL": "WARNING"}
-    return await asyncio.to_thread(_main_in_process, ["feed", *argv], env)
+    return await run_main(["feed", *argv], env)

@@ -3,25 +3,20 @@ subprocess) over a real Postgres: what it registers, what it refuses and says, i
 and that no code reaches the output, the log or a column in plaintext."""
 
 import asyncio
-import io
 import json
 import os
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from unittest import mock
 
 import pytest
-import structlog
 
 from adapter import cardimport, keyrotation
-from adapter.__main__ import main
 from adapter.crypto import CodeVault, key_id_of_secret
 from adapter.domain.cardcode import CardCode
 from adapter.domain.cardnumbers import CardNumberReader
 from adapter.store import cardimport as staged
-from adapter.settings import Settings
 from adapter.store import cards as registry
+from tests.cli import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "import-test-key-A-" + "a" * 26
@@ -55,26 +50,7 @@ async def run(database_url: str, path: Path, *args: str, keys: str = KEY,
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await process.communicate()
         return process.returncode, out.decode(), err.decode()
-    return await asyncio.to_thread(_main_in_process, argv, env)
-
-
-def _main_in_process(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    logging = structlog.get_config()  # main() configures logging for itself: the tests' is put back
-    only_ours = {name: value for name, value in os.environ.items() if name.upper() not in _SETTINGS} | env
-    try:
-        with mock.patch.dict(os.environ, only_ours, clear=True), redirect_stdout(out), redirect_stderr(err):
-            try:
-                main(argv)
-                status = 0
-            except SystemExit as exit:
-                status = exit.code
-    finally:
-        structlog.configure(**logging)
-    return status, out.getvalue(), err.getvalue()
-
-
-_SETTINGS = {name.upper() for name in Settings.model_fields}
+    return await run_main(argv, env)
 
 
 def summary(out: str) -> dict[str, str]:

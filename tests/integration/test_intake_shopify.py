@@ -15,12 +15,13 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapter.http.keys import SERVICES, WORKERS
+from adapter.http.keys import WORKERS
 from adapter.http.webhooks import INTAKE
 from tests import ledger_view
 from tests.conftest import AUTH
 from tests.integration.test_no_secrets_leak import _all_column_text
 from tests.served import wait_for
+from tests.integration.intake import count, events, quiet
 
 SECRET = "shpss_" + "1" * 32
 OLD_SECRET = "shpss_" + "0" * 32
@@ -57,25 +58,6 @@ async def settled(sandbox) -> list[dict]:
         return listed if all(d["state"] in ("delivered", "failed", "dropped", "held") for d in listed) else None
 
     return await wait_for(done, 10)
-
-
-async def quiet(adapter) -> None:
-    """Every webhook answered and every re-read it left done."""
-    await adapter.server.app[INTAKE].idle()
-    async with adapter.server.app[SERVICES].pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM intake_queue") == 0
-
-
-async def events(db) -> list[tuple]:
-    async with db.acquire() as conn:
-        found = await conn.fetch("SELECT ledger_card_id, kind, cause, amount, balance_after, order_ref FROM feed_events"
-                                 " ORDER BY event_id")
-    return [tuple(row) for row in found]
-
-
-async def count(db, table: str) -> int:
-    async with db.acquire() as conn:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")
 
 
 async def test_an_online_checkout_reaches_the_feed_once_with_its_order(shop, sandbox, db):

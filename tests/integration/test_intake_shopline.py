@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from adapter.http.keys import SERVICES, WORKERS
-from adapter.http.webhooks import INTAKE
+from adapter.http.keys import WORKERS
 from tests.conftest import AUTH
 from tests.integration.test_absolute_balance import authorize
 from tests.integration.test_no_secrets_leak import _all_column_text
 from tests.served import wait_for
+from tests.integration.intake import count, events, quiet
 
 SECRET = "shopline-app-secret-" + "9" * 20
 TOPIC = "app_memberSystem_giftCard/challenged"
@@ -70,32 +70,9 @@ async def settled(store) -> list[dict]:
     return await wait_for(done, 10)
 
 
-async def quiet(adapter) -> None:
-    """Every re-read the webhooks left is done (a deferred one is drained again until it is)."""
-    intake = adapter.server.app[INTAKE]
-
-    async def drained():
-        await intake.idle()
-        async with adapter.server.app[SERVICES].pool.acquire() as conn:
-            if await conn.fetchval("SELECT count(*) FROM intake_queue") == 0:
-                return True
-            await conn.execute("UPDATE intake_queue SET next_attempt_at = now()")  # no waiting out a backoff
-        await intake.drain_once()
-        return False
-
-    await wait_for(drained, 10)
-
-
-async def events(db) -> list[tuple]:
-    async with db.acquire() as conn:
-        found = await conn.fetch("SELECT ledger_card_id, kind, cause, amount, balance_after, operation FROM feed_events"
-                                 " ORDER BY event_id")
-    return [tuple(row) for row in found]
-
-
-async def count(db, table: str) -> int:
-    async with db.acquire() as conn:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+async def shop_events(db) -> list[tuple]:
+    """The events, each with the operation it was recorded for (SHOPLINE orders are not linked)."""
+    return await events(db, "operation")
 
 
 async def test_a_purchase_payment_reaches_the_feed_once_even_sent_twice(adapter, store, db):
@@ -106,7 +83,7 @@ async def test_a_purchase_payment_reaches_the_feed_once_even_sent_twice(adapter,
     assert [d["state"] for d in delivered] == ["delivered", "delivered"]
     assert delivered[0]["webhook_id"] == delivered[1]["webhook_id"]
     await quiet(adapter)
-    assert await events(db) == [(card_id, "debited", "online_checkout", Decimal("12.34"), Decimal("37.66"), None)]
+    assert await shop_events(db) == [(card_id, "debited", "online_checkout", Decimal("12.34"), Decimal("37.66"), None)]
     assert await count(db, "webhook_receipts") == 1
     async with db.acquire() as conn:  # found by the code filter, and registered by its code (a digest)
         assert await conn.fetchval("SELECT origin FROM cards WHERE shopify_id = $1", card_id) == "discovered"
@@ -124,14 +101,14 @@ async def test_a_masked_code_rereads_every_known_card_with_its_last_characters(m
     await change(store, other, "2.00")  # RETURN_INCREASE
     await settled(store)
     await quiet(adapter)
-    assert sorted(e[:5] for e in await events(db)) == sorted([
+    assert sorted(e[:5] for e in await shop_events(db)) == sorted([
         (mine, "debited", "online_checkout", Decimal("5.00"), Decimal("25.00")),
         (other, "credited", "order_refund", Decimal("2.00"), Decimal("32.00"))])
     unknown = await seed(store, "maskedcard009999", "10.00")  # no card of ours ends in 9999
     await change(store, unknown, "-1.00")
     await settled(store)
     await quiet(adapter)
-    assert len(await events(db)) == 2
+    assert len(await shop_events(db)) == 2
 
 
 async def test_out_of_order_and_missed_webhooks(adapter, store, db):
@@ -142,13 +119,13 @@ async def test_out_of_order_and_missed_webhooks(adapter, store, db):
     assert (await control(store, "POST", "webhooks/release", {"order": "reverse"}))["released"] == 2
     await settled(store)
     await quiet(adapter)
-    assert [e[2:5] for e in await events(db)] == [("online_checkout", Decimal("10.00"), Decimal("90.00")),
+    assert [e[2:5] for e in await shop_events(db)] == [("online_checkout", Decimal("10.00"), Decimal("90.00")),
                                                   ("online_checkout", Decimal("20.00"), Decimal("70.00"))]
     await control(store, "POST", "webhooks/faults", {"kind": "drop"})
     await change(store, card_id, "-7.00")  # announced to nobody
     assert (await settled(store))[-1]["state"] == "dropped"
     assert (await adapter.server.app[WORKERS].poller.run_once())["events"] == 1
-    assert (await events(db))[-1][1:5] == ("debited", "online_checkout", Decimal("7.00"), Decimal("63.00"))
+    assert (await shop_events(db))[-1][1:5] == ("debited", "online_checkout", Decimal("7.00"), Decimal("63.00"))
 
 
 async def test_the_webhook_of_our_own_put_does_not_make_it_foreign(adapter, store, db):
@@ -166,7 +143,7 @@ async def test_the_webhook_of_our_own_put_does_not_make_it_foreign(adapter, stor
     assert response.status == 200, await response.text()
     await settled(store)  # SHOPLINE announced our PUT while we were still verifying it
     await quiet(adapter)
-    assert await events(db) == [(card_id, "debited", "pos_redemption", Decimal("15"), Decimal("25.00"), "authorize")]
+    assert await shop_events(db) == [(card_id, "debited", "pos_redemption", Decimal("15"), Decimal("25.00"), "authorize")]
 
 
 def sign_hex(body: bytes, secret: str) -> str:
@@ -206,7 +183,7 @@ async def test_the_code_never_reaches_a_log_or_a_table(adapter, store, db, captu
     await change(store, unknown, "-1.00")  # masked, and no known card has its last characters
     await settled(store)
     await quiet(adapter)
-    assert len(await events(db)) == 2
+    assert len(await shop_events(db)) == 2
     logs, columns = captured_logs(), await _all_column_text(db)
     for code in codes:
         assert code not in logs and code.upper() not in logs

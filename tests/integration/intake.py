@@ -1,0 +1,37 @@
+"""What the webhook-intake tests (test_intake_shopify.py, test_intake_shopline.py) share: waiting
+for the intake to go quiet, and reading what it left in the feed."""
+
+from __future__ import annotations
+
+from adapter.http.keys import SERVICES
+from adapter.http.webhooks import INTAKE
+from tests.served import wait_for
+
+
+async def quiet(adapter) -> None:
+    """Every re-read the webhooks left is done (a deferred one is drained again until it is)."""
+    intake = adapter.server.app[INTAKE]
+
+    async def drained():
+        await intake.idle()
+        async with adapter.server.app[SERVICES].pool.acquire() as conn:
+            if await conn.fetchval("SELECT count(*) FROM intake_queue") == 0:
+                return True
+            await conn.execute("UPDATE intake_queue SET next_attempt_at = now()")  # no waiting out a backoff
+        await intake.drain_once()
+        return False
+
+    await wait_for(drained, 10)
+
+
+async def events(db, last: str = "order_ref") -> list[tuple]:
+    """The feed's events in order: card, kind, cause, amount, balance after, and `last`."""
+    async with db.acquire() as conn:
+        found = await conn.fetch(f"SELECT ledger_card_id, kind, cause, amount, balance_after, {last} FROM feed_events"
+                                 " ORDER BY event_id")
+    return [tuple(row) for row in found]
+
+
+async def count(db, table: str) -> int:
+    async with db.acquire() as conn:
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")
