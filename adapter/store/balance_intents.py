@@ -40,10 +40,16 @@ async def card_lock(pool, card_id: str, deadline: float) -> AsyncIterator[asyncp
         try:
             await conn.execute(f"SET lock_timeout = {wait_ms}")
             await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", CARD_LOCK_SPACE, card_id)
+            await conn.execute("RESET lock_timeout")
         except asyncpg.LockNotAvailableError:
             await conn.execute("RESET lock_timeout")
             raise LedgerUnavailable("card busy: another write to it is in progress", retry_after=1.0) from None
-        await conn.execute("RESET lock_timeout")
+        except BaseException:
+            # Interrupted (the request's deadline cancelled us, the connection failed) once the
+            # lock may have been granted: a session that may hold it must not go back to the
+            # pool, where it would keep the card locked for every replica. Closing it frees it.
+            conn.terminate()
+            raise
         try:
             yield conn
         finally:
