@@ -240,6 +240,28 @@ class LedgerPort(Protocol):
         background read: it may be refused at once (LedgerUnavailable) rather than wait for,
         or spend, the budget NewStore's calls need."""
 
+    async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
+        """The poller's change list (issue #12): cards the ledger shows as changed or made since
+        the watermark `since` (None: the first pass), and the watermark to ask from next time.
+        Bounded per call; a ledger without such a list answers no cards, without a call. A
+        background read, as cards_of_order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedCard:
+    card_id: str
+    last_characters: str
+    updated_at: datetime | None = None  # the ledger's last update, where its list tells it
+
+
+@dataclass(frozen=True, slots=True)
+class CardChanges:
+    """What LedgerPort.changed_cards found: the cards, and the next watermark, an opaque string
+    only the ledger's own adapter reads."""
+
+    cards: list[ChangedCard]
+    watermark: str | None
+
 
 # ---- ledgers that can only set a balance ------------------------------------------------------
 

@@ -47,9 +47,11 @@ import structlog
 
 from adapter.domain.money import MAX_INTEGER_DIGITS, Money, parse_currency
 from adapter.gifthero import errors, mapping
+from adapter.ledgers.changes import ChangeWalk
 from adapter.ledgers.rest import RestAnswer, RestTransport
 from adapter.ports import (
     BalanceEntry,
+    CardChanges,
     Capabilities,
     CodeRule,
     DeclineReason,
@@ -68,6 +70,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_BASE_URL = "https://gifthero.syncu.be/api/external"
 VENDOR = "gifthero"
 PAGE_SIZE = 250          # the documented maximum of every list endpoint
+CHANGE_PAGES = 4         # the poller's change list: pages per pass, at most
 MAX_PAGES = 1000         # a cursor that never ends is a vendor bug, not a history
 
 CODE_RULE = CodeRule(
@@ -177,6 +180,23 @@ class GiftHeroClient:
     async def find_by_code(self, *, code: str, deadline: float, priority: Priority = Priority.MONEY) -> LedgerCard | None:
         """Codes can't be read back or searched (capabilities.lookup_by_code is False): None, no call."""
         return None
+
+    async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
+        """/gift-cards/search ordered by updated_at, newest first (adapter.ledgers.changes), at
+        most CHANGE_PAGES pages a pass: a balance PUT, a checkout or a disable updates a card."""
+        walk = ChangeWalk(since)
+        pages = self._pages("/gift-cards/search", {"order": "updated_at DESC"}, deadline=deadline,
+                            operation="search")
+        async with aclosing(pages):
+            read = 0
+            async for nodes in pages:
+                for node in nodes:
+                    if not walk.take(self._read(mapping.changed_card, node, operation="search")):
+                        return walk.complete()
+                read += 1
+                if read >= CHANGE_PAGES:
+                    return walk.truncated(VENDOR)
+        return walk.complete()
 
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         """No such endpoint (see the module docstring): no call."""

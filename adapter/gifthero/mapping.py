@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from adapter.domain.currencies import MINOR_UNITS
 from adapter.domain.money import Money, decimal_places
 from adapter.gifthero.errors import CodeMismatch
-from adapter.ports import BalanceEntry, EntryKind, LedgerCard
+from adapter.ports import BalanceEntry, ChangedCard, EntryKind, LedgerCard
 
 CREATION_NOTE = "initial gift card creation"
 
@@ -113,6 +113,16 @@ def day(value: Any) -> date | None:
 
 
 # ---- cards -----------------------------------------------------------------------------------
+
+def changed_card(node: Any) -> ChangedCard:
+    """A card object as the poller's change list needs it, with its `updated_at`."""
+    if not isinstance(node, Mapping):
+        raise MalformedAnswer("card is not an object")
+    updated, last = moment(node.get("updated_at")), node.get("last_characters")
+    if updated is None or not isinstance(last, str):
+        raise MalformedAnswer("updated_at or last_characters is missing")
+    return ChangedCard(our_id(node.get("id")), last.lower(), updated)
+
 
 def card(node: Any, currency: str) -> LedgerCard:
     """A card object. Its own `currency` wins over the configured one when present."""

@@ -38,6 +38,7 @@ from adapter.observability.metrics import ABSOLUTE_VERIFICATIONS, FOREIGN_CHANGE
 from adapter.ports import (
     AbsoluteLedger,
     BalanceEntry,
+    CardChanges,
     DeclineReason,
     EntryKind,
     LedgerCard,
@@ -153,6 +154,9 @@ class AbsoluteBalanceLedger:
 
     async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
         return []  # neither SHOPLINE nor Gift Card Hero lists the cards an order sold (cards_by_order)
+
+    async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
+        return await self.client.changed_cards(since=since, deadline=deadline)
 
     # ---- money ----------------------------------------------------------------------------
 

@@ -44,6 +44,9 @@ def decline_from(error: LedgerDecline, *, amount_field: str = "amount.value", co
 def transient_from(error: LedgerError) -> Exception:
     """Unavailability, unknown outcomes and configuration faults."""
     if isinstance(error, LedgerUnavailable):
+        # Our own wording (a vendor's operation and status at most, never a code): why, for the
+        # operator, and for the chaos run's report of what kept a write unsettled.
+        log.info("ledger_unavailable", reason=error.reason)
         return RetryLater("gift-card ledger unavailable, retry with the same key", error.retry_after)
     if isinstance(error, LedgerOutcomeUnknown):
         return RetryLater("outcome not yet known, retry with the same key", 1.0)

@@ -1,11 +1,14 @@
 """The poller (issue #12): changes made where the adapter never sees them (a checkout, an admin,
 another app) reach the mirror even when no webhook announces them.
 
-One replica polls at a time (a lease in Postgres). Each pass re-reads a bounded batch of known
-cards, the longest unsynced first, so the poller spends at most `batch` card reads of the
-ledger's budget per `interval` and never crowds out NewStore's calls. Ledger-specific change
-lists (Shopify's giftCards by UPDATED_AT, SHOPLINE's since_id, Gift Card Hero's transactions)
-would find changed cards sooner; until then every known card is re-read in turn.
+One replica polls at a time (a lease in Postgres). Each pass first asks the ledger's change list
+(LedgerPort.changed_cards: Shopify's giftCards by UPDATED_AT, SHOPLINE's new cards by since_id,
+Gift Card Hero's search by updated_at) what changed since the durable watermark; cards it names
+are registered if new and put first. Then it re-reads a bounded batch of known cards: never
+synced, then listed as changed, then the longest unsynced, so every known card gets its turn.
+The poller spends at most the change list's pages and `batch` card re-reads per `interval`, all
+on the lookups' terms where the ledger rations its budget (refused at once, never queued in
+front of NewStore's calls).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import structlog
 
 from adapter.domain.errors import UseCaseError
 from adapter.observability import metrics
+from adapter.ports import LedgerError
 from adapter.reconciliation import reconcile
 from adapter.services.context import Services
 from adapter.services.reread import reread
@@ -44,12 +48,22 @@ class Poller:
         services, settings = self._services, self._settings
         owner = services.idempotency.owner
         lease = settings.interval * 3 + settings.batch * settings.deadline
+        loop = asyncio.get_running_loop()
         async with services.pool.acquire() as conn:
             if not await store.take_lease(conn, self._ledger, owner, lease):
                 return {"not_leader": 1}
+            since = await store.watermark(conn, self._ledger)
+        results = {"changed": 0, "cards": 0, "events": 0, "failed": 0}
+        try:
+            changes = await services.ledger.changed_cards(since=since, deadline=loop.time() + settings.deadline)
+        except LedgerError as error:  # the round below still runs; the list is asked again next pass
+            changes = None
+            log.info("poll_change_list_deferred", reason=type(error).__name__)
+        async with services.pool.acquire() as conn:
+            if changes is not None:
+                await store.record_changes(conn, self._ledger, changes.cards, changes.watermark)
+                results["changed"] = len(changes.cards)
             cards = await store.cards_due(conn, settings.batch)
-        results = {"cards": 0, "events": 0, "failed": 0}
-        loop = asyncio.get_running_loop()
         for card_id in cards:
             if stopping is not None and stopping.is_set():
                 break
@@ -60,7 +74,6 @@ class Poller:
                 results["failed"] += 1
                 log.info("poll_card_deferred", card_id=card_id, reason=error.message)
         async with services.pool.acquire() as conn:
-            await store.record_pass(conn, self._ledger, datetime.now(UTC).isoformat())
             # The books, as far as the mirror has caught up: /metrics shows drift as it appears.
             report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=24))
         for kind, count in report.drift.items():

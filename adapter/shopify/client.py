@@ -33,10 +33,12 @@ from adapter.observability.metrics import (
     SHOPIFY_THROTTLE_WAIT,
 )
 from adapter.ledgers import exchange
+from adapter.ledgers.changes import ChangeWalk
 from adapter.ledgers.exchange import MaybeSent, NotSent
 from adapter.ledgers.marker import marker
 from adapter.ports import (
     BalanceEntry,
+    CardChanges,
     Capabilities,
     CodeRule,
     EntryKind,
@@ -66,6 +68,8 @@ _MAX_CONNECT_RESENDS = 3  # a write whose connect failed: nothing was sent
 _MAX_THROTTLE_RESENDS = 20  # THROTTLED/429 loops are bounded by the deadline; this is a backstop
 _MIN_THROTTLE_WAIT = 0.05  # a THROTTLED answer whose figures say "no wait" still gets a pause
 _ORDER_PAGE = 10  # cards per page of an order's cards: orders rarely sell more
+CHANGE_PAGE_SIZE = 50  # the poller's change list: cards per page ...
+CHANGE_PAGES = 4       # ... and pages per pass, at most
 
 
 class _Resend(Exception):
@@ -257,6 +261,21 @@ class ShopifyClient:
             if not page.has_next_page or not page.end_cursor:
                 return found
             after = page.end_cursor
+
+    async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
+        """giftCards by UPDATED_AT, newest first (adapter.ledgers.changes), at most CHANGE_PAGES
+        pages a pass. On the lookups' terms, like cards_of_order."""
+        walk = ChangeWalk(since)
+        after: str | None = None
+        for _ in range(CHANGE_PAGES):
+            page = await self._call(documents.CHANGED_CARDS, {"first": CHANGE_PAGE_SIZE, "after": after},
+                                    mapping.changed_cards_page, deadline, lookup_share=self.lookups.share)
+            if not all(walk.take(card) for card in page.cards):
+                return walk.complete()
+            if not page.has_next_page or not page.end_cursor:
+                return walk.complete()
+            after = page.end_cursor
+        return walk.truncated("shopify")
 
     async def settle_background(self, *, deadline: float) -> int:
         return 0  # deltas with notes: every write is settled by find_write alone

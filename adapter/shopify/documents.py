@@ -138,6 +138,20 @@ CARDS_OF_ORDER = Document(
 }}""",
 )
 
+# The poller's change list (issue #12): Shopify has no gift-card webhooks, and its search ignores
+# updated_at, so cards are listed newest-updated first down to the poller's watermark.
+CHANGED_CARDS = Document(
+    operation_name="ChangedCards",
+    root_field="giftCards",
+    is_write=False,
+    text="""query ChangedCards($first: Int!, $after: String) {
+  giftCards(first: $first, after: $after, sortKey: UPDATED_AT, reverse: true) {
+    nodes { id lastCharacters updatedAt }
+    pageInfo { hasNextPage endCursor }
+  }
+}""",
+)
+
 CONFIGURATION = Document(
     operation_name="Configuration",
     root_field="giftCardConfiguration",
@@ -152,5 +166,5 @@ CONFIGURATION = Document(
 
 ALL_DOCUMENTS: tuple[Document, ...] = (
     CREATE_CARD, DEBIT_CARD, CREDIT_CARD, DEACTIVATE_CARD,
-    GET_CARD, READ_CARD, SEARCH_CARDS, CONFIGURATION, CARDS_OF_ORDER,
+    GET_CARD, READ_CARD, SEARCH_CARDS, CONFIGURATION, CARDS_OF_ORDER, CHANGED_CARDS,
 )

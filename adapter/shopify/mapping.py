@@ -19,6 +19,7 @@ from typing import Any
 
 from adapter.domain.money import Money, MoneyError
 from adapter.ports import (
+    ChangedCard,
     DeclineReason,
     LedgerCard,
     LedgerConfiguration,
@@ -375,6 +376,26 @@ def order_cards_page(body: Body, order_gid: str) -> OrderCardsPage:
             foreign += 1
     page_info = connection.get("pageInfo") or {}
     return OrderCardsPage(mine, foreign, bool(page_info.get("hasNextPage")), page_info.get("endCursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedCardsPage:
+    cards: list[ChangedCard]  # newest-updated first
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def changed_cards_page(body: Body) -> ChangedCardsPage:
+    connection = _payload(body, "giftCards", write=False)
+    if connection is None:
+        raise MalformedResponse("giftCards is null")
+    try:
+        cards = [ChangedCard(node["id"], node["lastCharacters"].lower(), datetime.fromisoformat(node["updatedAt"]))
+                 for node in connection.get("nodes") or []]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MalformedResponse(f"giftCards: unreadable node ({type(exc).__name__})") from None
+    page_info = connection.get("pageInfo") or {}
+    return ChangedCardsPage(cards, bool(page_info.get("hasNextPage")), page_info.get("endCursor"))
 
 
 def configuration(body: Body) -> LedgerConfiguration:

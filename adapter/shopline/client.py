@@ -25,6 +25,8 @@ from adapter.domain.money import Money
 from adapter.ledgers.rest import LeakyBucket, RestAnswer, RestTransport
 from adapter.ports import (
     BalanceEntry,
+    CardChanges,
+    ChangedCard,
     Capabilities,
     CodeRule,
     DeclineReason,
@@ -50,6 +52,7 @@ CODE_RULE = CodeRule(8, 20, "a-z0-9", "8 to 20 lowercase letters a-z and digits 
 BUCKET_SIZE = 40
 LEAK_PER_SECOND = 4
 CARDS_PAGE = 250                  # gift_cards.json: limit <= 250
+CHANGE_PAGES = 4                  # the poller's list of new cards: pages per pass, at most
 RECORDS_PAGE = 100                # operation_records.json: limit "can not exceed 100" (the stricter page)
 
 # SHOPLINE documents no issue or purchase limit and has no endpoint to read one (Shopify's
@@ -254,6 +257,30 @@ class ShoplineClient:
             async for page in pages:
                 return page[0].id if page else None
         return None
+
+    async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
+        """Cards made since the watermark (`since_id`: the list is by id, oldest first), at most
+        CHANGE_PAGES pages a pass, then the next pass goes on from the last id seen. Balance
+        changes of cards we know come from their operation records (the poller's round) and
+        the webhook. On the lookups' terms: refused at once rather than spend the bucket."""
+        operation = "list_gift_cards"
+        found: list[ChangedCard] = []
+        url: str | None = None
+        visited: set[str] = set()
+        params = {"limit": str(CARDS_PAGE), **({"since_id": since} if since else {})}
+        for _ in range(CHANGE_PAGES):
+            answer = await self._transport.call("GET", "gift_cards.json", params=None if url else params, url=url,
+                                                deadline=deadline, write=False, operation=operation, lookup=True)
+            if answer.status != 200:
+                self._fail(answer, operation, write=False, card_scoped=False)
+            found += [ChangedCard(card.id, card.last_characters) for card in self._read(
+                answer, operation, write=False, parse=lambda body: mapping.cards(body, self.currency))]
+            url = self._next(answer, visited, operation)
+            if url is None:
+                break
+        newest = max((card.card_id for card in found), key=int, default=None)
+        return CardChanges(found, newest if newest is not None and (since is None or int(newest) > int(since))
+                           else since)
 
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         """No call: SHOPLINE has no configuration endpoint (see NO_LIMIT)."""

@@ -318,8 +318,9 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
     details += [f"left open: {row}" for row in left if row["verify_state"] != "review"]
     if unsettled or open_records or unchecked:  # why the settling could not finish them
         deferred = Counter(jsonio.loads(line.encode()).get("reason") for line in LOG_BUFFER.getvalue()[logged_from:]
-                           .splitlines() if '"settlement_deferred"' in line or '"absolute_verify_still_deferred"' in line)
-        details += [f"deferred: {deferred.most_common(8)}"]
+                           .splitlines() if '"settlement_deferred"' in line or '"absolute_verify_still_deferred"' in line
+                           or '"ledger_unavailable"' in line)
+        details += [f"deferred: {deferred.most_common(12)}"]
     details += [f"FAILURE {line}" for line in found.failures() + [f"lost acknowledgement: {a}" for a in lost_acks]]
     (DATA / f"chaos-{ledger.name}.txt").write_text("\n".join(details) + "\n")
 

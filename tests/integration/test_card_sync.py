@@ -73,23 +73,3 @@ async def test_concurrent_resyncs_of_one_card_append_each_event_once(make_adapte
     appended = await asyncio.gather(*(resync(services, card_id, deadline()) for _ in range(3)))
     assert sum(appended) == 3
     assert [e[2] for e in await events(db)] == [Decimal("1.0"), Decimal("2.0"), Decimal("3.0")]
-
-
-async def test_one_replica_polls_and_every_known_card_gets_its_turn(make_adapter, sandbox, db):
-    from adapter.http.keys import WORKERS
-
-    first, second = await make_adapter(poll_batch=1), await make_adapter(poll_batch=1)
-    for code in ("pollcard00000001", "pollcard00000002"):
-        await ledger_view.make_card(sandbox, code, "50.00")
-        response = await first.post("/gift_card/balance", json={"identifier": {"number": code}}, headers=AUTH)
-        assert response.status == 200  # found by its code, and registered
-    card_id = await ledger_view.make_card(sandbox, "pollcard00000003", "10.00")  # never asked: not ours to poll
-    await ledger_view.shopify_debit(sandbox, card_id, "1.00")
-    leader, other = first.server.app[WORKERS].poller, second.server.app[WORKERS].poller
-    assert (await leader.run_once())["cards"] == 1
-    assert await other.run_once() == {"not_leader": 1}  # the lease is held
-    assert (await leader.run_once())["cards"] == 1       # the other known card's turn
-    async with db.acquire() as conn:
-        synced = {row["ledger_card_id"] for row in await conn.fetch("SELECT ledger_card_id FROM card_sync")}
-        watermark = await conn.fetchval("SELECT watermark FROM poller_state")
-    assert len(synced) == 2 and card_id not in synced and watermark

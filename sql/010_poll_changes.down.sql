@@ -1,0 +1,1 @@
+ALTER TABLE card_sync DROP COLUMN changed_at;
