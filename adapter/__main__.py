@@ -1,5 +1,5 @@
 """giftcard-adapter serve | migrate | sandbox | keys status|rotate | reviews list|resolve | cards import | reconcile
-| feed status|redeliver|skip"""
+| feed status|redeliver|skip|listen"""
 
 from __future__ import annotations
 
@@ -330,6 +330,12 @@ def main(argv: list[str] | None = None) -> None:
     skip_cmd.add_argument("--subscriber", required=True)
     skip_cmd.add_argument("--event", action="extend", nargs="+", metavar="ID", required=True,
                           help="events by sequence or UUID (several may follow one --event)")
+    listen_cmd = feed_commands.add_parser(
+        "listen", help="a subscriber that verifies and prints the events it receives (for trying the feed out)")
+    listen_cmd.add_argument("--host", default="127.0.0.1")
+    listen_cmd.add_argument("--port", type=int, default=8099)
+    listen_cmd.add_argument("--secret", action="append", required=True,
+                            help="a secret of the subscriber's FEED_SUBSCRIBERS entry (repeat for a rotation)")
     sandbox_cmd = commands.add_parser("sandbox", help="run the local Shopify gift-card sandbox")
     sandbox_cmd.add_argument("--host", default="127.0.0.1")
     sandbox_cmd.add_argument("--port", type=int, default=8089)
@@ -337,6 +343,11 @@ def main(argv: list[str] | None = None) -> None:
     sandbox_cmd.add_argument("--restore-rate", type=float, default=100.0, help="cost points restored per second")
     args = parser.parse_args(argv)
 
+    if args.command == "feed" and args.feed_command == "listen":  # no settings, no database
+        from adapter.feed import listen
+
+        listen.run(args.host, args.port, args.secret)
+        return
     if args.command == "sandbox":
         configure_logging("console", "INFO")
         try:

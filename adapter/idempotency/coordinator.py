@@ -68,6 +68,9 @@ class Claim:
     # The claim's statement looked the card up in our registry and found nothing: the use case
     # need not look again before searching the ledger.
     registry_checked: bool = False
+    # Told of each write this claim stored as applied, once its answer is stored (the feed's
+    # prompt re-read of the card: IdempotencyCoordinator.on_applied).
+    on_applied: Callable[[Movement], None] | None = None
 
     @property
     def record_id(self) -> int:
@@ -92,6 +95,11 @@ class Claim:
         final, response = self.answer(outcome)
         if not await completion.complete_applied(conn, final, movement, rows):
             raise LeaseLost()
+        if self.on_applied is not None:
+            try:
+                self.on_applied(movement)  # schedules work in the background, never waits for it
+            except Exception:  # the answer is stored: nothing after it may fail the request
+                log.warning("on_applied_failed", exc_info=True)
         return response
 
 
@@ -133,6 +141,8 @@ class IdempotencyCoordinator:
         self._lease = lease_seconds
         self._wait = wait_seconds
         self.owner = owner or uuid.uuid4().hex
+        # Set by the app when its workers run: what to do once a write is answered as applied.
+        self.on_applied: Callable[[Movement], None] | None = None
 
     async def replay(self, operation: str, key: str, request_fingerprint: bytes | None) -> StoredResponse | None:
         """The stored final answer for this key, if there is one, whatever the new body says.
@@ -235,7 +245,7 @@ class IdempotencyCoordinator:
                   write: LedgerWrite | None = None) -> Claim:
         """A claim on a record this owner holds the lease of (also used by the settler)."""
         return Claim(record, self.owner, self._vault, presenter, record.operation in ENCRYPTED_OPERATIONS, fresh,
-                     write)
+                     write, on_applied=self.on_applied)
 
     async def _run(self, claim: Claim, work) -> StoredResponse:
         record = claim.record

@@ -46,12 +46,15 @@ from adapter.services.context import Services
 from adapter.services.ledger_errors import transient_from
 from adapter.services.reread import reread
 from adapter.store import intake as store
+from adapter.store.completion import Movement
 from adapter.store.intake import Item, Want
 
 log = structlog.get_logger(__name__)
 
 # How long a receipt is kept: past every vendor's retries (Shopify 48 h, SHOPLINE 48 h).
 RECEIPT_RETENTION_SECONDS = 7 * 24 * 3600
+# The queue's `source` for the re-read that follows one of our own writes (note_applied).
+OWN_WRITES = "adapter"
 
 _MASK_FREE = re.compile(r"[\s\-]+")
 _VISIBLE_TAIL = re.compile(r"[A-Za-z0-9]+$")
@@ -198,6 +201,25 @@ class Intake:
         task = asyncio.get_running_loop().create_task(self._drain_quietly(item_ids))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def note_applied(self, movement: Movement) -> None:
+        """One of our writes was answered as applied: re-read its card soon, so the feed has the
+        event within seconds rather than at the poller's next turn. Queued like a webhook's
+        re-read (durably, retried while the write is still being verified); if even the queue
+        cannot be written, the poller's round still finds the change."""
+        if movement.shopify_card_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._queue_own(movement.shopify_card_id, movement.write_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _queue_own(self, card_id: str, write_id: str) -> None:
+        try:
+            async with self._services.pool.acquire() as conn:
+                item_ids = await store.enqueue(conn, OWN_WRITES, write_id, [Want("card", ledger_card_id=card_id)])
+            await self.drain_once(item_ids)
+        except Exception:
+            log.warning("own_write_reread_failed", exc_info=True)
 
     async def idle(self) -> None:
         """Wait for the background work started by kick (tests, shutdown)."""
