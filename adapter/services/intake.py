@@ -308,7 +308,8 @@ class Intake:
             except LedgerError as error:
                 raise transient_from(error) from None
             for card in sold:
-                await self._reread(item, card.id, deadline, last_characters=card.last_characters)
+                await self._reread(item, card.id, deadline, last_characters=card.last_characters,
+                                   sold_by=item.order_ref)
             if len(sold) < (item.expected_cards or 0):
                 raise _NotYet(f"{len(sold)} of the order's {item.expected_cards} cards found so far")
         elif item.kind == "code":
@@ -330,8 +331,10 @@ class Intake:
         else:
             raise Decline(f"unknown intake item kind {item.kind!r}")
 
-    async def _reread(self, item: Item, card_id: str, deadline: float, *, last_characters: str | None = None) -> None:
-        events = await reread(self._services, card_id, deadline, cause=item.cause, order_ref=item.order_ref)
+    async def _reread(self, item: Item, card_id: str, deadline: float, *, last_characters: str | None = None,
+                      sold_by: str | None = None) -> None:
+        events = await reread(self._services, card_id, deadline, cause=item.cause, order_ref=item.order_ref,
+                              sold_by=sold_by)
         if item.register:
             async with self._services.pool.acquire() as conn:
                 last = last_characters or await conn.fetchval(

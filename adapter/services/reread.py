@@ -30,16 +30,16 @@ IN_FLIGHT_RETRY_SECONDS = 2.0
 
 
 async def reread(services: Services, card_id: str, deadline: float, *, cause: str | None = None,
-                 order_ref: str | None = None) -> int:
+                 order_ref: str | None = None, sold_by: str | None = None) -> int:
     """sync.resync, once no write of ours to the card can be mistaken for a foreign change;
     RetryLater while one is in flight or the card's lock is busy. Answers the events appended."""
     if services.ledger.capabilities.notes:
-        return await resync(services, card_id, deadline, cause=cause, order_ref=order_ref)
+        return await resync(services, card_id, deadline, cause=cause, order_ref=order_ref, sold_by=sold_by)
     wait_until = min(deadline, asyncio.get_running_loop().time() + LOCK_WAIT_SECONDS)
     try:
         async with card_lock(services.pool, card_id, wait_until) as conn:
             if await store.write_in_flight(conn, card_id):
                 raise RetryLater("a write of ours to this card is in flight", IN_FLIGHT_RETRY_SECONDS)
-            return await resync(services, card_id, deadline, cause=cause, order_ref=order_ref)
+            return await resync(services, card_id, deadline, cause=cause, order_ref=order_ref, sold_by=sold_by)
     except LedgerUnavailable as busy:  # the lock: resync reports its own ledger failures as RetryLater
         raise RetryLater(busy.reason, busy.retry_after) from None

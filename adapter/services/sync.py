@@ -47,10 +47,11 @@ CREATION = "creation"  # BalanceEntry.cause of a card's first entry, where the l
 
 
 async def resync(services: Services, card_id: str, deadline: float, *, cause: str | None = None,
-                 order_ref: str | None = None) -> int:
+                 order_ref: str | None = None, sold_by: str | None = None) -> int:
     """Re-read one card; answers the number of events appended. `cause`/`order_ref`: what the
     signal said of foreign changes it announced (an order's checkout), used where the ledger
-    itself does not say."""
+    itself does not say. `sold_by`: the order that sold the card, when the signal named the card
+    as that order's line item; only then is a creation met here a web-shop sale of that order."""
     async with services.pool.acquire() as conn:
         state = await mirror.sync_state(conn, card_id)
     try:
@@ -64,9 +65,11 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
         ours = {w.write_id: w for w in await mirror.our_writes(conn, card_id)}
         repairs = await mirror.repair_entries(conn, card_id)
         mirrored = await mirror.mirrored_writes(conn, card_id)
-        rows = _rows(card, entries, ours, repairs, mirrored, cause)
+        rows = _rows(card, entries, ours, repairs, mirrored, cause, first_sync=state.enabled is None,
+                     sold=sold_by is not None)
         inserted = await mirror.insert_new(conn, card_id, rows)
-        events = [_event(card, row, ours, order_ref) for row in rows if row.entry_id in inserted]
+        events = [_event(card, row, ours, sold_by if row.detail == CREATION else order_ref)
+                  for row in rows if row.entry_id in inserted]
         if state.enabled is not False and not card.enabled:
             events.append(_deactivation(card, ours))
         events = [event for event in events if event is not None]
@@ -79,7 +82,7 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
 
 
 def _rows(card: LedgerCard, entries: list[BalanceEntry], ours: dict[str, OurWrite], repairs: dict[str, str],
-          mirrored: set[str], cause: str | None) -> list[MirrorRow]:
+          mirrored: set[str], cause: str | None, *, first_sync: bool = False, sold: bool = False) -> list[MirrorRow]:
     by_entry = {w.ledger_transaction_id: w for w in ours.values() if w.ledger_transaction_id}
     rows: list[MirrorRow] = []
     balance = card.balance.amount  # walked back from the balance now: the balance after each entry
@@ -92,11 +95,21 @@ def _rows(card: LedgerCard, entries: list[BalanceEntry], ours: dict[str, OurWrit
     if not creation_seen:
         # A ledger that makes no entry for a card's creation (Shopify, SHOPLINE): our create is
         # mirrored from our own journal, once.
-        for write in ours.values():
-            if write.operation in CREATES and write.write_id not in mirrored:
+        created = [w for w in ours.values() if w.operation in CREATES]
+        for write in created:
+            if write.write_id not in mirrored:
                 rows.insert(0, MirrorRow(f"{write.operation}:{write.write_id}", write.amount or Decimal(0),
                                          card.balance.currency, None, datetime.now(UTC), "ours", "pos_sale",
                                          write.write_id, write.operation, "no ledger entry for a creation"))
+        if not created and first_sync:
+            # A card made elsewhere (sold at the web shop, by an admin, by another app), met for
+            # the first time: its issue is an event too, with what it was issued with (the
+            # balance before its first entry, walked back from the balance now). The signal's
+            # cause is about the movements it announced, not the card's birth: a creation is
+            # a web-shop sale only when an order named the card among what it sold.
+            rows.insert(0, MirrorRow(f"{CREATION}:{card.id}", balance, card.balance.currency, balance,
+                                     card.created_at or datetime.now(UTC), "foreign",
+                                     "online_checkout" if sold else "other_app", None, None, CREATION))
     return rows
 
 

@@ -54,9 +54,13 @@ async def test_shopify_card_resyncs_ours_by_marker_and_the_rest_as_foreign(make_
     assert response.status == 200
     await ledger_view.shopify_debit(sandbox, card_id, "5.00", note="adjusted in the admin")
 
-    assert await resync(services, card_id, deadline()) == 2
-    assert await events(db) == [("debited", "pos_redemption", Decimal("30"), Decimal("70.0"), "authorize"),
+    assert await resync(services, card_id, deadline()) == 3
+    # Made elsewhere (no issue of ours): its creation, met at its first re-read, is an event too,
+    # with what it was issued with, walked back from the balance now.
+    assert await events(db) == [("issued", "other_app", Decimal("100.0"), Decimal("100.0"), None),
+                                ("debited", "pos_redemption", Decimal("30"), Decimal("70.0"), "authorize"),
                                 ("debited", "admin_adjustment", Decimal("5.0"), Decimal("65.0"), None)]
+    assert await resync(services, card_id, deadline()) == 0  # issued once, not at every re-read
     response = await adapter.post("/gift_card/deactivate", json={"card_number": "synccard00000001",
                                                                  "idempotence_key": "d-1"}, headers=AUTH)
     assert response.status == 200
@@ -71,5 +75,8 @@ async def test_concurrent_resyncs_of_one_card_append_each_event_once(make_adapte
     for amount in ("1.00", "2.00", "3.00"):
         await ledger_view.shopify_debit(sandbox, card_id, amount)
     appended = await asyncio.gather(*(resync(services, card_id, deadline()) for _ in range(3)))
-    assert sum(appended) == 3
-    assert [e[2] for e in await events(db)] == [Decimal("1.0"), Decimal("2.0"), Decimal("3.0")]
+    assert sum(appended) == 4
+    assert [e[:3] for e in await events(db)] == [("issued", "other_app", Decimal("100.0")),
+                                                 ("debited", "admin_adjustment", Decimal("1.0")),
+                                                 ("debited", "admin_adjustment", Decimal("2.0")),
+                                                 ("debited", "admin_adjustment", Decimal("3.0"))]

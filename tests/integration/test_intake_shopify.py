@@ -21,7 +21,7 @@ from tests import ledger_view
 from tests.conftest import AUTH
 from tests.integration.test_no_secrets_leak import _all_column_text
 from tests.served import wait_for
-from tests.integration.intake import count, events, quiet
+from tests.integration.intake import count, events, movements, quiet
 
 SECRET = "shpss_" + "1" * 32
 OLD_SECRET = "shpss_" + "0" * 32
@@ -64,10 +64,13 @@ async def test_an_online_checkout_reaches_the_feed_once_with_its_order(shop, san
     card_id = await ledger_view.make_card(sandbox, "checkoutcard0001", "100.00")
     placed = await order(sandbox, card_id=card_id, pay="30.00")
     await settled(sandbox)
-    await wait_for(lambda: events(db), 10)
+    await wait_for(lambda: movements(db), 10)
     await quiet(shop)
     order_gid = placed["order"]["admin_graphql_api_id"]
-    assert await events(db) == [(card_id, "debited", "online_checkout", Decimal("30.0"), Decimal("70.0"), order_gid)]
+    # Made elsewhere before this order (not sold by it): issued by "other_app", with no order,
+    # then the checkout with its order.
+    assert await events(db) == [(card_id, "issued", "other_app", Decimal("100.0"), Decimal("100.0"), None),
+                                (card_id, "debited", "online_checkout", Decimal("30.0"), Decimal("70.0"), order_gid)]
     # Met through the webhook: registered by its ledger id (its code is unknown to us), so polled.
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT last_characters FROM ledger_cards WHERE ledger_card_id = $1",
@@ -80,7 +83,7 @@ async def test_an_online_checkout_reaches_the_feed_once_with_its_order(shop, san
     await settled(sandbox)
     assert (await shop.server.app[WORKERS].poller.run_once())["events"] == 0
     await quiet(shop)
-    assert len(await events(db)) == 1
+    assert len(await events(db)) == 2
     assert await count(db, "webhook_receipts") == 2
 
 
@@ -94,7 +97,7 @@ async def test_duplicates_and_out_of_order_deliveries_make_each_event_once(shop,
     delivered = await settled(sandbox)
     assert [d["state"] for d in delivered] == ["delivered"] * 8
     await quiet(shop)
-    assert [(e[2], e[3], e[4]) for e in await events(db)] == [
+    assert [(e[2], e[3], e[4]) for e in await movements(db)] == [
         ("online_checkout", Decimal("10.0"), Decimal("90.0")), ("online_checkout", Decimal("25.0"), Decimal("65.0"))]
     assert await count(db, "webhook_receipts") == 4  # each event once, whatever the number of deliveries
 
@@ -109,10 +112,10 @@ async def test_a_missed_webhook_is_found_by_the_poller_and_a_late_one_adds_nothi
     delivered = await settled(sandbox)
     assert [d["state"] for d in delivered][-2:] == ["dropped", "delivered"]
     await quiet(shop)
-    assert len(await events(db)) == 1
+    assert len(await movements(db)) == 1
 
     assert (await shop.server.app[WORKERS].poller.run_once())["events"] == 1
-    found = (await events(db))[-1]
+    found = (await movements(db))[-1]
     # Shopify's transactions do not say what made them: unexplained by any webhook, a debit is
     # the poller's "admin_adjustment". The balance is the ledger's.
     assert found[1:5] == ("debited", "admin_adjustment", Decimal("7.0"), Decimal("88.0"))
@@ -120,7 +123,7 @@ async def test_a_missed_webhook_is_found_by_the_poller_and_a_late_one_adds_nothi
     await control(sandbox, "POST", f"/sandbox/webhooks/{dropped['number']}/resend")  # it comes late after all
     await settled(sandbox)
     await quiet(shop)
-    assert len(await events(db)) == 2
+    assert len(await movements(db)) == 2
 
 
 async def test_an_admin_adjustment_is_found_by_the_poller_once(shop, sandbox, db):
@@ -132,7 +135,7 @@ async def test_an_admin_adjustment_is_found_by_the_poller_once(shop, sandbox, db
     poller = shop.server.app[WORKERS].poller
     assert (await poller.run_once())["events"] == 1
     assert (await poller.run_once())["events"] == 0
-    assert (await events(db))[-1][1:5] == ("debited", "admin_adjustment", Decimal("4.0"), Decimal("95.0"))
+    assert (await movements(db))[-1][1:5] == ("debited", "admin_adjustment", Decimal("4.0"), Decimal("95.0"))
 
 
 async def test_a_gift_card_sold_online_is_registered_through_its_order(shop, sandbox, db):
@@ -146,13 +149,16 @@ async def test_a_gift_card_sold_online_is_registered_through_its_order(shop, san
         registered = await conn.fetchval("SELECT met_through FROM ledger_cards WHERE ledger_card_id = $1", sold["id"])
     assert mirrored["balance"] == Decimal("50.0") and mirrored["enabled"] is True
     assert registered == "shopify:order"
+    # Sold by that order: its creation is a web-shop sale of it.
+    assert await events(db) == [(sold["id"], "issued", "online_checkout", Decimal("50.0"), Decimal("50.0"),
+                                 placed["order"]["admin_graphql_api_id"])]
     # Then it pays for an order at the web shop, and a refund gives part of it back.
     paid = await order(sandbox, card_id=sold["id"], pay="20.00")
     await settled(sandbox)
     await control(sandbox, "POST", f"/sandbox/orders/{paid['order']['id']}/refunds", {"amount": "5.00"}, expect=201)
     await settled(sandbox)
     await quiet(shop)
-    assert [e[1:5] for e in await events(db)] == [("debited", "online_checkout", Decimal("20.0"), Decimal("30.0")),
+    assert [e[1:5] for e in await movements(db)] == [("debited", "online_checkout", Decimal("20.0"), Decimal("30.0")),
                                                   ("credited", "order_refund", Decimal("5.0"), Decimal("35.0"))]
 
 
@@ -163,7 +169,7 @@ async def test_a_cancelled_order_gives_the_payment_back_as_an_order_refund(shop,
     await control(sandbox, "POST", f"/sandbox/orders/{placed['order']['id']}/cancel", {})
     await settled(sandbox)
     await quiet(shop)
-    assert [e[1:5] for e in await events(db)] == [("debited", "online_checkout", Decimal("60.0"), Decimal("0.0")),
+    assert [e[1:5] for e in await movements(db)] == [("debited", "online_checkout", Decimal("60.0"), Decimal("0.0")),
                                                   ("credited", "order_refund", Decimal("60.0"), Decimal("60.0"))]
 
 
@@ -229,10 +235,10 @@ async def test_a_crash_after_the_answer_loses_nothing(shop, make_adapter, sandbo
     monkeypatch.setattr(shop.server.app[INTAKE], "kick", lambda item_ids: None)  # dies right after answering
     await order(sandbox, card_id=card_id, pay="12.00")
     await settled(sandbox)
-    assert await count(db, "intake_queue") == 1 and await events(db) == []
+    assert await count(db, "intake_queue") == 1 and await movements(db) == []
     replica = await make_adapter(shopify_webhook_secrets=SecretStr(SECRET))
     assert (await replica.server.app[INTAKE].drain_once())["done"] == 1
-    assert [e[1:5] for e in await events(db)] == [("debited", "online_checkout", Decimal("12.0"), Decimal("88.0"))]
+    assert [e[1:5] for e in await movements(db)] == [("debited", "online_checkout", Decimal("12.0"), Decimal("88.0"))]
     assert await count(db, "intake_queue") == 0
 
 
@@ -261,7 +267,7 @@ async def test_the_code_never_reaches_a_log_or_a_table(shop, sandbox, db, captur
     placed = await order(sandbox, price="25.00", gift_card=True)
     await settled(sandbox)
     await quiet(shop)
-    assert len(await events(db)) == 1
+    assert len(await movements(db)) == 1
     sold_code = placed["gift_cards"][0]["code"]
     logs, columns = captured_logs(), await _all_column_text(db)
     for secret in (code, sold_code):

@@ -20,7 +20,7 @@ from tests.conftest import AUTH
 from tests.integration.test_absolute_balance import authorize
 from tests.integration.test_no_secrets_leak import _all_column_text
 from tests.served import wait_for
-from tests.integration.intake import count, events, quiet
+from tests.integration.intake import count, events, movements, quiet
 
 SECRET = "shopline-app-secret-" + "9" * 20
 TOPIC = "app_memberSystem_giftCard/challenged"
@@ -72,7 +72,7 @@ async def settled(store) -> list[dict]:
 
 async def shop_events(db) -> list[tuple]:
     """The events, each with the operation it was recorded for (SHOPLINE orders are not linked)."""
-    return await events(db, "operation")
+    return await movements(db, "operation")
 
 
 async def test_a_purchase_payment_reaches_the_feed_once_even_sent_twice(adapter, store, db):
