@@ -230,9 +230,11 @@ class LedgerPort(Protocol):
         """Finish what this ledger's adapter left open (the reconciler calls it every pass);
         answers how many items it finished. Nothing to do for most ledgers."""
 
-    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
-        """The card's entries newer than the entry `after` (all it keeps for None), oldest
-        first: what the mirror re-reads on every signal (issue #12)."""
+    async def reread_card(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        """The card and its entries newer than the entry `after` (all it keeps for None), oldest
+        first: what the mirror re-reads on every signal (issue #12). A background read, as
+        cards_of_order: it may be refused at once (LedgerUnavailable) rather than wait for, or
+        spend, the budget NewStore's calls need."""
 
     async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
         """The cards the order `order_id` (the ledger's own order id) sold, each verified to
@@ -245,6 +247,16 @@ class LedgerPort(Protocol):
         the watermark `since` (None: the first pass), and the watermark to ask from next time.
         Bounded per call; a ledger without such a list answers no cards, without a call. A
         background read, as cards_of_order."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardReading:
+    """One re-read of a card. Where the ledger answers the card with its entries (Shopify's
+    giftCard with its transactions, Gift Card Hero's transactions list) the balance is the one
+    after the newest entry read; elsewhere (SHOPLINE) the card is read right after its entries."""
+
+    card: LedgerCard | None      # None: the ledger has no such card
+    entries: list[BalanceEntry]  # oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +315,9 @@ class AbsoluteLedger(Protocol):
 
     async def history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
         """The card's entries newer than the entry `after` (all of them for None), oldest first."""
+
+    async def reread(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        """LedgerPort.reread_card: the card and history(after), on the lookups' terms."""
 
     async def newest_entry(self, *, card_id: str, deadline: float) -> str | None:
         """The id of the card's newest history entry, None if it has none."""

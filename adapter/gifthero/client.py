@@ -53,6 +53,7 @@ from adapter.ports import (
     BalanceEntry,
     CardChanges,
     Capabilities,
+    CardReading,
     CodeRule,
     DeclineReason,
     LedgerCard,
@@ -220,18 +221,32 @@ class GiftHeroClient:
             raise LedgerOutcomeUnknown(f"Gift Card Hero set_balance: unreadable answer: {exc}") from None
 
     async def history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        return (await self._read_history(card_id, after, deadline, lookup=False)).entries
+
+    async def reread(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        """One list: /gift-cards/transactions answers the card with its transactions, so the
+        balance is the one after the newest entry read. On the lookups' terms."""
+        try:
+            return await self._read_history(card_id, after, deadline, lookup=True)
+        except LedgerDecline as decline:
+            if decline.reason is DeclineReason.CARD_NOT_FOUND:
+                return CardReading(None, [])
+            raise
+
+    async def _read_history(self, card_id: str, after: str | None, deadline: float, *, lookup: bool) -> CardReading:
         newer: list[BalanceEntry] = []
-        async with aclosing(self._entries(card_id, deadline=deadline)) as entries:
+        cards: list[LedgerCard] = []
+        async with aclosing(self._entries(card_id, deadline=deadline, lookup=lookup, cards=cards)) as entries:
             async for entry in entries:
                 if after is not None and entry.id == after:
                     newer.reverse()
-                    return newer
+                    return CardReading(cards[0], newer)
                 newer.append(entry)
         if after is not None:
             log.error("gifthero_history_anchor_missing", card_id=card_id, after=after, entries=len(newer))
             raise LedgerNeedsReview(f"Gift Card Hero: entry {after} is not in card {card_id}'s history")
         newer.reverse()
-        return newer
+        return CardReading(cards[0] if cards else None, newer)
 
     async def newest_entry(self, *, card_id: str, deadline: float) -> str | None:
         async with aclosing(self._entries(card_id, deadline=deadline)) as entries:
@@ -239,13 +254,15 @@ class GiftHeroClient:
                 return entry.id
         return None
 
-    async def _entries(self, card_id: str, *, deadline: float) -> AsyncIterator[BalanceEntry]:
-        """The card's entries, newest first, across pages. CARD_NOT_FOUND if no page has it."""
+    async def _entries(self, card_id: str, *, deadline: float, lookup: bool = False,
+                       cards: list[LedgerCard] | None = None) -> AsyncIterator[BalanceEntry]:
+        """The card's entries, newest first, across pages. CARD_NOT_FOUND if no page has it.
+        `cards` gets the card as the first page showed it."""
         number = self._card_number(card_id)
         seen_card = False
         seen: set[str] = set()
         pages = self._pages("/gift-cards/transactions", {"query": f"id:{number}"}, deadline=deadline,
-                            operation="transactions")
+                            operation="transactions", lookup=lookup)
         async with aclosing(pages):
             async for nodes in pages:
                 for node in nodes:
@@ -253,6 +270,8 @@ class GiftHeroClient:
                         continue  # a filter the vendor reads more loosely than we do
                     seen_card = True
                     card = self._read(mapping.card, node, self._currency, operation="transactions")
+                    if cards is not None and not cards:
+                        cards.append(card)
                     for transaction in self._read(mapping.transactions_of, node, operation="transactions"):
                         entry = self._read(mapping.balance_entry, transaction, card.balance.currency,
                                            operation="transactions")
@@ -265,12 +284,13 @@ class GiftHeroClient:
     # ---- plumbing ----------------------------------------------------------------------------
 
     async def _pages(self, path: str, params: dict[str, str], *, deadline: float,
-                     operation: str) -> AsyncIterator[list[Mapping[str, Any]]]:
+                     operation: str, lookup: bool = False) -> AsyncIterator[list[Mapping[str, Any]]]:
         """Each page's card objects, following Link rel="next" by its page_info (see the docstring)."""
         query: dict[str, str] = {**params, "limit": str(self._page_size)}
         cursors: set[str] = set()
         for _ in range(MAX_PAGES):
-            answer = await self._call("GET", path, params=query, deadline=deadline, write=False, operation=operation)
+            answer = await self._call("GET", path, params=query, deadline=deadline, write=False, operation=operation,
+                                      lookup=lookup)
             yield self._read(mapping.card_nodes, answer.body, operation=operation)
             cursor = self._read(mapping.page_info, answer.link("next"), operation=operation)
             if cursor is None:
@@ -282,9 +302,10 @@ class GiftHeroClient:
         raise LedgerUnavailable(f"Gift Card Hero {operation}: more than {MAX_PAGES} pages")
 
     async def _call(self, method: str, path: str, *, deadline: float, write: bool, operation: str,
-                    params: dict[str, str] | None = None, json: Any = None, secrets: tuple[str, ...] = ()) -> RestAnswer:
+                    params: dict[str, str] | None = None, json: Any = None, secrets: tuple[str, ...] = (),
+                    lookup: bool = False) -> RestAnswer:
         answer = await self._transport.call(method, path, params=params, json=json, deadline=deadline, write=write,
-                                            operation=operation)
+                                            operation=operation, lookup=lookup)
         self._raise_unless_ok(answer, operation=operation, write=write, secrets=secrets)
         return answer
 

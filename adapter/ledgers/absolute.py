@@ -39,6 +39,7 @@ from adapter.ports import (
     AbsoluteLedger,
     BalanceEntry,
     CardChanges,
+    CardReading,
     DeclineReason,
     EntryKind,
     LedgerCard,
@@ -149,8 +150,8 @@ class AbsoluteBalanceLedger:
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         return await self.client.configuration(deadline=deadline)
 
-    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
-        return await self.client.history(card_id=card_id, after=after, deadline=deadline)
+    async def reread_card(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        return await self.client.reread(card_id=card_id, after=after, deadline=deadline)
 
     async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
         return []  # neither SHOPLINE nor Gift Card Hero lists the cards an order sold (cards_by_order)

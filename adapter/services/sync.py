@@ -55,10 +55,10 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
     async with services.pool.acquire() as conn:
         state = await mirror.sync_state(conn, card_id)
     try:
-        entries = await services.ledger.card_history(card_id=card_id, after=state.last_entry_id, deadline=deadline)
-        card = await services.ledger.get_card(card_id=card_id, deadline=deadline)
+        reading = await services.ledger.reread_card(card_id=card_id, after=state.last_entry_id, deadline=deadline)
     except LedgerError as error:
         raise transient_from(error) from None
+    card, entries = reading.card, reading.entries
     if card is None:
         raise Decline("unknown gift card")
     async with services.pool.acquire() as conn, conn.transaction():

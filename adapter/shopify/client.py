@@ -30,6 +30,7 @@ from adapter.observability.metrics import (
     SHOPIFY_API_VERSION_MISMATCH,
     SHOPIFY_CALL_DURATION,
     SHOPIFY_CALLS,
+    SHOPIFY_QUERY_COST,
     SHOPIFY_THROTTLE_WAIT,
 )
 from adapter.ledgers import exchange
@@ -39,6 +40,7 @@ from adapter.ledgers.marker import marker
 from adapter.ports import (
     BalanceEntry,
     CardChanges,
+    CardReading,
     Capabilities,
     CodeRule,
     EntryKind,
@@ -219,21 +221,28 @@ class ShopifyClient:
                 return None
             after = page.end_cursor
 
-    async def card_history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
-        """Newest first until the entry `after`, returned oldest first. Shopify's transactions
-        say nothing of who made them: a note that is not ours is all there is."""
+    async def reread_card(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        """The card with its transactions, newest first until the entry `after`, returned oldest
+        first; the card is the first page's, so its balance is the one after the newest entry
+        read (one query: nothing lands between the two). On the lookups' terms, like
+        cards_of_order. Shopify's transactions say nothing of who made them: a note that is
+        not ours is all there is."""
         newer: list[BalanceEntry] = []
+        card: LedgerCard | None = None
         cursor: str | None = None
         while True:
             page = await self._call(documents.READ_CARD, {"id": card_id, "after": cursor}, mapping.transactions_page,
-                                    deadline)
+                                    deadline, lookup_share=self.lookups.share)
+            if page.card is None:
+                return CardReading(None, [])
+            card = card or page.card
             for found in page.transactions:
                 if found.id == after:
-                    return newer[::-1]
+                    return CardReading(card, newer[::-1])
                 newer.append(BalanceEntry(found.id, found.amount, EntryKind.OTHER, found.processed_at,
                                           note=found.note))
             if not page.has_next_page or not page.end_cursor:
-                return newer[::-1]
+                return CardReading(card, newer[::-1])
             cursor = page.end_cursor
 
     async def cards_of_order(self, *, order_id: str, deadline: float) -> list[LedgerCard]:
@@ -408,6 +417,7 @@ class ShopifyClient:
             throttle = mapping.throttle_status(body)
             if throttle is not None:
                 self.bucket.update(throttle)
+                _count_cost(document.operation_name, throttle)
 
             result = "graphql_error"
             try:
@@ -456,6 +466,15 @@ class ShopifyClient:
         if served not in self._version_mismatches_logged:
             self._version_mismatches_logged.add(served)
             log.warning("shopify_api_version_mismatch", requested=self._api_version, served=served)
+
+
+def _count_cost(operation: str, throttle: mapping.ThrottleStatus) -> None:
+    """What each document costs the shop's bucket: the poller's budget and the points-per-
+    operation table are read off this (bench.poller)."""
+    if throttle.requested is not None:
+        SHOPIFY_QUERY_COST.labels(operation, "requested").inc(throttle.requested)
+    if throttle.actual is not None:
+        SHOPIFY_QUERY_COST.labels(operation, "actual").inc(throttle.actual)
 
 
 def _retry_after_seconds(value: str | None) -> float:

@@ -28,6 +28,7 @@ from adapter.ports import (
     CardChanges,
     ChangedCard,
     Capabilities,
+    CardReading,
     CodeRule,
     DeclineReason,
     LedgerCard,
@@ -194,11 +195,14 @@ class ShoplineClient:
     # ---- reads --------------------------------------------------------------------------------
 
     async def get_card(self, *, card_id: str, deadline: float) -> LedgerCard | None:
+        return await self._card(card_id, deadline, lookup=False)
+
+    async def _card(self, card_id: str, deadline: float, *, lookup: bool) -> LedgerCard | None:
         if not mapping.valid_id(card_id):
             return None
         operation = "get_gift_card"
         answer = await self._transport.call("GET", f"gift_cards/{card_id}.json", deadline=deadline,
-                                            write=False, operation=operation)
+                                            write=False, operation=operation, lookup=lookup)
         if answer.status == 404:
             return None
         if answer.status != 200:
@@ -235,12 +239,15 @@ class ShoplineClient:
         return await self._scan_for(code[-4:], note, deadline)
 
     async def history(self, *, card_id: str, after: str | None, deadline: float) -> list[BalanceEntry]:
+        return await self._history(card_id, after, deadline, lookup=False)
+
+    async def _history(self, card_id: str, after: str | None, deadline: float, *, lookup: bool) -> list[BalanceEntry]:
         """The entries newer than `after` (all of them for None), oldest first. Read newest first
         and stopped at `after`; if the pages run out first (it aged out of SHOPLINE's 180 days,
         and with it everything older), what was read is the answer."""
         newest_first: list[BalanceEntry] = []
         seen: set[str] = set()
-        async with aclosing(self._record_pages(card_id, RECORDS_PAGE, deadline)) as pages:
+        async with aclosing(self._record_pages(card_id, RECORDS_PAGE, deadline, lookup=lookup)) as pages:
             async for page in pages:
                 for entry in page:
                     if entry.id == after:
@@ -251,6 +258,14 @@ class ShoplineClient:
         if after is not None:
             log.info("shopline_history_anchor_not_found", operation="list_operation_records", entries=len(seen))
         return newest_first[::-1]
+
+    async def reread(self, *, card_id: str, after: str | None, deadline: float) -> CardReading:
+        """The entries, then the card: SHOPLINE answers them apart. Both on the lookups' terms
+        (refused at once while the bucket is more than half used)."""
+        if not mapping.valid_id(card_id):
+            return CardReading(None, [])
+        entries = await self._history(card_id, after, deadline, lookup=True)
+        return CardReading(await self._card(card_id, deadline, lookup=True), entries)
 
     async def newest_entry(self, *, card_id: str, deadline: float) -> str | None:
         async with aclosing(self._record_pages(card_id, 1, deadline)) as pages:
@@ -323,7 +338,8 @@ class ShoplineClient:
             raise LedgerNeedsReview(f"{operation}: {len(found)} cards carry the same create note")
         return found[0] if found else None
 
-    async def _record_pages(self, card_id: str, limit: int, deadline: float) -> AsyncIterator[list[BalanceEntry]]:
+    async def _record_pages(self, card_id: str, limit: int, deadline: float, *,
+                            lookup: bool = False) -> AsyncIterator[list[BalanceEntry]]:
         if not mapping.valid_id(card_id):
             raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "not a SHOPLINE card id")
         operation = "list_operation_records"
@@ -333,7 +349,7 @@ class ShoplineClient:
             answer = await self._transport.call(
                 "GET", f"gift_cards/{card_id}/operation_records.json",
                 params=None if url else {"sort_order": "desc", "limit": str(limit)}, url=url,
-                deadline=deadline, write=False, operation=operation)
+                deadline=deadline, write=False, operation=operation, lookup=lookup)
             if answer.status != 200:
                 self._fail(answer, operation, write=False, card_scoped=True)
             yield self._read(answer, operation, write=False, parse=lambda body: mapping.entries(body, self.currency))

@@ -1,5 +1,5 @@
-"""LedgerPort.card_history on the three ledgers (issue #12): what the mirror re-reads on every
-signal. Ours are told by our marker (Shopify) or by the entry our write recorded (the absolute
+"""LedgerPort.reread_card on the three ledgers (issue #12): what the mirror re-reads on every
+signal, the card with its entries. Ours are told by our marker (Shopify) or by the entry our write recorded (the absolute
 ledgers); a change made elsewhere carries the cause the ledger can tell."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ async def test_absolute_ledgers_history_names_our_write_and_the_checkout(make_ab
     status, _ = await post(adapter, "/financial_instruments", authorize(number, 20, "a-1"))
     assert status == 200
     ledger = adapter.server.app[SERVICES].ledger
-    entries = await ledger.card_history(card_id=card_id, after=None, deadline=deadline())
+    reading = await ledger.reread_card(card_id=card_id, after=None, deadline=deadline())
+    entries = reading.entries
+    assert reading.card.balance.amount == await emulator.balance(card_id)
     async with db.acquire() as conn:
         ours = await conn.fetchval("SELECT ledger_transaction_id FROM ledger_writes WHERE operation = 'authorize'")
     checkout = [e for e in entries if e.cause == "online_checkout"]
@@ -37,7 +39,7 @@ async def test_absolute_ledgers_history_names_our_write_and_the_checkout(make_ab
     since_checkout = entries[entries.index(checkout[0]):]
     assert sum(e.delta.amount for e in since_checkout) == Decimal("-50.00")  # checkout, our PUT, the repair
     newest = entries[-1].id
-    assert await ledger.card_history(card_id=card_id, after=newest, deadline=deadline()) == []
+    assert (await ledger.reread_card(card_id=card_id, after=newest, deadline=deadline())).entries == []
 
 
 async def test_shopify_history_carries_our_marker_on_our_writes(make_adapter, sandbox):
@@ -47,5 +49,7 @@ async def test_shopify_history_carries_our_marker_on_our_writes(make_adapter, sa
     card_id = await ledger_view.make_card(sandbox, "historycard00001", "100.00")
     response = await adapter.post("/financial_instruments", json=authorize("historycard00001", 30, "h-1"), headers=AUTH)
     assert response.status == 200
-    entries = await adapter.server.app[SERVICES].ledger.card_history(card_id=card_id, after=None, deadline=deadline())
+    reading = await adapter.server.app[SERVICES].ledger.reread_card(card_id=card_id, after=None, deadline=deadline())
+    assert reading.card.balance.amount == Decimal("70.0")
+    entries = reading.entries
     assert [(e.delta.amount, e.note.startswith(MARKER_PREFIX)) for e in entries] == [(Decimal("-30.0"), True)]

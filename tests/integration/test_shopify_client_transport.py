@@ -532,6 +532,19 @@ async def test_a_lookup_is_not_sent_when_it_would_take_the_bucket_into_the_money
     assert len(shop.received) == 2
 
 
+async def test_a_card_reread_is_a_background_read_refused_in_the_money_share(client, shop) -> None:
+    """The mirror's re-read (poller, webhooks, our own writes' echo) never spends what NewStore's
+    calls need: with the bucket near half, it is not sent; a balance for NewStore still is."""
+    shop.then(answer(searched(available=1005)))
+    await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5))  # the bucket: 1005 of 2000
+    with pytest.raises(LedgerUnavailable):
+        await client.reread_card(card_id=CARD_ID, after=None, deadline=deadline_in(5))
+    assert [r.body["operationName"] for r in shop.received] == ["SearchCards"]  # nothing sent
+    shop.then(answer({"data": {"giftCard": None}, "extensions": cost(available=1005, requested=1)}))
+    assert await client.get_card(card_id=CARD_ID, deadline=deadline_in(5)) is None
+    assert [r.body["operationName"] for r in shop.received] == ["SearchCards", "GetCard"]
+
+
 async def test_a_lookup_above_the_money_share_is_sent(client, shop) -> None:
     shop.then(answer(searched(available=1500)), answer(searched(available=1494)))
     for _ in range(2):

@@ -311,6 +311,20 @@ async def test_a_lookup_is_refused_at_once_while_the_bucket_is_more_than_half_us
     assert (await client.find_by_code(code=CODE, deadline=deadline())) is not None
 
 
+async def test_a_card_reread_is_refused_at_once_while_the_bucket_is_more_than_half_used(shop, make_client):
+    client = make_client(bucket=LeakyBucket(40, 0.001))
+    card = shop.seed(code=CODE)
+    reading = await client.reread(card_id=card.id, after=None, deadline=deadline())
+    assert reading.card is not None and reading.card.id == card.id
+    for _ in range(20):
+        await client.bucket.take(deadline())
+    records, cards = shop.calls("list_operation_records"), shop.calls("get_gift_card")
+    with pytest.raises(LedgerUnavailable, match="kept for money calls"):
+        await client.reread(card_id=card.id, after=None, deadline=deadline())
+    assert (shop.calls("list_operation_records"), shop.calls("get_gift_card")) == (records, cards)
+    assert (await client.get_card(card_id=card.id, deadline=deadline())) is not None  # money still goes
+
+
 # ---- deactivate / configuration -----------------------------------------------------------------
 
 
