@@ -34,6 +34,7 @@ class Stack:
     sandbox_url: str
     graphql_url: str
     adapter_pid: int
+    metrics_url: str = ""
 
 
 async def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -89,7 +90,8 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
     try:
         await wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
         await wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
-        yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid)
+        yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid,
+                    f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         for process in (adapter, sandbox):
             process.terminate()

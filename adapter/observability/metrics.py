@@ -45,6 +45,10 @@ SHOPIFY_CALL_DURATION = Histogram(
     "shopify_call_duration_seconds", "GraphQL call latency to Shopify",
     ["operation", "result"], namespace=NAMESPACE, buckets=_LATENCY_BUCKETS,
 )
+SHOPIFY_QUERY_COST = Counter(
+    "shopify_query_cost_points", "Shopify cost points per document (its operation name): requested, and actually charged",
+    ["operation", "kind"], namespace=NAMESPACE,
+)
 SHOPIFY_THROTTLE_AVAILABLE = Gauge(
     "shopify_throttle_points_available", "Cost points available in Shopify's bucket, last seen",
     namespace=NAMESPACE,
@@ -124,6 +128,14 @@ LEDGER_REVIEWS = Counter(
 CAP_GUARD_REFUSALS = Counter(
     "instrument_cap_refusals", "Reservations Postgres refused at an instrument's cap constraint (answered 503)",
     namespace=NAMESPACE,
+)
+POLLER_PASSES = Counter(
+    "poller_passes", "Poller passes by this replica: led (it held the lease) or not_leader",
+    ["result"], namespace=NAMESPACE,
+)
+POLLER_CARDS = Counter(
+    "poller_cards", "Cards the poller re-read (reread) or put off to a later pass (deferred: the ledger's budget, a failure)",
+    ["result"], namespace=NAMESPACE,
 )
 RECONCILIATION_DRIFT = Gauge(
     "reconciliation_drift", "Journal movements and ledger entries that do not agree (last 24 h), by kind",
@@ -246,6 +258,10 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
             IDEMPOTENCY_CONFLICTS.labels(operation, result)
     for result in ("ok", "error"):
         RECONCILER_RUNS.labels(result)
+    for result in ("led", "not_leader"):
+        POLLER_PASSES.labels(result)
+    for result in ("reread", "deferred"):
+        POLLER_CARDS.labels(result)
     for reason in LOOKUP_SHED_REASONS:
         LOOKUPS_SHED.labels(reason)
     for phase in ("headers", "body"):

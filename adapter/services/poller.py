@@ -51,6 +51,7 @@ class Poller:
         loop = asyncio.get_running_loop()
         async with services.pool.acquire() as conn:
             if not await store.take_lease(conn, self._ledger, owner, lease):
+                metrics.POLLER_PASSES.labels("not_leader").inc()
                 return {"not_leader": 1}
             since = await store.watermark(conn, self._ledger)
         results = {"changed": 0, "cards": 0, "events": 0, "failed": 0}
@@ -70,14 +71,17 @@ class Poller:
             try:
                 results["events"] += await reread(services, card_id, loop.time() + settings.deadline)
                 results["cards"] += 1
+                metrics.POLLER_CARDS.labels("reread").inc()
             except UseCaseError as error:
                 results["failed"] += 1
+                metrics.POLLER_CARDS.labels("deferred").inc()
                 log.info("poll_card_deferred", card_id=card_id, reason=error.message)
         async with services.pool.acquire() as conn:
             # The books, as far as the mirror has caught up: /metrics shows drift as it appears.
             report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=24))
         for kind, count in report.drift.items():
             metrics.RECONCILIATION_DRIFT.labels(kind).set(count)
+        metrics.POLLER_PASSES.labels("led").inc()
         return results
 
     async def run(self, stopping: asyncio.Event) -> None:

@@ -8,10 +8,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
+
 from adapter.http.keys import SERVICES, WORKERS
 from adapter.ledgers.changes import CHANGE_MARGIN, ChangeWalk
 from adapter.ports import CardChanges, ChangedCard
 from adapter.store import poller as poller_store
+
+
+POLLER_SERIES = [("poller_passes_total", "led"), ("poller_passes_total", "not_leader"),
+                 ("poller_cards_total", "reread"), ("poller_cards_total", "deferred")]
+
+
+def counted(name: str, result: str) -> float:
+    return REGISTRY.get_sample_value(f"giftcard_adapter_{name}", {"result": result}) or 0.0
 
 
 def deadline() -> float:
@@ -39,9 +49,13 @@ async def test_the_poller_registers_cards_made_elsewhere_and_reads_them_first(ma
     first, second = await make_adapter(poll_batch=1), await make_adapter(poll_batch=1)
     made = [await ledger.make_card(f"pollcard0000000{n}", "50.00") for n in range(1, 4)]
     leader, other = first.server.app[WORKERS].poller, second.server.app[WORKERS].poller
+    before = {series: counted(*series) for series in POLLER_SERIES}
     passed = await leader.run_once()
     assert passed["changed"] >= 3 and passed["cards"] == 1
     assert await other.run_once() == {"not_leader": 1}  # the lease is held
+    assert {series: counted(*series) - before[series] for series in POLLER_SERIES} == {
+        ("poller_passes_total", "led"): 1, ("poller_passes_total", "not_leader"): 1,
+        ("poller_cards_total", "reread"): 1, ("poller_cards_total", "deferred"): 0}
     for _ in range(2):
         assert (await leader.run_once())["cards"] == 1  # every card gets its turn
     async with db.acquire() as conn:
