@@ -86,7 +86,8 @@ async def _resources(app: web.Application):
                              unknown_codes=UnknownCodes(ttl=settings.unknown_card_ttl_seconds),
                              card_numbers=CardNumberReader(settings.card_number_prefix_list,
                                                            settings.card_number_pattern),
-                             feed_subscribers=settings.feed_subscriber_names)
+                             feed_subscribers=settings.feed_subscriber_names,
+                             sync_hold_seconds=settings.sync_hold_seconds)
     if settings.feed_subscriber_names:
         log.info("feed_subscribers", names=list(settings.feed_subscriber_names))
     try:

@@ -60,6 +60,9 @@ class Capabilities:
     # The ledger can list the cards an order sold (Shopify: giftCards(query: "order_id:…")), so
     # a sale at the web shop announced by its order reaches the mirror (issue #12's intake).
     cards_by_order: bool = False
+    # Its history says what made each entry (a checkout, an admin, another app). Where it does
+    # not (Shopify), a foreign entry's cause comes from a webhook that announced it, if any.
+    entry_causes: bool = True
 
 
 # ---- results ----------------------------------------------------------------------------------

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # The intake (issue #12): webhooks' re-reads run at once after the answer; what is left (a
     # crash, a retry) is drained by every replica this often.
     intake_interval_seconds: float = Field(default=5.0, gt=0)
+    # On a ledger whose history does not say what made an entry (Shopify), a foreign entry that
+    # no webhook has explained yet is held back from the mirror and the feed this long after it
+    # happened, waiting for the order webhook that may explain it; then it is an admin_adjustment.
+    sync_hold_seconds: float = Field(default=120.0, ge=0, le=3600)
     # Graceful shutdown: readiness turns false, new requests are still served for the drain
     # window (the load balancer notices), then in-flight requests get shutdown_timeout to finish.
     shutdown_drain_seconds: float = Field(default=5.0, ge=0)

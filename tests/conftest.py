@@ -183,6 +183,7 @@ def adapter_settings(database_url: str, served_ledger, /, **overrides):
         card_code_key=SecretStr(CARD_CODE_KEY),
         idempotency_wait_seconds=3.0,
         workers_enabled=False,  # tests drive the reconciler and reaper passes themselves
+        sync_hold_seconds=0,  # re-reads mirror at once; the intake's Shopify tests hold (SYNC_HOLD_SECONDS)
     )
     values.update(overrides)
     settings = Settings(**values)

@@ -19,6 +19,8 @@ masked), amounts in minor units, `scene_type`.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 from adapter.services.intake import PresentedCode, Signal
@@ -58,6 +60,30 @@ def _gift_card_of(transaction: dict[str, Any]) -> str | None:
     return SHOPIFY_CARD + number if number else None
 
 
+_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,4})?$")
+
+
+_DEBITS = ("sale", "capture")
+_CREDITS = ("refund", "void")
+
+
+def _movements(transactions: list[dict[str, Any]]) -> tuple[tuple[str, Decimal, str], ...]:
+    """(card, what it did to the card's balance, cause) of each gift-card payment (a debit) or
+    refund (a credit), as Shopify's decimal string says it; a transaction of another kind or
+    without a readable amount announces nothing."""
+    moved: list[tuple[str, Decimal, str]] = []
+    for transaction in transactions:
+        card = _gift_card_of(transaction)
+        amount, kind = transaction.get("amount"), transaction.get("kind")
+        if card is None or not isinstance(amount, str) or not _AMOUNT.match(amount) or Decimal(amount) == 0:
+            continue
+        if kind in _DEBITS:
+            moved.append((card, -Decimal(amount), _PAYMENT_KINDS[kind]))
+        elif kind in _CREDITS:
+            moved.append((card, Decimal(amount), _PAYMENT_KINDS[kind]))
+    return tuple(moved)
+
+
 def _order_ref(order_id: str | None) -> str | None:
     return SHOPIFY_ORDER + order_id if order_id else None
 
@@ -67,15 +93,17 @@ def shopify_signal(topic: str, event_id: str, body: dict[str, Any]) -> Signal:
         card = _gift_card_of(body)
         order_id = _numeric(body.get("order_id"), SHOPIFY_ORDER)
         return Signal("shopify", event_id, topic, card_ids=(card,) if card else (),
-                      cause=_PAYMENT_KINDS.get(str(body.get("kind")), "online_checkout"), order_ref=_order_ref(order_id))
+                      cause=_PAYMENT_KINDS.get(str(body.get("kind")), "online_checkout"), order_ref=_order_ref(order_id),
+                      movements=_movements([body]))
     if topic == "refunds/create":
         order_id = _numeric(body.get("order_id"), SHOPIFY_ORDER)
-        cards = tuple(c for t in _objects(body.get("transactions")) if (c := _gift_card_of(t)))
+        transactions = _objects(body.get("transactions"))
+        cards = tuple(c for t in transactions if (c := _gift_card_of(t)))
         sold_refunded = any(isinstance(item.get("line_item"), dict) and item["line_item"].get("gift_card") is True
                             for item in _objects(body.get("refund_line_items")))
         orders = ((order_id, 0),) if order_id and sold_refunded else ()
         return Signal("shopify", event_id, topic, card_ids=cards, orders=orders, cause=SHOPIFY_CAUSES[topic],
-                      order_ref=_order_ref(order_id))
+                      order_ref=_order_ref(order_id), movements=_movements(transactions))
     # orders/paid, orders/cancelled: the order itself.
     order_id = _numeric(body.get("id"), SHOPIFY_ORDER) or _numeric(body.get("admin_graphql_api_id"), SHOPIFY_ORDER)
     sold = sum(_quantity(item) for item in _objects(body.get("line_items")) if item.get("gift_card") is True)
@@ -85,7 +113,7 @@ def shopify_signal(topic: str, event_id: str, body: dict[str, Any]) -> Signal:
     cards = tuple(c for t in transactions if (c := _gift_card_of(t)))
     orders = ((order_id, sold),) if order_id and sold else ()
     return Signal("shopify", event_id, topic, card_ids=cards, orders=orders, cause=SHOPIFY_CAUSES.get(topic),
-                  order_ref=_order_ref(order_id))
+                  order_ref=_order_ref(order_id), movements=_movements(transactions))
 
 
 def _quantity(item: dict[str, Any]) -> int:

@@ -136,3 +136,5 @@ class Services:
     card_numbers: CardNumberReader = field(default_factory=CardNumberReader)
     # The feed's subscribers (FEED_SUBSCRIBERS): each event is queued for each of them.
     feed_subscribers: tuple[str, ...] = ()
+    # How long an unexplained foreign entry waits for its webhook (SYNC_HOLD_SECONDS; sync.py).
+    sync_hold_seconds: float = 0.0

@@ -32,6 +32,7 @@ import asyncio
 import random
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import structlog
 
@@ -45,6 +46,8 @@ from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.ledger_errors import transient_from
 from adapter.services.reread import reread
+from adapter.services.sync import HeldBack
+from adapter.store import announcements
 from adapter.store import intake as store
 from adapter.store.completion import Movement
 from adapter.store.intake import Item, Want
@@ -101,6 +104,10 @@ class Signal:
     cause: str | None = None                         # the feed's cause for what it announces
     order_ref: str | None = None
     balance_hint: int | None = None                  # minor units, as SHOPLINE sends them
+    # The movements it announces on a card, where it says what they did to the balance
+    # (Shopify's gift-card payments and refunds: card, signed amount, cause): kept until a
+    # re-read finds the entry each explains, and only those entries take their cause and order.
+    movements: tuple[tuple[str, Decimal, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,10 @@ class Accepted:
 async def accept(services: Services, signal: Signal) -> Accepted:
     """Write the receipt and what must be re-read, in one transaction; Accepted(duplicate=True)
     for an event already received (nothing written)."""
-    wants = [Want("card", ledger_card_id=card_id, cause=signal.cause, order_ref=signal.order_ref, register=True)
+    announced = {card for card, _, _ in signal.movements}
+    # A card whose movements are announced: only entries matching them take the signal's word.
+    wants = [Want("card", ledger_card_id=card_id, cause=None if card_id in announced else signal.cause,
+                  order_ref=None if card_id in announced else signal.order_ref, register=True)
              for card_id in dict.fromkeys(signal.card_ids)]
     if services.ledger.capabilities.cards_by_order:
         wants += [Want("order", order_id=order_id, expected_cards=expected, cause=signal.cause,
@@ -123,6 +133,7 @@ async def accept(services: Services, signal: Signal) -> Accepted:
         async with conn.transaction():
             if not await store.record_receipt(conn, signal.source, signal.event_id, signal.topic):
                 return Accepted(duplicate=True)
+            await announcements.record(conn, signal.source, signal.event_id, signal.movements, signal.order_ref)
             ids = await store.enqueue(conn, signal.source, signal.event_id, wants)
     log.info("webhook_accepted", source=signal.source, topic=signal.topic, items=len(ids),
              balance_hint=_hint(services, signal.balance_hint))
@@ -268,6 +279,7 @@ class Intake:
                     INTAKE_QUEUE.set(await store.pending(conn))
                     if passes % 100 == 0:
                         await store.forget_receipts(conn, RECEIPT_RETENTION_SECONDS)
+                        await announcements.forget(conn, RECEIPT_RETENTION_SECONDS)
             except Exception:
                 log.warning("intake_pass_failed", exc_info=True)
             passes += 1
@@ -286,6 +298,8 @@ class Intake:
         except Decline as decline:
             log.info("intake_card_unknown", source=item.source, kind=item.kind, reason=decline.message)
             return await self._finish(item, "dropped")
+        except HeldBack as held:  # not a failure: come back when the hold is over
+            return await self._retry(item, held.message, wait=held.retry_after)
         except (UseCaseError, _NotYet) as failure:
             return await self._retry(item, failure.message if isinstance(failure, UseCaseError) else str(failure))
         except LedgerError as error:
@@ -347,14 +361,15 @@ class Intake:
             await store.done(conn, item.item_id)
         return result
 
-    async def _retry(self, item: Item, reason: str) -> str:
+    async def _retry(self, item: Item, reason: str, *, wait: float | None = None) -> str:
         settings = self._settings
         if item.attempts >= settings.max_attempts:
             log.warning("intake_item_given_up", source=item.source, kind=item.kind, attempts=item.attempts,
                         reason=reason)
             await self._finish(item, "given_up")
             return "given_up"
-        wait = min(settings.backoff_cap, settings.backoff_base * 2 ** (item.attempts - 1)) * random.uniform(0.5, 1.0)
+        if wait is None:
+            wait = min(settings.backoff_cap, settings.backoff_base * 2 ** (item.attempts - 1)) * random.uniform(0.5, 1.0)
         async with self._services.pool.acquire() as conn:
             await store.later(conn, item.item_id, wait, reason)
         log.info("intake_item_retried", source=item.source, kind=item.kind, attempts=item.attempts,

@@ -92,7 +92,7 @@ class ShopifyClient:
     """One shop's GraphQL endpoint. Share one instance (and its session) per shop."""
 
     capabilities = Capabilities("shopify", Moves.DELTA, notes=True, lookup_by_code=True, code_rule=SHOPIFY_CODE_RULE,
-                                cards_by_order=True)
+                                cards_by_order=True, entry_causes=False)
 
     def __init__(
         self,

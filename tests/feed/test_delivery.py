@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections import Counter
 from decimal import Decimal
@@ -87,11 +88,18 @@ async def test_a_subscriber_failing_for_a_while_gets_every_event_in_order_afterw
     subscriber.release()
     await wait_for(lambda: len(set(subscriber.sequences())) >= len(ids), timeout=15)
     await wait_for(lambda: queue_empty(db), timeout=5)
-    assert sorted(subscriber.sequences()) == ids  # none lost, none twice
-    for ledger_id, sequences in subscriber.by_card().items():
-        assert sequences == sorted(sequences), ledger_id
-    assert _counter("erp", "failed") - failed_before >= 16
+    received = subscriber.sequences()
+    assert sorted(set(received)) == ids  # none lost
     logged = LOG_BUFFER.getvalue()
+    # At least once: an event is sent again only when its answer did not come in time (the
+    # subscriber took it, our 0.5 s ran out first: a loaded machine), never for anything else.
+    twice = {sequence for sequence in received if received.count(sequence) > 1}
+    timed_out = {line["sequence"] for line in map(json.loads, logged.splitlines())
+                 if line.get("event") == "feed_delivery_failed" and line.get("error") == "timeout"}
+    assert twice <= timed_out, twice - timed_out
+    for ledger_id, sequences in subscriber.by_card().items():
+        assert sequences == sorted(sequences), ledger_id  # a resend comes before the card's next event
+    assert _counter("erp", "failed") - failed_before >= 16
     assert '"error": "timeout"' in logged and '"error": "http 500"' in logged
     assert subscriber.url not in logged and "down for maintenance" not in logged
 

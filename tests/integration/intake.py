@@ -8,8 +8,9 @@ from adapter.http.webhooks import INTAKE
 from tests.served import wait_for
 
 
-async def quiet(adapter) -> None:
-    """Every re-read the webhooks left is done (a deferred one is drained again until it is)."""
+async def quiet(adapter, timeout: float = 10, *, hurry: bool = True) -> None:
+    """Every re-read the webhooks left is done (a deferred one is drained again until it is; with
+    `hurry`, at once rather than after its wait)."""
     intake = adapter.server.app[INTAKE]
 
     async def drained():
@@ -17,11 +18,12 @@ async def quiet(adapter) -> None:
         async with adapter.server.app[SERVICES].pool.acquire() as conn:
             if await conn.fetchval("SELECT count(*) FROM intake_queue") == 0:
                 return True
-            await conn.execute("UPDATE intake_queue SET next_attempt_at = now()")  # no waiting out a backoff
+            if hurry:
+                await conn.execute("UPDATE intake_queue SET next_attempt_at = now()")  # no waiting out a backoff
         await intake.drain_once()
         return False
 
-    await wait_for(drained, 10)
+    await wait_for(drained, timeout)
 
 
 async def events(db, last: str = "order_ref") -> list[tuple]:
