@@ -28,11 +28,10 @@ _CARD_FIELDS = (
 
 _USER_ERRORS = "userErrors { field code message }"
 
-# Credit and debit payloads have no `giftCard` field (spec §4): the card is reached through the
-# transaction, which costs 11 instead of 10 but saves a read for the new balance.
-_TRANSACTION_FIELDS = (
-    f"id note processedAt amount {_MONEY} giftCard {{ id balance {_MONEY} }}"
-)
+# What a debit or credit's answer is read for: its id and amount (and note, processedAt to settle
+# it). Not the transaction's `giftCard`: no use case reads the balance after it, it costs one
+# point more (11 instead of 10), and API version 2025-01 has no such field (issue #13).
+_TRANSACTION_FIELDS = f"id note processedAt amount {_MONEY}"
 
 CREATE_CARD = Document(
     operation_name="CreateCard",

@@ -28,8 +28,8 @@ from adapter.shopify.mapping import ThrottleStatus
 # transactions(first: 5) 9. Shopify refunds the unused part, so erring high only costs latency.
 ESTIMATED_COST: dict[str, float] = {
     "CreateCard": 10,
-    "DebitCard": 11,
-    "CreditCard": 11,
+    "DebitCard": 10,
+    "CreditCard": 10,
     "DeactivateCard": 10,
     "GetCard": 2,
     "ReadCard": 104,     # card 2 + connection 2 + 50 nodes x (node + amount)
