@@ -59,8 +59,8 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
 
     On a ledger whose history names no causes, a foreign entry no announcement explains is held
     back (it and every later entry) until SYNC_HOLD_SECONDS after it happened: its webhook may
-    still come. What came before it is mirrored; then RetryLater (the card is due again at the
-    poller's next pass, and a webhook's re-read is retried)."""
+    still come. What came before it is mirrored; then HeldBack (a webhook's re-read is retried,
+    and the poller takes the card first, once the hold is over)."""
     async with services.pool.acquire() as conn:
         state = await mirror.sync_state(conn, card_id)
     try:
@@ -91,16 +91,16 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
         events = [event for event in events if event is not None]
         await feed.append(conn, events, services.feed_subscribers)
         balance = card.balance.amount - sum((e.delta.amount for e in entries[len(taken):]), Decimal(0))
+        due_at = entries[len(taken)].processed_at + timedelta(seconds=services.sync_hold_seconds) if held else None
         await mirror.record_position(conn, card_id, taken[-1].id if taken else None, balance,
-                                     card.balance.currency, enabled, card.last_characters, due_again=held)
+                                     card.balance.currency, enabled, card.last_characters, due_at=due_at)
     if events:
         log.info("card_resynced", card_id=card_id, entries=len(taken), events=len(events))
     if held:
         log.info("card_resync_held", card_id=card_id, held=len(entries) - len(taken))
-        assert hold_after is not None
-        until = entries[len(taken)].processed_at - hold_after  # when its hold is over
+        assert due_at is not None
         raise HeldBack("a change of the card waits for the webhook that may explain it",
-                       retry_after=max(0.5, until.total_seconds() + 0.5))
+                       retry_after=max(0.5, (due_at - datetime.now(UTC)).total_seconds() + 0.5))
     return len(events)
 
 

@@ -82,17 +82,17 @@ async def insert_new(conn, card_id: str, rows: list[MirrorRow]) -> set[str]:
 
 
 async def record_position(conn, card_id: str, last_entry_id: str | None, balance: Decimal, currency: str,
-                          enabled: bool, last_characters: str, *, due_again: bool = False) -> None:
-    """Where the mirror is: its last entry and the balance after it. `due_again`: entries are
-    held back, so the poller takes the card first at its next pass (store/poller.cards_due)."""
+                          enabled: bool, last_characters: str, *, due_at: datetime | None = None) -> None:
+    """Where the mirror is: its last entry and the balance after it. `due_at`: entries are held
+    back until then, and the poller takes the card first once it is past (store/poller.cards_due)."""
     await conn.execute(
         """INSERT INTO card_sync (ledger_card_id, last_entry_id, balance, currency, enabled, last_characters,
                                   changed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (ledger_card_id) DO UPDATE
               SET last_entry_id = coalesce(EXCLUDED.last_entry_id, card_sync.last_entry_id),
                   balance = EXCLUDED.balance, currency = EXCLUDED.currency, enabled = EXCLUDED.enabled,
                   last_characters = EXCLUDED.last_characters, synced_at = now(),
-                  changed_at = CASE WHEN $7 THEN now() ELSE card_sync.changed_at END""",
-        card_id, last_entry_id, balance, currency, enabled, last_characters, due_again,
+                  changed_at = coalesce(EXCLUDED.changed_at, card_sync.changed_at)""",
+        card_id, last_entry_id, balance, currency, enabled, last_characters, due_at,
     )

@@ -26,11 +26,13 @@ async def release_lease(conn, ledger: str, holder: str) -> None:
 async def cards_due(conn, limit: int) -> list[str]:
     """Known cards (our code registry, and the cards known by ledger id only: ledger_cards, met
     through a webhook or the change list), the never-synced first, then those the ledger listed
-    as changed since their last sync, then the longest unsynced."""
+    as changed since their last sync (or whose held-back change is due now), then the longest
+    unsynced."""
     rows = await conn.fetch(
         """SELECT c.shopify_id FROM (SELECT shopify_id FROM cards UNION SELECT ledger_card_id FROM ledger_cards) c
              LEFT JOIN card_sync s ON s.ledger_card_id = c.shopify_id
-            ORDER BY s.synced_at IS NOT NULL, (s.changed_at >= date_trunc('second', s.synced_at)) IS NOT TRUE,
+            ORDER BY s.synced_at IS NOT NULL,
+                     (s.changed_at >= date_trunc('second', s.synced_at) AND s.changed_at <= now()) IS NOT TRUE,
                      s.synced_at, c.shopify_id
             LIMIT $1""",
         limit,
