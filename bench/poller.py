@@ -11,9 +11,10 @@ Points are what the sandbox reported in `extensions.cost` and the adapter counte
 giftcard_adapter_shopify_query_cost_points_total{operation, kind}: requested (what Shopify
 checks against the bucket before running a query) and actual (what it keeps).
 
-Two phases: the first round (every card new, each registered and read once), then a steady
-phase in which a tenth of the cards is debited elsewhere between passes (a checkout, an admin),
-as many times as there are passes.
+Three phases: the first round (every card new, each registered and read once); a busy one in
+which a tenth of the cards is debited elsewhere between passes (a checkout, an admin), as many
+times as there are passes; and a quiet one, after nothing has moved for longer than the change
+list's margin (2 min), when the list's walk stops at its first page.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapter import jsonio
+from adapter.ledgers.changes import CHANGE_MARGIN
 from adapter.shopify import documents
 from bench.harness import SANDBOX_TOKEN, print_table, running_stack
 
@@ -114,6 +116,13 @@ async def measure(cards: int, passes: int, batch: int, interval: float) -> None:
             await wait_passes(session, stack.metrics_url, 1)
         steady = delta(await scrape(session, stack.metrics_url), steady_start)
         rows += rows_for(f"steady ({cards // 10} cards moved per pass)", steady, interval)
+        # Quiet: nothing moved for longer than the change list's margin, so its walk stops at
+        # the first page; the round over the known cards goes on.
+        await asyncio.sleep(CHANGE_MARGIN.total_seconds() + 5)
+        quiet_start = await scrape(session, stack.metrics_url)
+        await wait_passes(session, stack.metrics_url, max(5, passes // 3))
+        rows += rows_for("quiet (nothing moved for 2 min)", delta(await scrape(session, stack.metrics_url),
+                                                                    quiet_start), interval)
     print_table(f"Poller points, {cards} cards, POLL_BATCH={batch}; per hour at POLL_INTERVAL_SECONDS={interval:g}",
                 ["phase", "document", "passes", "cards re-read", "deferred", "requested/pass",
                  "actual/pass", "actual/hour"], rows)

@@ -4,7 +4,7 @@ the watermark, less a margin, and move the watermark only over what the walk has
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -18,9 +18,21 @@ CHANGE_MARGIN = timedelta(minutes=2)
 
 
 class ChangeWalk:
-    def __init__(self, since: str | None) -> None:
+    """The watermark is "<newest update listed>|<when that walk started>" (a plain time: an older
+    watermark, read as the newest update). The walk goes down to the newest update less the
+    margin, but never below the last walk's start less the margin: an update stamped before
+    that was visible to the last walk, which listed it. So a quiet shop's pass reads one short
+    page, not again every card of the last burst (all within the margin of its newest update)."""
+
+    def __init__(self, since: str | None, now: datetime | None = None) -> None:
+        self._started = now or datetime.now(UTC)
+        newest, _, walked = (since or "").partition("|")
+        self._since_newest = datetime.fromisoformat(newest) if newest else None
+        floor = self._since_newest - CHANGE_MARGIN if self._since_newest else None
+        if floor is not None and walked:
+            floor = max(floor, min(self._since_newest, datetime.fromisoformat(walked) - CHANGE_MARGIN))
         self._since = since
-        self._floor = datetime.fromisoformat(since) - CHANGE_MARGIN if since else None
+        self._floor = floor
         self._newest: datetime | None = None
         self.cards: list[ChangedCard] = []
 
@@ -36,16 +48,20 @@ class ChangeWalk:
         return True
 
     def complete(self) -> CardChanges:
-        """The walk reached the floor (or the last page): the newest update seen is the watermark."""
-        if self._newest is None or (self._since is not None and datetime.fromisoformat(self._since) >= self._newest):
+        """The walk reached the floor (or the last page): the newest update seen (or the one
+        before, if none is newer) and this walk's start are the next watermark."""
+        newest = self._newest
+        if self._since_newest is not None and (newest is None or self._since_newest >= newest):
+            newest = self._since_newest
+        if newest is None:
             return CardChanges(self.cards, self._since)
-        return CardChanges(self.cards, self._newest.isoformat())
+        return CardChanges(self.cards, f"{newest.isoformat()}|{self._started.isoformat()}")
 
     def truncated(self, ledger: str) -> CardChanges:
         """More cards changed than a pass may read: the watermark stays (none yet: the newest
         seen), so the next pass reads from the top again; the poller's round of known cards
         covers the rest meanwhile. Nothing below it is skipped."""
         log.warning("change_list_truncated", ledger=ledger, cards=len(self.cards))
-        if self._since is None:
-            return self.complete()
+        if self._since is None:  # the newest seen, without a walk time: the margin counts from it
+            return CardChanges(self.cards, self._newest.isoformat() if self._newest else None)
         return CardChanges(self.cards, self._since)

@@ -42,7 +42,8 @@ async def test_the_change_list_names_cards_made_or_changed_since_the_watermark(m
         assert int(again.watermark) >= int(later)
     else:  # by last update, newest first: the walk stops at the watermark (less the margin)
         ahead = (datetime.now(UTC) + CHANGE_MARGIN + timedelta(minutes=1)).isoformat()
-        assert await port.changed_cards(since=ahead, deadline=deadline()) == CardChanges([], ahead)
+        nothing = await port.changed_cards(since=ahead, deadline=deadline())
+        assert nothing.cards == [] and nothing.watermark.startswith(f"{ahead}|")
 
 
 async def test_the_poller_registers_cards_made_elsewhere_and_reads_them_first(make_adapter, ledger, db):
@@ -95,20 +96,35 @@ def _card(n: int, updated: datetime) -> ChangedCard:
 
 def test_a_walk_stops_below_the_watermark_less_the_margin_and_moves_it_to_the_newest_update():
     mark = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    walk = ChangeWalk(mark.isoformat())
+    now = mark + timedelta(minutes=6)
+    walk = ChangeWalk(mark.isoformat(), now=now)  # a watermark without a walk time: the older form
     assert walk.take(_card(1, mark + timedelta(minutes=5)))
     assert walk.take(_card(2, mark - CHANGE_MARGIN))        # within the margin: listed again
     assert not walk.take(_card(3, mark - CHANGE_MARGIN - timedelta(seconds=1)))
     changes = walk.complete()
     assert [c.card_id for c in changes.cards] == ["card-1", "card-2"]
-    assert changes.watermark == (mark + timedelta(minutes=5)).isoformat()
+    assert changes.watermark == f"{(mark + timedelta(minutes=5)).isoformat()}|{now.isoformat()}"
 
 
-def test_a_walk_with_nothing_newer_keeps_the_watermark():
+def test_a_walk_with_nothing_newer_keeps_the_newest_update_and_notes_its_own_time():
     mark = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    walk = ChangeWalk(mark.isoformat())
+    now = mark + timedelta(seconds=40)
+    walk = ChangeWalk(mark.isoformat(), now=now)
     assert walk.take(_card(1, mark - timedelta(seconds=30)))
-    assert walk.complete().watermark == mark.isoformat()
+    assert walk.complete().watermark == f"{mark.isoformat()}|{now.isoformat()}"
+
+
+def test_a_quiet_shop_is_walked_from_the_last_walk_less_the_margin_not_the_whole_last_burst():
+    burst_end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    # The last walk ran long after the burst: everything before its start less the margin was visible to it.
+    walk = ChangeWalk(f"{burst_end.isoformat()}|{(burst_end + timedelta(minutes=10)).isoformat()}",
+                      now=burst_end + timedelta(minutes=10, seconds=30))
+    assert walk.take(_card(1, burst_end))  # the newest update: listed again (a re-read adds nothing)
+    assert not walk.take(_card(2, burst_end - timedelta(seconds=1)))  # the rest of the burst: not again
+    # Soon after the burst, the margin still counts from the last walk's start.
+    recent = ChangeWalk(f"{burst_end.isoformat()}|{(burst_end + timedelta(seconds=30)).isoformat()}")
+    assert recent.take(_card(2, burst_end - timedelta(seconds=60)))
+    assert not recent.take(_card(3, burst_end + timedelta(seconds=30) - CHANGE_MARGIN - timedelta(seconds=1)))
 
 
 def test_a_truncated_walk_never_moves_the_watermark_past_what_it_did_not_list():
