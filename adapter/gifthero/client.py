@@ -47,13 +47,14 @@ import structlog
 
 from adapter.domain.money import MAX_INTEGER_DIGITS, Money, parse_currency
 from adapter.gifthero import errors, mapping
-from adapter.ledgers.changes import ChangeWalk
+from adapter.ledgers.changes import walk_changes
 from adapter.ledgers.rest import RestAnswer, RestTransport
 from adapter.ports import (
     BalanceEntry,
     CardChanges,
     Capabilities,
     CardReading,
+    ChangedCard,
     CodeRule,
     DeclineReason,
     LedgerCard,
@@ -185,19 +186,15 @@ class GiftHeroClient:
     async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
         """/gift-cards/search ordered by updated_at, newest first (adapter.ledgers.changes), at
         most CHANGE_PAGES pages a pass: a balance PUT, a checkout or a disable updates a card."""
-        walk = ChangeWalk(since)
-        pages = self._pages("/gift-cards/search", {"order": "updated_at DESC"}, deadline=deadline,
-                            operation="search")
-        async with aclosing(pages):
-            read = 0
-            async for nodes in pages:
-                for node in nodes:
-                    if not walk.take(self._read(mapping.changed_card, node, operation="search")):
-                        return walk.complete()
-                read += 1
-                if read >= CHANGE_PAGES:
-                    return walk.truncated(VENDOR)
-        return walk.complete()
+        async def read_page(page_info: str | None) -> tuple[list[ChangedCard], str | None]:
+            query = {"page_info": page_info} if page_info else {"order": "updated_at DESC"}
+            answer = await self._call("GET", "/gift-cards/search", params={**query, "limit": str(self._page_size)},
+                                      deadline=deadline, write=False, operation="search", lookup=True)
+            nodes = self._read(mapping.card_nodes, answer.body, operation="search")
+            cards = [self._read(mapping.changed_card, node, operation="search") for node in nodes]
+            return cards, self._read(mapping.page_info, answer.link("next"), operation="search")
+
+        return await walk_changes(since, read_page, CHANGE_PAGES, VENDOR)
 
     async def configuration(self, *, deadline: float) -> LedgerConfiguration:
         """No such endpoint (see the module docstring): no call."""

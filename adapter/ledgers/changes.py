@@ -1,9 +1,23 @@
 """The poller's change list on a ledger that lists cards by their last update, newest first
-(Shopify's giftCards by UPDATED_AT, Gift Card Hero's search ordered by updated_at): walk down to
-the watermark, less a margin, and move the watermark only over what the walk has listed."""
+(Shopify's giftCards by UPDATED_AT, Gift Card Hero's search ordered by updated_at).
+
+Each pass walks from the top down to a floor, reading at most a few pages. The floor is the
+newest update listed before less a margin (an update committed late, or stamped by a clock a
+little behind, is listed again rather than missed: a re-read of an unchanged card appends
+nothing), but never below the last walk's start less the margin: an update stamped before that
+was visible to the last walk, which listed it. So a quiet shop's pass reads one short page.
+
+A walk that runs out of pages before its floor (a burst of changes, or the first pass over a
+shop's every card) is resumed at the next pass from where it stopped (the page cursor) after
+the new top has been read: nothing between the top and the floor is ever skipped, however long
+the list. The watermark (opaque to everything but this module) holds all of it.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -12,56 +26,94 @@ from adapter.ports import CardChanges, ChangedCard
 
 log = structlog.get_logger(__name__)
 
-# An update committed late, or stamped by a clock a little behind: listed again rather than missed
-# (a re-read of an unchanged card appends nothing).
 CHANGE_MARGIN = timedelta(minutes=2)
 
+# One page of the list, newest first, from a cursor (None: the top): its cards, and the cursor of
+# the next page (None: the list ends here).
+PageReader = Callable[[str | None], Awaitable[tuple[list[ChangedCard], str | None]]]
 
-class ChangeWalk:
-    """The watermark is "<newest update listed>|<when that walk started>" (a plain time: an older
-    watermark, read as the newest update). The walk goes down to the newest update less the
-    margin, but never below the last walk's start less the margin: an update stamped before
-    that was visible to the last walk, which listed it. So a quiet shop's pass reads one short
-    page, not again every card of the last burst (all within the margin of its newest update)."""
 
-    def __init__(self, since: str | None, now: datetime | None = None) -> None:
-        self._started = now or datetime.now(UTC)
-        newest, _, walked = (since or "").partition("|")
-        self._since_newest = datetime.fromisoformat(newest) if newest else None
-        floor = self._since_newest - CHANGE_MARGIN if self._since_newest else None
-        if floor is not None and walked:
-            floor = max(floor, min(self._since_newest, datetime.fromisoformat(walked) - CHANGE_MARGIN))
-        self._since = since
-        self._floor = floor
-        self._newest: datetime | None = None
-        self.cards: list[ChangedCard] = []
+# Unfinished walks kept at most; past that the two newest merge (the newer one's continuation
+# covers the older one's range, from higher up).
+MAX_UNFINISHED = 4
 
-    def take(self, card: ChangedCard) -> bool:
-        """List a card (its updated_at set); False once the walk is below the floor (this card
-        and all after it are older than the watermark allows): stop."""
-        updated = card.updated_at
-        if self._floor is not None and updated < self._floor:
-            return False
-        if self._newest is None or updated > self._newest:
-            self._newest = updated
-        self.cards.append(card)
-        return True
 
-    def complete(self) -> CardChanges:
-        """The walk reached the floor (or the last page): the newest update seen (or the one
-        before, if none is newer) and this walk's start are the next watermark."""
-        newest = self._newest
-        if self._since_newest is not None and (newest is None or self._since_newest >= newest):
-            newest = self._since_newest
-        if newest is None:
-            return CardChanges(self.cards, self._since)
-        return CardChanges(self.cards, f"{newest.isoformat()}|{self._started.isoformat()}")
+@dataclass(frozen=True)
+class Watermark:
+    newest: datetime | None = None        # the newest update listed so far
+    walked: datetime | None = None        # when the last walk from the top started
+    # Walks left unfinished, oldest first: (the cursor to go on from, how far down: None to the end).
+    unfinished: tuple[tuple[str, datetime | None], ...] = ()
 
-    def truncated(self, ledger: str) -> CardChanges:
-        """More cards changed than a pass may read: the watermark stays (none yet: the newest
-        seen), so the next pass reads from the top again; the poller's round of known cards
-        covers the rest meanwhile. Nothing below it is skipped."""
-        log.warning("change_list_truncated", ledger=ledger, cards=len(self.cards))
-        if self._since is None:  # the newest seen, without a walk time: the margin counts from it
-            return CardChanges(self.cards, self._newest.isoformat() if self._newest else None)
-        return CardChanges(self.cards, self._since)
+    @classmethod
+    def parse(cls, raw: str | None) -> Watermark:
+        """The JSON this module writes; an older watermark was the newest update's time alone."""
+        if not raw:
+            return cls()
+        if not raw.startswith("{"):
+            return cls(newest=datetime.fromisoformat(raw))
+        fields = json.loads(raw)
+        moment = lambda value: datetime.fromisoformat(value) if value else None  # noqa: E731
+        return cls(moment(fields.get("newest")), moment(fields.get("walked")),
+                   tuple((cursor, moment(floor)) for cursor, floor in fields.get("unfinished") or ()))
+
+    def dump(self) -> str:
+        moment = lambda value: value.isoformat() if value else None  # noqa: E731
+        return json.dumps({"newest": moment(self.newest), "walked": moment(self.walked),
+                           "unfinished": [[cursor, moment(floor)] for cursor, floor in self.unfinished]})
+
+    def top_floor(self) -> datetime | None:
+        if self.newest is None:
+            return None  # the first walk: the whole list, over as many passes as it takes
+        floor = self.newest - CHANGE_MARGIN
+        if self.walked is not None:
+            floor = max(floor, min(self.newest, self.walked - CHANGE_MARGIN))
+        return floor
+
+
+async def walk_changes(since: str | None, read_page: PageReader, max_pages: int, ledger: str,
+                       now: datetime | None = None) -> CardChanges:
+    """One pass: the top down to its floor, then, with the pages left (at least one while any
+    is unfinished, so none waits forever behind a busy top), unfinished walks, oldest first."""
+    mark = Watermark.parse(since)
+    started = now or datetime.now(UTC)
+    cards: list[ChangedCard] = []
+    budget = [max_pages]
+
+    async def walk(cursor: str | None, floor: datetime | None, pages: int) -> str | None:
+        """Down from `cursor` to `floor`, at most `pages`; where to go on from if not there."""
+        for _ in range(pages):
+            page, next_cursor = await read_page(cursor)
+            budget[0] -= 1
+            for card in page:
+                if floor is not None and card.updated_at < floor:
+                    return None
+                cards.append(card)
+            if next_cursor is None:
+                return None
+            cursor = next_cursor
+        return cursor
+
+    unfinished = list(mark.unfinished)
+    top_floor = mark.top_floor()
+    stopped = await walk(None, top_floor, max(1, max_pages - (1 if unfinished else 0)))
+    fresh = [(stopped, top_floor)] if stopped is not None else []
+    while unfinished and budget[0] > 0:
+        cursor, floor = unfinished[0]
+        left = await walk(cursor, floor, budget[0])
+        if left is None:
+            unfinished.pop(0)
+        else:
+            unfinished[0] = (left, floor)
+    unfinished += fresh
+    while len(unfinished) > MAX_UNFINISHED:
+        (_, older_floor), (cursor, newer_floor) = unfinished[-2], unfinished[-1]
+        floors = [f for f in (older_floor, newer_floor) if f is not None]
+        unfinished[-2:] = [(cursor, min(floors) if len(floors) == 2 else None)]
+    if stopped is not None:
+        log.warning("change_list_truncated", ledger=ledger, cards=len(cards), unfinished=len(unfinished))
+    newest = max([c.updated_at for c in cards if c.updated_at is not None] + ([mark.newest] if mark.newest else []),
+                 default=None)
+    if newest is None:
+        return CardChanges(cards, since)
+    return CardChanges(cards, Watermark(newest, started, tuple(unfinished)).dump())

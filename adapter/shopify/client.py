@@ -34,13 +34,14 @@ from adapter.observability.metrics import (
     SHOPIFY_THROTTLE_WAIT,
 )
 from adapter.ledgers import exchange
-from adapter.ledgers.changes import ChangeWalk
+from adapter.ledgers.changes import walk_changes
 from adapter.ledgers.exchange import MaybeSent, NotSent
 from adapter.ledgers.marker import marker
 from adapter.ports import (
     BalanceEntry,
     CardChanges,
     CardReading,
+    ChangedCard,
     Capabilities,
     CodeRule,
     EntryKind,
@@ -274,17 +275,12 @@ class ShopifyClient:
     async def changed_cards(self, *, since: str | None, deadline: float) -> CardChanges:
         """giftCards by UPDATED_AT, newest first (adapter.ledgers.changes), at most CHANGE_PAGES
         pages a pass. On the lookups' terms, like cards_of_order."""
-        walk = ChangeWalk(since)
-        after: str | None = None
-        for _ in range(CHANGE_PAGES):
+        async def read_page(after: str | None) -> tuple[list[ChangedCard], str | None]:
             page = await self._call(documents.CHANGED_CARDS, {"first": CHANGE_PAGE_SIZE, "after": after},
                                     mapping.changed_cards_page, deadline, lookup_share=self.lookups.share)
-            if not all(walk.take(card) for card in page.cards):
-                return walk.complete()
-            if not page.has_next_page or not page.end_cursor:
-                return walk.complete()
-            after = page.end_cursor
-        return walk.truncated("shopify")
+            return page.cards, page.end_cursor if page.has_next_page and page.end_cursor else None
+
+        return await walk_changes(since, read_page, CHANGE_PAGES, "shopify")
 
     async def settle_background(self, *, deadline: float) -> int:
         return 0  # deltas with notes: every write is settled by find_write alone

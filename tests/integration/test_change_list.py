@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import REGISTRY
 
 from adapter.http.keys import SERVICES, WORKERS
-from adapter.ledgers.changes import CHANGE_MARGIN, ChangeWalk
+from adapter.ledgers.changes import CHANGE_MARGIN, Watermark, walk_changes
 from adapter.ports import CardChanges, ChangedCard
 from adapter.store import poller as poller_store
 
@@ -43,7 +43,7 @@ async def test_the_change_list_names_cards_made_or_changed_since_the_watermark(m
     else:  # by last update, newest first: the walk stops at the watermark (less the margin)
         ahead = (datetime.now(UTC) + CHANGE_MARGIN + timedelta(minutes=1)).isoformat()
         nothing = await port.changed_cards(since=ahead, deadline=deadline())
-        assert nothing.cards == [] and nothing.watermark.startswith(f"{ahead}|")
+        assert nothing.cards == [] and Watermark.parse(nothing.watermark).newest.isoformat() == ahead
 
 
 async def test_the_poller_registers_cards_made_elsewhere_and_reads_them_first(make_adapter, ledger, db):
@@ -94,44 +94,82 @@ def _card(n: int, updated: datetime) -> ChangedCard:
     return ChangedCard(f"card-{n}", f"{n:04d}", updated)
 
 
-def test_a_walk_stops_below_the_watermark_less_the_margin_and_moves_it_to_the_newest_update():
-    mark = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    now = mark + timedelta(minutes=6)
-    walk = ChangeWalk(mark.isoformat(), now=now)  # a watermark without a walk time: the older form
-    assert walk.take(_card(1, mark + timedelta(minutes=5)))
-    assert walk.take(_card(2, mark - CHANGE_MARGIN))        # within the margin: listed again
-    assert not walk.take(_card(3, mark - CHANGE_MARGIN - timedelta(seconds=1)))
-    changes = walk.complete()
-    assert [c.card_id for c in changes.cards] == ["card-1", "card-2"]
-    assert changes.watermark == f"{(mark + timedelta(minutes=5)).isoformat()}|{now.isoformat()}"
+class Listing:
+    """A ledger's list by last update, newest first, in pages of `size`; the cursor is the
+    position after a page (as a sort-key cursor is, for a list that does not change meanwhile)."""
+
+    def __init__(self, cards: list[ChangedCard], size: int = 2) -> None:
+        self.cards = sorted(cards, key=lambda c: c.updated_at, reverse=True)
+        self.size = size
+        self.pages_read = 0
+
+    async def read(self, cursor: str | None) -> tuple[list[ChangedCard], str | None]:
+        self.pages_read += 1
+        start = int(cursor or 0)
+        end = start + self.size
+        return self.cards[start:end], str(end) if end < len(self.cards) else None
 
 
-def test_a_walk_with_nothing_newer_keeps_the_newest_update_and_notes_its_own_time():
-    mark = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    now = mark + timedelta(seconds=40)
-    walk = ChangeWalk(mark.isoformat(), now=now)
-    assert walk.take(_card(1, mark - timedelta(seconds=30)))
-    assert walk.complete().watermark == f"{mark.isoformat()}|{now.isoformat()}"
+MARK = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def test_a_quiet_shop_is_walked_from_the_last_walk_less_the_margin_not_the_whole_last_burst():
-    burst_end = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    # The last walk ran long after the burst: everything before its start less the margin was visible to it.
-    walk = ChangeWalk(f"{burst_end.isoformat()}|{(burst_end + timedelta(minutes=10)).isoformat()}",
-                      now=burst_end + timedelta(minutes=10, seconds=30))
-    assert walk.take(_card(1, burst_end))  # the newest update: listed again (a re-read adds nothing)
-    assert not walk.take(_card(2, burst_end - timedelta(seconds=1)))  # the rest of the burst: not again
-    # Soon after the burst, the margin still counts from the last walk's start.
-    recent = ChangeWalk(f"{burst_end.isoformat()}|{(burst_end + timedelta(seconds=30)).isoformat()}")
-    assert recent.take(_card(2, burst_end - timedelta(seconds=60)))
-    assert not recent.take(_card(3, burst_end + timedelta(seconds=30) - CHANGE_MARGIN - timedelta(seconds=1)))
+def listed(changes) -> list[str]:
+    return [c.card_id for c in changes.cards]
 
 
-def test_a_truncated_walk_never_moves_the_watermark_past_what_it_did_not_list():
-    mark = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    walk = ChangeWalk(mark.isoformat())
-    assert walk.take(_card(1, mark + timedelta(hours=1)))
-    assert walk.truncated("test").watermark == mark.isoformat()
-    first = ChangeWalk(None)  # the first pass: no watermark yet, so the newest seen becomes it
-    assert first.take(_card(1, mark))
-    assert first.truncated("test").watermark == mark.isoformat()
+async def test_a_walk_stops_below_the_watermark_less_the_margin_and_moves_it_to_the_newest_update():
+    now = MARK + timedelta(minutes=6)
+    listing = Listing([_card(1, MARK + timedelta(minutes=5)), _card(2, MARK - CHANGE_MARGIN),
+                       _card(3, MARK - CHANGE_MARGIN - timedelta(seconds=1)), _card(4, MARK - timedelta(hours=1))])
+    # A watermark of the older form (the newest update alone).
+    changes = await walk_changes(MARK.isoformat(), listing.read, 4, "test", now=now)
+    assert listed(changes) == ["card-1", "card-2"]  # card-2: within the margin, listed again
+    assert Watermark.parse(changes.watermark) == Watermark(MARK + timedelta(minutes=5), now)
+
+
+async def test_a_walk_with_nothing_newer_keeps_the_newest_update_and_notes_its_own_time():
+    now = MARK + timedelta(seconds=40)
+    listing = Listing([_card(1, MARK - timedelta(seconds=30))])
+    changes = await walk_changes(Watermark(MARK).dump(), listing.read, 4, "test", now=now)
+    assert Watermark.parse(changes.watermark) == Watermark(MARK, now)
+
+
+async def test_a_quiet_shop_is_walked_from_the_last_walk_less_the_margin_not_the_whole_last_burst():
+    burst = [_card(n, MARK - timedelta(seconds=n)) for n in range(10)]
+    listing = Listing(burst)
+    late = Watermark(MARK, MARK + timedelta(minutes=10)).dump()  # the last walk ran long after the burst
+    changes = await walk_changes(late, listing.read, 4, "test", now=MARK + timedelta(minutes=10, seconds=30))
+    assert listed(changes) == ["card-0"] and listing.pages_read == 1  # the newest again, not the burst
+    soon = Watermark(MARK, MARK + timedelta(seconds=30)).dump()  # soon after: the margin counts from the walk
+    listing.pages_read = 0
+    assert len(listed(await walk_changes(soon, listing.read, 10, "test"))) == 10
+
+
+async def test_a_walk_out_of_pages_goes_on_next_pass_after_the_new_top_and_skips_nothing():
+    old = [_card(n, MARK - timedelta(seconds=n)) for n in range(1, 10)]  # a burst of 9 since the watermark
+    listing = Listing(old)
+    first = await walk_changes(Watermark(MARK - timedelta(minutes=1)).dump(), listing.read, 2, "test",
+                               now=MARK + timedelta(seconds=5))
+    assert listed(first) == ["card-1", "card-2", "card-3", "card-4"]
+    assert Watermark.parse(first.watermark).unfinished
+    # Meanwhile two cards change (one of them already listed): they move to the top.
+    listing = Listing([*old[4:], _card(2, MARK + timedelta(seconds=20)), _card(10, MARK + timedelta(seconds=21))])
+    seen = set(listed(first))
+    mark = first.watermark
+    for n in range(12):  # the top stays busy for the first passes (all within the margin), then quiets
+        changes = await walk_changes(mark, listing.read, 2, "test", now=MARK + timedelta(seconds=40 + 60 * n))
+        seen |= set(listed(changes))
+        mark = changes.watermark
+    assert seen == {f"card-{n}" for n in range(1, 11)}
+    assert Watermark.parse(mark).unfinished == ()
+
+
+async def test_the_first_walk_lists_the_whole_list_over_as_many_passes_as_it_takes():
+    listing = Listing([_card(n, MARK - timedelta(days=n)) for n in range(7)])
+    seen, mark = set(), None
+    for _ in range(4):
+        changes = await walk_changes(mark, listing.read, 2, "test", now=MARK)
+        seen |= set(listed(changes))
+        mark = changes.watermark
+    assert seen == {f"card-{n}" for n in range(7)} and Watermark.parse(mark).unfinished == ()
+    assert Watermark.parse(mark).newest == MARK
