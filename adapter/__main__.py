@@ -341,6 +341,10 @@ def main(argv: list[str] | None = None) -> None:
     sandbox_cmd.add_argument("--port", type=int, default=8089)
     sandbox_cmd.add_argument("--bucket-size", type=float, default=2000.0, help="cost bucket size (points)")
     sandbox_cmd.add_argument("--restore-rate", type=float, default=100.0, help="cost points restored per second")
+    # The shop's settings (parsed by the sandbox itself: this image may carry no emulators).
+    sandbox_cmd.add_argument("--currency", help="the shop's currency (default USD)")
+    sandbox_cmd.add_argument("--issue-limit", help="the most one card may hold (default 3000)")
+    sandbox_cmd.add_argument("--purchase-limit", help="giftCardConfiguration's purchase limit (default 3000)")
     args = parser.parse_args(argv)
 
     if args.command == "feed" and args.feed_command == "listen":  # no settings, no database
@@ -351,14 +355,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "sandbox":
         configure_logging("console", "INFO")
         try:
-            from giftcard_emulators.shopify.config import SandboxConfig
-            from giftcard_emulators.shopify.server import run_sandbox
+            from giftcard_emulators.shopify.server import config_from_args, run_sandbox
         except ImportError:
             print("giftcard-adapter: the emulators are not installed here (a production image carries none): "
                   "pip install -e ./emulators", file=sys.stderr)
             raise SystemExit(2) from None
 
-        run_sandbox(args.host, args.port, SandboxConfig(bucket_size=args.bucket_size, restore_rate=args.restore_rate))
+        run_sandbox(args.host, args.port, config_from_args(sandbox_cmd, args))
         return
     # Only `serve` needs the ledger's settings; the rest need the database (and keys: the key).
     settings = _settings(serve=args.command == "serve", embedded=args.embedded)

@@ -53,6 +53,8 @@ async def test_update_user_errors_have_no_code(shop):
     assert unknown["data"]["giftCardUpdate"]["userErrors"] == [
         {"field": ["id"], "message": "The gift card could not be found."}]
     await shop.gql(DEACTIVATE, {"id": card})
+    # An existing customer: an unknown one is refused before anything else (test_customers_sorting_settings).
+    await shop.control("POST", "/sandbox/customers", {"id": 1}, expect=201)
     both = {"customerId": "gid://shopify/Customer/1", "expiresOn": "2030-01-01"}
     dead = (await shop.gql(UPDATE, {"id": card, "input": both}))["data"]["giftCardUpdate"]
     assert dead["userErrors"] == [{"field": ["input", "expiresOn"], "message": "The gift card is deactivated."}]

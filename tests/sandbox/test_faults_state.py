@@ -212,9 +212,12 @@ async def test_seeding_rejects_bad_input(shop):
 
 
 async def test_customers_make_customer_ids_valid_on_create(shop):
-    missing = await shop.create(customerId="gid://shopify/Customer/5", code="abc")
-    assert missing["userErrors"] == [{"field": ["input", "customerId"], "code": "CUSTOMER_NOT_FOUND",
-                                      "message": "The customer could not be found."}]  # checked before the code
+    payload = {"initialAmount": {"amount": "10.00", "currencyCode": "USD"},
+               "customerId": "gid://shopify/Customer/5", "code": "abc"}
+    missing = await shop.gql(CREATE, {"input": payload})
+    # Refused before the code is looked at, as a top-level error (test_customers_sorting_settings).
+    assert missing["data"] == {"giftCardCreate": None}
+    assert missing["errors"][0]["message"] == "Invalid id: gid://shopify/Customer/5"
     customer = await shop.control("POST", "/sandbox/customers", {"id": 5}, expect=201)
     assert customer == {"id": "gid://shopify/Customer/5"}
     made = await shop.create(customerId="gid://shopify/Customer/5")

@@ -167,8 +167,9 @@ async def test_id_filter(shop, catalogue):
     ("CREATED_AT", True, ["online", "expired", "empty", "partial", "full"]),
     ("UPDATED_AT", False, ["partial", "expired", "online", "empty", "full"]),
     ("UPDATED_AT", True, ["full", "empty", "online", "expired", "partial"]),
-    ("DISABLED_AT", False, ["empty", "full", "partial", "expired", "online"]),
-    ("DISABLED_AT", True, ["online", "expired", "partial", "full", "empty"]),
+    # Never deactivated is the smallest value (ties by id), then in the order of deactivation.
+    ("DISABLED_AT", False, ["partial", "expired", "online", "empty", "full"]),
+    ("DISABLED_AT", True, ["full", "empty", "online", "expired", "partial"]),
 ])
 async def test_sort_keys(shop, catalogue, sort, reverse, expected):
     assert ids(await search(shop, sort=sort, r=reverse)) == [catalogue[n] for n in expected]

@@ -144,12 +144,13 @@ async def test_aliased_mutations_apply_and_are_charged_separately(shop):
 # -- 1-4. more transport edges -------------------------------------------------------------------
 
 async def test_every_answer_on_the_graphql_path_names_the_version_served(shop):
+    # 2024-10 is no longer served: it falls forward to the oldest supported version (versions.py).
     path = "/admin/api/2024-10/graphql.json"
     ok, _ = await shop.raw(CONFIG_QUERY, path=path)
     denied, _ = await shop.raw(CONFIG_QUERY, path=path, token=None)
     bad = await shop.client.post(path, data=b"{", headers={"X-Shopify-Access-Token": TOKEN})
     assert [r.status for r in (ok, denied, bad)] == [200, 401, 400]
-    assert {r.headers["X-Shopify-API-Version"] for r in (ok, denied, bad)} == {"2024-10"}
+    assert {r.headers["X-Shopify-API-Version"] for r in (ok, denied, bad)} == {"2025-01"}
 
 
 async def test_token_is_checked_before_the_body(shop):

@@ -1,9 +1,27 @@
-"""Knobs of the local Shopify sandbox; all of them can be changed at runtime via /sandbox/config."""
+"""Knobs of the local Shopify sandbox; all of them can be changed at runtime via /sandbox/config.
+
+The shop settings a test or a demo most often changes, with their defaults:
+
+| setting          | default | CLI flag (`giftcard-adapter sandbox`, `python -m giftcard_emulators.shopify`) | POST /sandbox/config |
+|------------------|---------|------------------------------------|------------------|
+| shop currency    | USD     | `--currency EUR`                   | `{"currency": "EUR"}` |
+| issue limit      | 3000    | `--issue-limit 500`                | `{"issue_limit": "500"}` |
+| purchase limit   | 3000    | `--purchase-limit 250`             | `{"purchase_limit": "250"}` |
+
+The currency is the shop's: cards created without one (the deprecated `initialValue`) are made in
+it, and `giftCardConfiguration`, the issue-limit userError and customers' `amountSpent` show money
+in it; cards already issued keep theirs. The issue limit caps `giftCardCreate` (above it: userError
+GIFT_CARD_LIMIT_EXCEEDED "can't exceed $3,000.00 USD") and a credit's resulting balance; the
+purchase limit is only reported (`giftCardConfiguration.purchaseLimit`), since the sandbox sells
+no cards at checkout. Both limits are amounts in the shop currency.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+
+from adapter.domain.currencies import MINOR_UNITS
 
 
 @dataclass
@@ -20,3 +38,40 @@ class SandboxConfig:
     # What the order webhooks say of their origin (X-Shopify-Shop-Domain, X-Shopify-API-Version).
     shop_domain: str = "sandbox.myshopify.com"
     webhook_api_version: str = "2026-10"
+
+
+# -- shop settings from flags or the control endpoint --------------------------------------------
+# One parse for both entry points, so `--issue-limit 0` and {"issue_limit": "0"} fail alike.
+
+def shop_currency(value: object) -> str:
+    if not isinstance(value, str) or value not in MINOR_UNITS:
+        raise ValueError("currency must be an ISO-4217 code")
+    return value
+
+
+def shop_limit(value: object, name: str) -> Decimal:
+    """A positive, finite amount: Shopify has no shop whose limit is zero or negative."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise ValueError(f"{name} must be a finite decimal string")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"{name} must be a finite decimal string") from exc
+    if not amount.is_finite():
+        raise ValueError(f"{name} must be a finite decimal string")
+    if amount <= 0:
+        raise ValueError(f"{name} must be positive")
+    return amount
+
+
+def shop_settings(currency: str | None = None, issue_limit: str | None = None,
+                  purchase_limit: str | None = None, **other: object) -> SandboxConfig:
+    """A config from command-line values; None keeps the default. Raises ValueError."""
+    config = SandboxConfig(**other)  # type: ignore[arg-type]
+    if currency is not None:
+        config.currency = shop_currency(currency)
+    if issue_limit is not None:
+        config.issue_limit = shop_limit(issue_limit, "issue_limit")
+    if purchase_limit is not None:
+        config.purchase_limit = shop_limit(purchase_limit, "purchase_limit")
+    return config

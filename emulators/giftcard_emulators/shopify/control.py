@@ -15,6 +15,7 @@ from adapter.domain.currencies import MINOR_UNITS
 from giftcard_emulators import control
 from giftcard_emulators.control import BadInput, control_body
 from giftcard_emulators.shopify import orders
+from giftcard_emulators.shopify.config import shop_currency, shop_limit
 from giftcard_emulators.webhooks import webhook_routes
 from giftcard_emulators.shopify.formatting import decimal_string, gid
 from giftcard_emulators.shopify.graphql_endpoint import dumps
@@ -54,7 +55,8 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
     guarded = control.guarded(_json)
 
     async def state(_request: web.Request) -> web.Response:
-        return _json({"cards": sandbox.state.snapshot(), "held": len(sandbox.faults.held),
+        return _json({"cards": sandbox.state.snapshot(), "customers": sandbox.state.customers_snapshot(),
+                      "held": len(sandbox.faults.held),
                       "faults_fired": sandbox.faults.fired,
                       "throttleStatus": sandbox.bucket.status(),
                       "calls": dict(sandbox.calls), "bucket_minimum": sandbox.bucket.minimum,
@@ -76,13 +78,16 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         unknown = set(body) - known
         if unknown:
             raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
-        for name in ("issue_limit", "purchase_limit"):
-            if name in body:
-                setattr(config, name, _decimal(body[name], name))
-        if "currency" in body:
-            if body["currency"] not in MINOR_UNITS:
-                raise BadInput("currency must be an ISO-4217 code")
-            config.currency = body["currency"]
+        # Checked all together before any is set: a refused request changes nothing.
+        try:
+            shop: dict[str, Any] = {name: shop_limit(body[name], name)
+                                    for name in ("issue_limit", "purchase_limit") if name in body}
+            if "currency" in body:
+                shop["currency"] = shop_currency(body["currency"])
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
+        for name, value in shop.items():
+            setattr(config, name, value)
         for name in ("bucket_size", "restore_rate"):
             if name in body:
                 value = float(body[name])
@@ -123,7 +128,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
             raise BadInput("expires_on must be YYYY-MM-DD or null") from exc
         customer_id = _customer(body.get("customer_id"))
         if customer_id is not None:
-            ledger.customers.add(customer_id)
+            ledger.ensure_customer(customer_id)
         source = body.get("source", "purchased")
         if source not in ("manual", "purchased", "api_client"):
             raise BadInput("source must be manual, purchased or api_client")
@@ -134,12 +139,22 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                       "balance": decimal_string(card.balance)}, status=201)
 
     async def add_customer(request: web.Request) -> web.Response:
+        """A customer "created elsewhere": an id (else the next one) and optionally email, phone,
+        first_name, last_name, checked as customerCreate checks them but with no identity needed.
+        An id that exists already is answered as it is (200)."""
         body = await control_body(request)
-        number = _customer(body.get("id")) if body.get("id") is not None else (
-            max(sandbox.state.customers, default=1000) + 1)
-        assert number is not None
-        sandbox.state.customers.add(number)
-        return _json({"id": gid("Customer", number)}, status=201)
+        for name in ("email", "phone", "first_name", "last_name"):
+            if body.get(name) is not None and not isinstance(body[name], str):
+                raise BadInput(f"{name} must be a string")
+        number = _customer(body.get("id"))
+        if number is not None and number in sandbox.state.customers:
+            return _json({"id": gid("Customer", number)})
+        customer, errors = sandbox.state.create_customer(
+            email=body.get("email"), phone=body.get("phone"), first_name=body.get("first_name"),
+            last_name=body.get("last_name"), number=number, require_identity=False)
+        if customer is None:
+            raise BadInput(errors[0]["message"])
+        return _json({"id": customer.gid}, status=201)
 
     return [
         *control.fault_routes("/sandbox", sandbox.faults, _json, guarded),

@@ -1,4 +1,4 @@
-"""`POST /admin/api/{version}/graphql.json`: Shopify's transport, errors, cost and faults.
+"""`POST /admin/api/{version}/graphql.json`: Shopify's transport, versions, errors, cost and faults.
 
 Order of checks, as Shopify answers them: token (401), body (400), parse/validation and
 variables (200 errors, nothing charged), then faults, then cost (MAX_COST_EXCEEDED, THROTTLED),
@@ -16,9 +16,10 @@ from aiohttp import web
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode, execute
 
 from giftcard_emulators.shopify.cost import CostCalculator
-from giftcard_emulators.shopify.resolvers import RequestContext, install
+from giftcard_emulators.shopify.resolvers import RequestContext
 from giftcard_emulators.shopify.runtime import Sandbox
-from giftcard_emulators.shopify.schema import PreparedDocument, prepare, sandbox_schema, variable_errors
+from giftcard_emulators.shopify.schema import LATEST_RELEASE, PreparedDocument, prepare, variable_errors
+from giftcard_emulators.shopify.versions import executable_schema, served_version
 
 MAX_QUERY_COST = 1000
 UNAUTHORIZED_BODY = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
@@ -90,17 +91,21 @@ def _drop_connection(request: web.Request) -> None:
 
 
 def make_handler(sandbox: Sandbox) -> Any:
-    schema = install(sandbox_schema())
+    executable_schema(LATEST_RELEASE)  # the large schema now rather than inside the first request
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        version = request.match_info["version"]
+        # The URL's version chooses the schema; every answer names the version that served it
+        # (an unsupported old one falls forward to the oldest supported: versions.py).
+        served = served_version(request.match_info["version"])
+        version = served.version
         if request.headers.get("X-Shopify-Access-Token") != sandbox.config.access_token:
             return _respond(UNAUTHORIZED_BODY, version, status=401)
         body = _parse_body(await request.read())
         if body is None:
             return _respond(BAD_REQUEST_BODY, version, status=400)
 
-        prepared = prepare(body["query"])
+        schema = executable_schema(served.schema_release)
+        prepared = prepare(body["query"], served.schema_release)
         if prepared.errors:
             return _respond({"errors": prepared.errors, "extensions": _cost(sandbox, 0, 0)}, version)
         operation_name = body.get("operationName") or None
@@ -110,7 +115,7 @@ def make_handler(sandbox: Sandbox) -> Any:
                        else "An operation name is required")
             return _respond({"errors": [{"message": message}], "extensions": _cost(sandbox, 0, 0)}, version)
         variables = body["variables"]
-        problems = variable_errors(op, variables)
+        problems = variable_errors(op, variables, schema)
         if problems:
             return _respond({"errors": problems, "extensions": _cost(sandbox, 0, 0)}, version)
 

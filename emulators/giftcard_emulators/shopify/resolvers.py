@@ -15,8 +15,8 @@ from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from giftcard_emulators.shopify.formatting import date_string, datetime_string, gid, money
 from giftcard_emulators.shopify.pagination import SortKey, connection, decode_cursor, encode_cursor, paginate
-from giftcard_emulators.shopify.search import parse_query
-from giftcard_emulators.shopify.state import Card, SandboxState, Transaction, user_error
+from giftcard_emulators.shopify.search import customer_predicate, parse_query
+from giftcard_emulators.shopify.state import Card, Customer, Recipient, SandboxState, Transaction, user_error
 
 NOT_FOUND = "The gift card could not be found."
 
@@ -38,11 +38,19 @@ def _require_gid(value: str) -> str:
     return value
 
 
-def _customer_number(value: str | None) -> int | None:
-    if value is None:
-        return None
-    tail = value.removeprefix("gid://shopify/Customer/")
-    return int(tail) if tail.isdigit() and tail != value else -1
+def _known_customer(state: SandboxState, value: str) -> Customer:
+    """A customer id in a gift-card input must name an existing customer. Shopify (graphql-ruby
+    loading the id argument) refuses anything else before the mutation runs: a top-level error on
+    the mutation's path and a null payload, not a userError."""
+    customer = state.customer_by_gid(value)
+    if customer is None:
+        raise GraphQLError(f"Invalid id: {value}", extensions={"code": "RESOURCE_NOT_FOUND"})
+    return customer
+
+
+def _recipient(state: SandboxState, given: dict[str, Any]) -> Recipient:
+    return Recipient(_known_customer(state, given["id"]).number, given.get("preferredName"),
+                     given.get("message"), given.get("sendNotificationAt"))
 
 
 # -- object views ----------------------------------------------------------------------------
@@ -88,6 +96,46 @@ class TransactionView:
                                                        "startCursor": None, "endCursor": None}}
 
 
+class CustomerView:
+    """The Customer fields the sandbox models; the rest of the type's non-null fields are not
+    resolved (selecting them is an execution error), the nullable ones answer null."""
+    # Not "state": that is a Customer field (CustomerState).
+    __slots__ = ("customer", "ledger")
+    typename = "Customer"
+
+    def __init__(self, customer: Customer, ledger: SandboxState) -> None:
+        self.customer = customer
+        self.ledger = ledger
+
+    id = property(lambda self: self.customer.gid)
+    legacyResourceId = property(lambda self: str(self.customer.number))  # noqa: N815 - UnsignedInt64 is a string
+    email = property(lambda self: self.customer.email)
+    phone = property(lambda self: self.customer.phone)
+    firstName = property(lambda self: self.customer.first_name)  # noqa: N815
+    lastName = property(lambda self: self.customer.last_name)  # noqa: N815
+    displayName = property(lambda self: self.customer.display_name)  # noqa: N815
+    note = property(lambda self: self.customer.note)
+    tags = property(lambda self: self.customer.tags)
+    createdAt = property(lambda self: datetime_string(self.customer.created_at))  # noqa: N815
+    updatedAt = property(lambda self: datetime_string(self.customer.updated_at))  # noqa: N815
+    defaultEmailAddress = property(  # noqa: N815
+        lambda self: {"emailAddress": self.customer.email, "validFormat": True,
+                      "marketingState": "NOT_SUBSCRIBED"} if self.customer.email else None)
+    defaultPhoneNumber = property(  # noqa: N815
+        lambda self: {"phoneNumber": self.customer.phone} if self.customer.phone else None)
+    # What a customer made through the API and with no orders reads as.
+    amountSpent = property(lambda self: money(Decimal(0), self.ledger.config.currency))  # noqa: N815
+    numberOfOrders = "0"  # noqa: N815
+    canDelete = True  # noqa: N815
+    locale = "en"
+    state = "DISABLED"  # no account invitation sent
+    verifiedEmail = True  # noqa: N815
+    validEmailAddress = True  # noqa: N815
+    taxExempt = False  # noqa: N815
+    taxExemptions: list[str] = []  # noqa: N815, RUF012
+    dataSaleOptOut = False  # noqa: N815
+
+
 class GiftCardView:
     __slots__ = ("card", "state")
     typename = "GiftCard"
@@ -110,11 +158,24 @@ class GiftCardView:
     createdAt = property(lambda self: datetime_string(self.card.created_at))  # noqa: N815
     updatedAt = property(lambda self: datetime_string(self.card.updated_at))  # noqa: N815
     crossCurrencyRedemptionStrategy = property(lambda self: self.card.cross_currency)  # noqa: N815
-    customer = property(
-        lambda self: {"id": gid("Customer", self.card.customer_id)} if self.card.customer_id else None)
     order = property(lambda self: {"id": gid("Order", self.card.order_id)} if self.card.order_id else None)
     lineItem = None  # noqa: N815
-    recipientAttributes = None  # noqa: N815
+
+    @property
+    def customer(self) -> CustomerView | None:
+        # Null for no customer, and for one deleted since (the card keeps the id, see /sandbox/state).
+        customer = self.state.customers.get(self.card.customer_id) if self.card.customer_id else None
+        return CustomerView(customer, self.state) if customer else None
+
+    @property
+    def recipientAttributes(self) -> dict[str, Any] | None:  # noqa: N802
+        given = self.card.recipient
+        customer = self.state.customers.get(given.customer_id) if given else None
+        if given is None or customer is None:
+            return None
+        return {"recipient": CustomerView(customer, self.state), "preferredName": given.preferred_name,
+                "message": given.message,
+                "sendNotificationAt": datetime_string(given.send_at) if given.send_at else None}
 
     @property
     def isRedeemable(self) -> bool:  # noqa: N802
@@ -133,27 +194,47 @@ class GiftCardView:
 
 # -- queries ---------------------------------------------------------------------------------
 
+# One entry per GiftCardSortKeys value (a test checks against the schema's enum). Every key ends
+# with the card number, so ties are broken by id and a keyset cursor never skips or repeats a card.
+# A missing value (never deactivated, never expiring, no customer) sorts as the smallest: first
+# ascending, last with reverse, as SQL orders NULLs. The leading 0/1 keeps every key of one sort
+# the same shape, so keys compare without None.
 SORT_KEYS: dict[str, Any] = {
     "ID": lambda c: (c.number,),
     "CREATED_AT": lambda c: (int(c.created_at.timestamp()), c.number),
     "UPDATED_AT": lambda c: (c.update_seq, c.number),
-    # Deactivated cards first, in the order they were deactivated (§8.1).
-    "DISABLED_AT": lambda c: (0, c.deactivate_seq, c.number) if c.deactivate_seq else (1, 0, c.number),
+    # Deactivated cards in the order they were deactivated (the sequence, below one second).
+    "DISABLED_AT": lambda c: (1, c.deactivate_seq, c.number) if c.deactivate_seq else (0, 0, c.number),
     "BALANCE": lambda c: (c.balance, c.number),
     "INITIAL_VALUE": lambda c: (c.initial_value, c.number),
     "AMOUNT_SPENT": lambda c: (c.initial_value - c.balance, c.number),
-    "EXPIRES_ON": lambda c: (c.expires_on.toordinal() if c.expires_on else 10**7, c.number),
+    "EXPIRES_ON": lambda c: (1, c.expires_on.toordinal(), c.number) if c.expires_on else (0, 0, c.number),
     "CODE": lambda c: (c.code, c.number),
-    "CUSTOMER_NAME": lambda c: (c.customer_id or 0, c.number),
+    "CUSTOMER_NAME": None,  # needs the shop's customers: _customer_name_key
 }
+
+
+def _customer_name_key(state: SandboxState) -> Any:
+    """The customer's displayName (its full name, else email, else phone), case ignored."""
+    def key(card: Card) -> tuple[Any, ...]:
+        customer = state.customers.get(card.customer_id) if card.customer_id else None
+        return (1, customer.display_name.casefold(), card.number) if customer else (0, "", card.number)
+
+    return key
+
+
+def _parse(info: GraphQLResolveInfo, query: str | None, predicate: Any = None) -> Any:
+    """The query parsed, its ignored fields reported under extensions.search as Shopify does."""
+    parsed = parse_query(query) if predicate is None else parse_query(query, predicate)
+    if parsed.warnings:
+        info.context.search.append({"path": list(info.path.as_list()), "query": query,
+                                    "parsed": parsed.parsed, "warnings": parsed.warnings})
+    return parsed
 
 
 def _search(info: GraphQLResolveInfo, query: str | None) -> list[Card]:
     state = _state(info)
-    parsed = parse_query(query)
-    if parsed.warnings:
-        info.context.search.append({"path": list(info.path.as_list()), "query": query,
-                                    "parsed": parsed.parsed, "warnings": parsed.warnings})
+    parsed = _parse(info, query)
     today = state.today()
     candidates = state.cards.values()
     if parsed.exact_code is not None:
@@ -187,8 +268,8 @@ def resolve_gift_cards(_root: Any, info: GraphQLResolveInfo, first: int | None =
                        after: str | None = None, last: int | None = None, before: str | None = None,
                        reverse: bool = False, sortKey: str = "ID", query: str | None = None,  # noqa: N803
                        savedSearchId: str | None = None) -> dict[str, Any]:  # noqa: N803
-    key = SORT_KEYS.get(sortKey, SORT_KEYS["ID"])
     state = _state(info)
+    key = SORT_KEYS.get(sortKey, SORT_KEYS["ID"]) or _customer_name_key(state)
     cards = sorted(_search(info, query), key=key, reverse=bool(reverse))
     cursor_of, key_of_cursor = _card_cursors(state, key) if sortKey == "CODE" else (None, None)
     page = paginate(cards, key, descending=bool(reverse), first=first, after=after, last=last, before=before,
@@ -214,7 +295,61 @@ def resolve_configuration(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any
     }
 
 
+CUSTOMER_SORT_KEYS: dict[str, Any] = {
+    "ID": lambda c: (c.number,),
+    "CREATED_AT": lambda c: (int(c.created_at.timestamp()), c.number),
+    "UPDATED_AT": lambda c: (int(c.updated_at.timestamp()), c.number),
+    "NAME": lambda c: (c.display_name.casefold(), c.number),
+    # LOCATION and RELEVANCE: the sandbox keeps no addresses and scores nothing; they order by id.
+}
+
+
+def resolve_customer(_root: Any, info: GraphQLResolveInfo, id: str) -> CustomerView | None:  # noqa: A002
+    customer = _state(info).customer_by_gid(_require_gid(id))
+    return CustomerView(customer, _state(info)) if customer else None
+
+
+def resolve_customers(_root: Any, info: GraphQLResolveInfo, first: int | None = None,
+                      after: str | None = None, last: int | None = None, before: str | None = None,
+                      reverse: bool = False, sortKey: str = "ID",  # noqa: N803
+                      query: str | None = None) -> dict[str, Any]:
+    state = _state(info)
+    parsed = _parse(info, query, customer_predicate)
+    today = state.today()
+    key = CUSTOMER_SORT_KEYS.get(sortKey, CUSTOMER_SORT_KEYS["ID"])
+    found = sorted((c for c in state.customers.values() if parsed.matches(c, today)), key=key,
+                   reverse=bool(reverse))
+    page = paginate(found, key, descending=bool(reverse), first=first, after=after, last=last, before=before)
+    return connection(page, lambda c: CustomerView(c, state))
+
+
 # -- mutations -------------------------------------------------------------------------------
+
+def _shop(state: SandboxState) -> dict[str, Any]:
+    config = state.config
+    return {"id": "gid://shopify/Shop/1", "name": "Sandbox", "myshopifyDomain": config.shop_domain,
+            "currencyCode": config.currency}
+
+
+def resolve_customer_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    state = _state(info)
+    # `tags` may also be one comma-separated string (the schema's description): split both forms.
+    tags = [t.strip() for tag in input.get("tags") or [] for t in tag.split(",") if t.strip()]
+    customer, errors = state.create_customer(
+        email=input.get("email"), phone=input.get("phone"), first_name=input.get("firstName"),
+        last_name=input.get("lastName"), note=input.get("note"), tags=tags)
+    return {"customer": CustomerView(customer, state) if customer else None, "userErrors": errors}
+
+
+def resolve_customer_delete(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    state = _state(info)
+    customer = state.customer_by_gid(_require_gid(input["id"]))
+    if customer is None:
+        return {"deletedCustomerId": None, "shop": _shop(state),
+                "userErrors": [{"field": ["id"], "message": "Customer can't be found"}]}
+    del state.customers[customer.number]
+    return {"deletedCustomerId": customer.gid, "shop": _shop(state), "userErrors": []}
+
 
 def resolve_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
     state = _state(info)
@@ -231,9 +366,10 @@ def resolve_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) 
         note=input.get("note"),
         expires_on=input.get("expiresOn"),
         template_suffix=input.get("templateSuffix"),
-        customer_id=_customer_number(input.get("customerId")),
-        customer_given=input.get("customerId") is not None,
+        customer_id=_known_customer(state, input["customerId"]).number if input.get("customerId") is not None else None,
         cross_currency=input.get("crossCurrencyRedemptionStrategy"),
+        recipient=(_recipient(state, input["recipientAttributes"])
+                   if input.get("recipientAttributes") is not None else None),
     )
     if card is None:
         return {"giftCard": None, "giftCardCode": None, "userErrors": [error]}
@@ -243,8 +379,10 @@ def resolve_create(_root: Any, info: GraphQLResolveInfo, input: dict[str, Any]) 
 def resolve_update(_root: Any, info: GraphQLResolveInfo, id: str, input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
     state = _state(info)
     changes = dict(input)
-    if "customerId" in changes:
-        changes["customerId"] = _customer_number(changes["customerId"])
+    if changes.get("customerId") is not None:
+        changes["customerId"] = _known_customer(state, changes["customerId"]).number
+    if changes.get("recipientAttributes") is not None:
+        changes["recipientAttributes"] = _recipient(state, changes["recipientAttributes"])
     card, error = state.update(_require_gid(id), changes)
     if card is None:
         return {"giftCard": None, "userErrors": [error]}
@@ -295,12 +433,13 @@ def _notify(info: GraphQLResolveInfo, card_id: str, *, customer: bool) -> dict[s
         return {"giftCard": None, "userErrors": [user_error(["id"], "INVALID", "The gift card is deactivated.")]}
     if card.is_expired(state.today()):
         return {"giftCard": None, "userErrors": [user_error(["id"], "INVALID", "The gift card has expired.")]}
-    if customer and card.customer_id is None:
+    if customer and card.customer_id not in state.customers:
         return {"giftCard": None, "userErrors": [
             user_error(["id"], "CUSTOMER_NOT_FOUND", "The customer could not be found.")]}
-    if not customer:
+    if not customer and (card.recipient is None or card.recipient.customer_id not in state.customers):
         return {"giftCard": None, "userErrors": [
             user_error(["id"], "RECIPIENT_NOT_FOUND", "The recipient could not be found.")]}
+    card.notify = True  # sent: /sandbox/state shows that someone asked
     return {"giftCard": GiftCardView(card, state), "userErrors": []}
 
 
@@ -313,6 +452,10 @@ def install(schema: GraphQLSchema) -> GraphQLSchema:
     query.fields["giftCardsCount"].resolve = resolve_gift_cards_count
     query.fields["giftCardConfiguration"].resolve = resolve_configuration
     mutation.fields["giftCardCreate"].resolve = resolve_create
+    query.fields["customer"].resolve = resolve_customer
+    query.fields["customers"].resolve = resolve_customers
+    mutation.fields["customerCreate"].resolve = resolve_customer_create
+    mutation.fields["customerDelete"].resolve = resolve_customer_delete
     mutation.fields["giftCardUpdate"].resolve = resolve_update
     mutation.fields["giftCardCredit"].resolve = resolve_credit
     mutation.fields["giftCardDebit"].resolve = resolve_debit

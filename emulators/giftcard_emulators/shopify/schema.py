@@ -1,12 +1,16 @@
-"""The vendored 2026-07 Admin schema, and documents parsed and validated against it once.
+"""The vendored 2026-07 Admin schema, the releases derived from it, and documents parsed and
+validated against them once.
 
-Building the 3.8 MB SDL takes seconds, so it happens once per process; benchmarks resend the same
-few documents thousands of times, so each distinct text is parsed and validated only once.
-Validation errors are reshaped the way Shopify (graphql-ruby) words them.
+Parsing the 3.8 MB SDL takes seconds, so it happens once per process, and each release's schema
+is built from that parse on first use (versions.py says which release serves which version);
+benchmarks resend the same few documents thousands of times, so each distinct text is parsed and
+validated only once per release. Errors are worded the way Shopify (graphql-ruby) words them
+(validation.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,15 +26,19 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
+    InterfaceTypeDefinitionNode,
+    ObjectTypeDefinitionNode,
     OperationDefinitionNode,
-    build_schema,
+    build_ast_schema,
     get_named_type,
     parse,
-    validate,
 )
 from graphql.language import FloatValueNode, IntValueNode, StringValueNode
 from graphql.pyutils import Undefined
 from graphql.utilities import coerce_input_value, type_from_ast, validate_input_value
+
+from giftcard_emulators.shopify.validation import syntax_error, validation_errors
 
 # The vendor's published schema, shipped with the adapter (its test validates every document we send).
 SCHEMA_PATH = Path(adapter.shopify.__file__).resolve().parent / "schema" / "admin-2026-07.graphql"
@@ -78,10 +86,49 @@ def _transaction_type(value: Any, _info: Any, _abstract: Any) -> str:
     return value.typename
 
 
+# -- releases ------------------------------------------------------------------------------------
+# We vendor one SDL, 2026-07. Older releases are derived from it by an explicit list of what they
+# lack, limited to what the sandbox serves; a release here is built once, on first use.
+# 2025-01: a gift card transaction (debit, credit, and their interface) has no `giftCard` field
+# yet, so selecting it is Shopify's undefinedField ("Field 'giftCard' doesn't exist on type
+# 'GiftCardDebitTransaction'").
+LATEST_RELEASE = "2026-07"
+SCHEMA_RELEASES: dict[str, dict[str, frozenset[str]]] = {
+    # release -> {type name: the fields it does not have yet}
+    "2026-07": {},
+    "2025-01": {
+        "GiftCardTransaction": frozenset({"giftCard"}),
+        "GiftCardDebitTransaction": frozenset({"giftCard"}),
+        "GiftCardCreditTransaction": frozenset({"giftCard"}),
+    },
+}
+
+
 @lru_cache(maxsize=1)
-def sandbox_schema() -> GraphQLSchema:
+def _vendored_sdl() -> DocumentNode:
+    return parse(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _without_fields(document: DocumentNode, removed: dict[str, frozenset[str]]) -> DocumentNode:
+    definitions = []
+    for definition in document.definitions:
+        if isinstance(definition, (ObjectTypeDefinitionNode, InterfaceTypeDefinitionNode)) \
+                and definition.name.value in removed:
+            kept = tuple(f for f in definition.fields if f.name.value not in removed[definition.name.value])
+            trimmed = dataclasses.replace(definition, fields=kept)
+            assert len(trimmed.fields) < len(definition.fields), f"{definition.name.value}: nothing to remove"
+            definition = trimmed
+        definitions.append(definition)
+    return DocumentNode(definitions=tuple(definitions), loc=document.loc)
+
+
+@lru_cache(maxsize=None)
+def release_schema(release: str) -> GraphQLSchema:
+    """The release's schema with the sandbox's scalars and type resolution (resolvers: versions.py)."""
+    removed = SCHEMA_RELEASES[release]
+    document = _without_fields(_vendored_sdl(), removed) if removed else _vendored_sdl()
     # assume_valid: the vendored SDL has deprecation mismatches graphql-core's schema check refuses.
-    schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"), assume_valid=True)
+    schema = build_ast_schema(document, assume_valid=True, assume_valid_sdl=True)
     for name, parser in (("Decimal", parse_decimal), ("DateTime", _parse_datetime), ("Date", _parse_date)):
         scalar = schema.type_map[name]
         scalar.parse_value = scalar.coerce_input_value = parser  # type: ignore[attr-defined]
@@ -89,6 +136,11 @@ def sandbox_schema() -> GraphQLSchema:
     for name in ("GiftCardTransaction", "Node", "HasMetafields"):
         schema.type_map[name].resolve_type = _transaction_type  # type: ignore[attr-defined]
     return schema
+
+
+def sandbox_schema() -> GraphQLSchema:
+    """The latest release (2026-07): what the sandbox served before it knew of versions."""
+    return release_schema(LATEST_RELEASE)
 
 
 # -- documents -----------------------------------------------------------------------------------
@@ -108,51 +160,16 @@ class PreparedDocument:
         return None
 
 
-def _locations(error: GraphQLError) -> list[dict[str, int]]:
-    return [{"line": loc.line, "column": loc.column} for loc in error.locations or ()]
-
-
-_RULES: list[tuple[re.Pattern[str], str, Any]] = [
-    (re.compile(r"^Cannot query field '(?P<f>\w+)' on type '(?P<t>\w+)'"), "undefinedField",
-     lambda m: (f"Field '{m['f']}' doesn't exist on type '{m['t']}'", {"typeName": m["t"], "fieldName": m["f"]})),
-    (re.compile(r"^Unknown argument '(?P<a>\w+)' on field '\w+\.(?P<f>\w+)'"), "argumentNotAccepted",
-     lambda m: (f"Field '{m['f']}' doesn't accept argument '{m['a']}'", {"name": m["f"], "argumentName": m["a"]})),
-    (re.compile(r"^Argument '\w+\.(?P<f>\w+)\((?P<a>\w+):\)' of type .* is required"), "missingRequiredArguments",
-     lambda m: (f"Field '{m['f']}' is missing required arguments: {m['a']}", {"name": m["f"], "arguments": m["a"]})),
-    (re.compile(r"^Variable '\$(?P<v>\w+)' is never used"), "variableNotUsed",
-     lambda m: (f"Variable ${m['v']} is declared by anonymous query but not used", {"variableName": m["v"]})),
-    (re.compile(r"^Variable '\$(?P<v>\w+)' is not defined"), "variableNotDefined",
-     lambda m: (f"Variable ${m['v']} is used by anonymous query but not declared", {"variableName": m["v"]})),
-    (re.compile(r"^Unknown type '(?P<t>\w+)'"), "undefinedType",
-     lambda m: (f"{m['t']} isn't a defined input type", {"typeName": m["t"]})),
-    (re.compile(r"must have a selection of subfields|must not have a selection"), "selectionMismatch", None),
-    (re.compile(r"to include required field"), "missingRequiredInputObjectAttribute", None),
-    (re.compile(r"^Expected value of type|cannot represent"), "argumentLiteralsIncompatible", None),
-]
-
-
-def shopify_validation_error(error: GraphQLError) -> dict[str, Any]:
-    message = error.message
-    for pattern, code, reword in _RULES:
-        match = pattern.search(message)
-        if match:
-            extra: dict[str, Any] = {}
-            if reword is not None:
-                message, extra = reword(match)
-            return {"message": message, "locations": _locations(error), "extensions": {"code": code, **extra}}
-    return {"message": message, "locations": _locations(error), "extensions": {"code": "validationError"}}
-
-
 @lru_cache(maxsize=2048)
-def prepare(query: str) -> PreparedDocument:
-    schema = sandbox_schema()
+def prepare(query: str, release: str = LATEST_RELEASE) -> PreparedDocument:
+    schema = release_schema(release)
     try:
         document = parse(query)
-    except GraphQLError as error:
-        return PreparedDocument(None, [{"message": error.message, "locations": _locations(error)}], {}, {})
-    problems = validate(schema, document)
+    except GraphQLSyntaxError as error:
+        return PreparedDocument(None, [syntax_error(query, error)], {}, {})
+    problems = validation_errors(schema, document)
     if problems:
-        return PreparedDocument(document, [shopify_validation_error(e) for e in problems], {}, {})
+        return PreparedDocument(document, problems, {}, {})
     operations: dict[str | None, OperationDefinitionNode] = {}
     fragments: dict[str, FragmentDefinitionNode] = {}
     for definition in document.definitions:
@@ -181,9 +198,10 @@ def _explanation(message: str) -> tuple[list[str], str]:
     return [], message
 
 
-def variable_errors(op: OperationDefinitionNode, variables: dict[str, Any]) -> list[dict[str, Any]]:
+def variable_errors(op: OperationDefinitionNode, variables: dict[str, Any],
+                    schema: GraphQLSchema | None = None) -> list[dict[str, Any]]:
     """Shopify's INVALID_VARIABLE errors, one per bad variable, each with its `problems`."""
-    schema = sandbox_schema()
+    schema = schema or sandbox_schema()
     out: list[dict[str, Any]] = []
     for definition in op.variable_definitions or ():
         name = definition.variable.name.value

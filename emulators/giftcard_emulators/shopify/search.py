@@ -1,4 +1,4 @@
-"""The `query:` search syntax of giftCards/giftCardsCount (spec §8.1).
+"""The `query:` search syntax of giftCards/giftCardsCount (spec §8.1), and of customers.
 
 Supported: whitespace-separated terms (implicit AND), `OR`, `NOT`/leading `-`, `field:value` with
 `>`, `>=`, `<`, `<=` comparators and quoted values. Fields Shopify ignores (updated_at,
@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from giftcard_emulators.shopify.state import Card
+from giftcard_emulators.shopify.state import Card, normalise_phone
 
-Predicate = Callable[[Card, date], bool]
+# Over a Card, or a Customer for customers(query:).
+Predicate = Callable[[Any, date], bool]
 
 _TOKEN = re.compile(r"""-?[\w.]+:(?:[<>]=?|=)?(?:'[^']*'|"[^"]*"|\S*)|'[^']*'|"[^"]*"|\S+""")
 _TERM = re.compile(r"^(?P<field>[\w.]+):(?P<op>[<>]=?|=)?(?P<value>.*)$")
@@ -35,7 +36,7 @@ class ParsedQuery:
     # search may look the code up instead of scanning every card.
     exact_code: str | None = None
 
-    def matches(self, card: Card, today: date) -> bool:
+    def matches(self, card: Any, today: date) -> bool:
         return any(all(p(card, today) for p in group) for group in self.groups)
 
 
@@ -131,7 +132,8 @@ def _predicate(name: str, op: str, value: str) -> Predicate | None:
         number = _numeric_id(value)
         return lambda card, _t: card.order_id is not None and number is not None and _compare(card.order_id, op, number)
     if name == "recipient_id":
-        return lambda _c, _t: False  # the sandbox stores no recipients
+        number = _numeric_id(value)
+        return lambda card, _t: card.recipient is not None and card.recipient.customer_id == number
     if name == "source":
         return lambda card, _t: card.source == value.lower()
     if name == "status":
@@ -144,7 +146,33 @@ def _predicate(name: str, op: str, value: str) -> Predicate | None:
     return None
 
 
-def parse_query(text: str | None) -> ParsedQuery:
+def customer_predicate(name: str, op: str, value: str) -> Predicate | None:
+    """customers(query:), the fields the sandbox models. `email:` matches the whole address, case
+    ignored (what Shopify's quoted phrase query does, and what a lookup by email needs), or its
+    whole domain (the schema's `email:gmail.com` example: Shopify tokenizes emails; the sandbox
+    knows no other token). `phone:` matches the whole number, in any format that normalises to
+    it. `email:*`/`phone:*`: any customer that has one. None: a field Shopify ignores here."""
+    if name == "email":
+        wanted = value.strip().lower()
+        return lambda c, _t: c.email is not None and (
+            wanted in ("*", c.email) or c.email.rpartition("@")[2] == wanted)
+    if name == "phone":
+        wanted = "*" if value == "*" else (normalise_phone(value) or value)
+        return lambda c, _t: c.phone is not None and (wanted == "*" or c.phone == wanted)
+    if name in ("first_name", "last_name"):
+        wanted = value.lower()
+        return lambda c, _t: (getattr(c, name) or "").lower() == wanted
+    if name == "id":
+        number = _numeric_id(value)
+        return lambda c, _t: number is not None and _compare(c.number, op, number)
+    if name == "default":
+        needle = value.lower()
+        return lambda c, _t: any(needle in (part or "").lower()
+                                 for part in (c.email, c.phone, c.first_name, c.last_name))
+    return None
+
+
+def parse_query(text: str | None, predicate: Callable[[str, str, str], Predicate | None] = _predicate) -> ParsedQuery:
     if not text or not text.strip():
         return ParsedQuery([[]], {})
     groups: list[list[Predicate]] = [[]]
@@ -172,14 +200,14 @@ def parse_query(text: str | None) -> ParsedQuery:
             name, op, value = "default", "=", _unquote(token)
         node: dict[str, Any] = {"field": name}
         node[_RANGE_NAMES.get(op, "match_all")] = value
-        predicate = _predicate(name, op, value)
-        if predicate is None:
+        test = predicate(name, op, value)
+        if test is None:
             warnings.append({"field": name, "message": SEARCH_WARNING_MESSAGE, "code": "invalid_field"})
         elif negate:
-            inner = predicate
+            inner = test
             groups[-1].append(lambda card, today, inner=inner: not inner(card, today))
         else:
-            groups[-1].append(predicate)
+            groups[-1].append(test)
         parsed_groups[-1].append({"not": node} if negate else node)
 
     def combine(nodes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from giftcard_emulators.shopify.app import create_sandbox_app
-from giftcard_emulators.shopify.config import SandboxConfig
+from giftcard_emulators.shopify.config import SandboxConfig, shop_settings
 from giftcard_emulators.shopify.schema import sandbox_schema
 
 DEFAULT_API_VERSION = "2026-10"
@@ -72,3 +73,34 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8089, config: SandboxConfig
     app = create_sandbox_app(config)
     app.cleanup_ctx.append(_freeze_what_survived)
     web.run_app(app, host=host, port=port, access_log=None, print=None)
+
+
+def add_shop_arguments(parser: argparse.ArgumentParser) -> None:
+    """The per-shop flags, shared by `python -m giftcard_emulators.shopify` and `giftcard-adapter sandbox`.
+    Plain strings here: `shop_settings` parses them once for both, as /sandbox/config does."""
+    parser.add_argument("--currency", help=f"the shop's currency (default {SandboxConfig.currency})")
+    parser.add_argument("--issue-limit", help=f"the most one card may hold (default {SandboxConfig.issue_limit})")
+    parser.add_argument("--purchase-limit",
+                        help=f"giftCardConfiguration's purchase limit (default {SandboxConfig.purchase_limit})")
+
+
+def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SandboxConfig:
+    try:
+        return shop_settings(args.currency, args.issue_limit, args.purchase_limit,
+                             bucket_size=args.bucket_size, restore_rate=args.restore_rate)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m giftcard_emulators.shopify",
+                                     description="Serve the local Shopify gift-card sandbox.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--bucket-size", type=float, default=SandboxConfig.bucket_size,
+                        help="cost bucket size (points)")
+    parser.add_argument("--restore-rate", type=float, default=SandboxConfig.restore_rate,
+                        help="cost points restored per second")
+    add_shop_arguments(parser)
+    args = parser.parse_args(argv)
+    run_sandbox(args.host, args.port, config_from_args(parser, args))

@@ -20,6 +20,11 @@ from giftcard_emulators.shopify.config import SandboxConfig
 from giftcard_emulators.shopify.formatting import decimal_string, gid, limit_phrase
 
 CODE_PATTERN = re.compile(r"^[a-z0-9]+$")
+# Shopify's email check is looser than RFC 5322 and stricter than "has an @": a local part, a
+# domain with at least one dot, no spaces.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_PHONE_PUNCTUATION = re.compile(r"[\s().-]")
+CUSTOMER_IDENTITY_MESSAGE = "Customer must have a name, phone number or email address"
 _ALPHABET = string.ascii_lowercase + string.digits
 GENERATED_CODE_LENGTH = 16
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,6 +76,10 @@ class Card:
     transactions: list[Transaction] = field(default_factory=list)
     balance: Decimal = Decimal(0)
     order_id: int | None = None  # the order that sold it (giftcard_emulators.shopify.orders)
+    recipient: Recipient | None = None
+    # Whether anyone asked Shopify to send this card to someone (recipientAttributes, or a
+    # giftCardSendNotificationTo* that went through): the adapter must never (see /sandbox/state).
+    notify: bool = False
 
     @property
     def gid(self) -> str:
@@ -82,6 +91,56 @@ class Card:
 
     def is_expired(self, today: date) -> bool:
         return self.expires_on is not None and self.expires_on < today
+
+
+@dataclass(eq=False)
+class Customer:
+    number: int
+    created_at: datetime
+    updated_at: datetime
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    note: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def gid(self) -> str:
+        return gid("Customer", self.number)
+
+    @property
+    def display_name(self) -> str:
+        """The schema's rule: the full name, else the email address, else the phone number."""
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return name or self.email or self.phone or ""
+
+
+@dataclass
+class Recipient:
+    """GiftCardRecipientInput as stored: Shopify emails this customer the card (at `send_at`)."""
+    customer_id: int
+    preferred_name: str | None = None
+    message: str | None = None
+    send_at: datetime | None = None
+
+
+def normalise_phone(raw: str) -> str | None:
+    """E.164 ("+" and 8-15 digits, no leading 0) or None when it isn't a phone number. Spaces,
+    dots, dashes and brackets are ignored. Without "+", ten digits (or eleven starting with 1) are
+    read as a North American number: Shopify reads them in the shop's country, here the US."""
+    text = _PHONE_PUNCTUATION.sub("", raw)
+    if text.startswith("+"):
+        digits = text[1:]
+    elif len(text) == 10:
+        digits = "1" + text
+    elif len(text) == 11 and text.startswith("1"):
+        digits = text
+    else:
+        return None
+    if not digits.isdigit() or not 8 <= len(digits) <= 15 or digits.startswith("0"):
+        return None
+    return "+" + digits
 
 
 def normalise_code(raw: str) -> str:
@@ -104,7 +163,7 @@ def _whole_seconds(moment: datetime) -> datetime:
 
 
 class SandboxState:
-    """Cards, transactions and known customers of one emulated shop."""
+    """Cards, transactions and customers of one emulated shop."""
 
     def __init__(self, config: SandboxConfig, clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
@@ -115,7 +174,8 @@ class SandboxState:
     def reset(self) -> None:
         self.cards: dict[int, Card] = {}
         self.codes: dict[str, Card] = {}
-        self.customers: set[int] = set()
+        self.customers: dict[int, Customer] = {}
+        self._customer_seq = 1000  # customers seeded or created get 1001, 1002, ...
         self._card_seq = 0
         self._txn_seq = 0
         # Orders UPDATED_AT/DISABLED_AT sorts below the one-second resolution of timestamps.
@@ -142,6 +202,12 @@ class SandboxState:
         if not value.startswith(prefix) or not value[len(prefix):].isdigit():
             return None
         return self.cards.get(int(value[len(prefix):]))
+
+    def customer_by_gid(self, value: str | None) -> Customer | None:
+        prefix = "gid://shopify/Customer/"
+        if not isinstance(value, str) or not value.startswith(prefix) or not value[len(prefix):].isdigit():
+            return None
+        return self.customers.get(int(value[len(prefix):]))
 
     def new_code(self) -> str:
         while True:
@@ -200,13 +266,11 @@ class SandboxState:
         expires_on: date | None,
         template_suffix: str | None,
         customer_id: int | None,
-        customer_given: bool,
         cross_currency: str | None,
+        recipient: Recipient | None = None,
     ) -> tuple[Card | None, UserError | None]:
+        """Customer ids are already known to exist: an unknown one is a top-level error (resolvers)."""
         value_path = ["input", "initialValue"]
-        if customer_given and customer_id not in self.customers:
-            return None, user_error(["input", "customerId"], "CUSTOMER_NOT_FOUND",
-                                    "The customer could not be found.")
         if amount is None:
             # Never recorded; MISSING_ARGUMENT is the enum's closest member.
             return None, user_error(value_path, "MISSING_ARGUMENT", "must be present")
@@ -238,6 +302,9 @@ class SandboxState:
             customer_id=customer_id,
             cross_currency=cross_currency,
         )
+        if recipient is not None:
+            card.recipient = recipient
+            card.notify = True  # Shopify sends it to the recipient, now or at send_at
         return card, None
 
     def post_transaction(
@@ -311,9 +378,6 @@ class SandboxState:
             for key in ("expiresOn", "customerId"):
                 if key in changes:
                     return None, {"field": ["input", key], "message": "The gift card is deactivated."}
-        if "customerId" in changes and changes["customerId"] is not None:
-            if changes["customerId"] not in self.customers:
-                return None, {"field": ["input", "customerId"], "message": "The customer could not be found."}
         if "note" in changes:
             card.note = changes["note"]
         if "expiresOn" in changes:
@@ -325,8 +389,60 @@ class SandboxState:
             card.template_suffix = suffix.removeprefix("gift_card.") if suffix is not None else None
         if changes.get("crossCurrencyRedemptionStrategy") is not None:
             card.cross_currency = changes["crossCurrencyRedemptionStrategy"]
+        if changes.get("recipientAttributes") is not None:
+            card.recipient = changes["recipientAttributes"]
+            card.notify = True
         self._touch(card)
         return card, None
+
+    # -- customers -------------------------------------------------------------------------
+
+    def create_customer(self, *, email: str | None = None, phone: str | None = None,
+                        first_name: str | None = None, last_name: str | None = None,
+                        note: str | None = None, tags: list[str] | None = None,
+                        number: int | None = None, require_identity: bool = True,
+                        ) -> tuple[Customer | None, list[UserError]]:
+        """customerCreate's checks, every failing one reported (as Shopify lists them all).
+        Its userErrors are `UserError`s: field and message, no code. Emails are kept lower-cased,
+        so uniqueness and the `email:` filter ignore case; phones are kept in E.164."""
+        errors: list[UserError] = []
+        email = (email or "").strip().lower() or None
+        if email is not None:
+            if not EMAIL_PATTERN.match(email):
+                errors.append({"field": ["email"], "message": "Email is invalid"})
+            elif any(c.email == email for c in self.customers.values()):
+                errors.append({"field": ["email"], "message": "Email has already been taken"})
+        if phone is not None and phone.strip():
+            normalised = normalise_phone(phone)
+            if normalised is None:
+                errors.append({"field": ["phone"], "message": "Phone is invalid"})
+            elif any(c.phone == normalised for c in self.customers.values()):
+                errors.append({"field": ["phone"], "message": "Phone has already been taken"})
+            phone = normalised
+        else:
+            phone = None
+        first_name = (first_name or "").strip() or None
+        last_name = (last_name or "").strip() or None
+        if not errors and require_identity and not (email or phone or first_name or last_name):
+            errors.append({"field": None, "message": CUSTOMER_IDENTITY_MESSAGE})
+        if errors:
+            return None, errors
+        if number is None:
+            number = self._customer_seq + 1
+        self._customer_seq = max(self._customer_seq, number)
+        now = self.now()
+        customer = Customer(number, now, now, email, phone, first_name, last_name, note, list(tags or []))
+        self.customers[number] = customer
+        return customer, []
+
+    def ensure_customer(self, number: int) -> Customer:
+        """A customer "created elsewhere" (seeding): no identity needed, an existing one is kept."""
+        existing = self.customers.get(number)
+        if existing is not None:
+            return existing
+        customer, _errors = self.create_customer(number=number, require_identity=False)
+        assert customer is not None
+        return customer
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -351,6 +467,8 @@ class SandboxState:
                 "source": card.source,
                 "customerId": gid("Customer", card.customer_id) if card.customer_id else None,
                 "orderId": gid("Order", card.order_id) if card.order_id else None,
+                "recipientId": gid("Customer", card.recipient.customer_id) if card.recipient else None,
+                "notify": card.notify,
                 "transactions": [
                     {
                         "id": txn.gid,
@@ -363,4 +481,11 @@ class SandboxState:
                 ],
             }
             for card in self.cards.values()
+        ]
+
+    def customers_snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {"id": c.gid, "email": c.email, "phone": c.phone, "firstName": c.first_name,
+             "lastName": c.last_name, "displayName": c.display_name}
+            for c in self.customers.values()
         ]

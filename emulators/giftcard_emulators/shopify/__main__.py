@@ -1,0 +1,3 @@
+from giftcard_emulators.shopify.server import main
+
+main()
