@@ -196,6 +196,15 @@ class Priority(Enum):
     LOOKUP = "lookup"
 
 
+@dataclass(frozen=True, slots=True)
+class CardHolder:
+    """Who NewStore says the card is for (its `customer`), for a ledger that can link a card to
+    its customer account (Shopify, when configured). Never a card code."""
+
+    email: str | None = None
+    name: str | None = None
+
+
 class LedgerPort(Protocol):
     """What every use case calls. `deadline` is an absolute asyncio loop time; nothing waits
     past it. Writes name the recorded write they perform (`ref`), so the ledger can prove later
@@ -203,7 +212,10 @@ class LedgerPort(Protocol):
 
     capabilities: Capabilities
 
-    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard: ...
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float,
+                          holder: CardHolder | None = None) -> LedgerCard:
+        """`holder`: whom to link the card to, where the ledger links cards to customers; a
+        link that cannot be made never fails the create (the card is made unlinked)."""
 
     async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:
         """The card with this code if `ref` created it, else None (settles a create whose

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     shopify_access_token: SecretStr | None = None
     shopify_api_version: str = Field(default="2026-10", pattern=r"^\d{4}-(01|04|07|10)$")
     shopify_graphql_url: str | None = None
+    # Issue and activate link the card to the Shopify customer with NewStore's customer email
+    # (one extra read); with SHOPIFY_CREATE_CUSTOMERS a customer Shopify lacks is created.
+    # Needs the read_customers (and write_customers) access scope.
+    shopify_link_customers: bool = False
+    shopify_create_customers: bool = False
     # SHOPLINE (REST Admin API): the store's handle, a private app's token, and the app secret
     # that signs its webhooks. SHOPLINE_BASE_URL replaces the derived endpoint (an emulator).
     shopline_shop_handle: str | None = None

@@ -27,7 +27,8 @@ async def issue(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
 
     def prepare(body: IssueRequest):
-        command = CreateCommand("issue", body.amount.money(), None, body.customer.id, body.correlation_id)
+        command = CreateCommand("issue", body.amount.money(), None, body.customer.id, body.correlation_id,
+                                holder=body.customer.holder())
         return create_card.plan(services, command, request[DEADLINE])
 
     return await run_idempotent(request, "issue", ("idempotence_key", "correlation_id"), IssueRequest, prepare)
@@ -38,7 +39,8 @@ async def activate(request: web.Request) -> web.Response:
 
     def prepare(body: ActivateRequest):
         code = read_card(services, body.card_number, "card_number")
-        command = CreateCommand("activate", body.amount.money(), code, body.customer.id)
+        command = CreateCommand("activate", body.amount.money(), code, body.customer.id,
+                                holder=body.customer.holder())
         return create_card.plan(services, command, request[DEADLINE])
 
     return await run_idempotent(request, "activate", ("idempotence_key",), ActivateRequest, prepare)

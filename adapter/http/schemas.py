@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from adapter.domain.cardnumbers import MAX_RAW_LENGTH, SHOPIFY_QR_PREFIX
 from adapter.domain.money import MAX_INTEGER_DIGITS, Money, MoneyError, check_amount, parse_currency
 from adapter.http import bounds
+from adapter.ports import CardHolder
 
 
 def _json_number(value: Any) -> Any:
@@ -152,6 +153,9 @@ class Customer(_Model):
     id: Str | None = None
     email: Str | None = None
     name: Str | None = None
+
+    def holder(self) -> CardHolder:
+        return CardHolder(email=self.email, name=self.name)
 
 
 class BalanceRequest(_Model):

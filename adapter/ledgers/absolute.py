@@ -39,6 +39,7 @@ from adapter.ports import (
     AbsoluteLedger,
     BalanceEntry,
     CardChanges,
+    CardHolder,
     CardReading,
     DeclineReason,
     EntryKind,
@@ -131,8 +132,10 @@ class AbsoluteBalanceLedger:
 
     # ---- pass-through: cards --------------------------------------------------------------
 
-    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard:
-        # A new card has no balance to overwrite; its note proves it ours (find_created).
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float,
+                          holder: CardHolder | None = None) -> LedgerCard:
+        # A new card has no balance to overwrite; its note proves it ours (find_created). Neither
+        # ledger links cards to customer accounts: the holder is not sent.
         return await self.client.create_card(code=code, amount=amount, note=marker(ref), deadline=deadline)
 
     async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:

@@ -41,13 +41,16 @@ def _client(settings: Settings, session: aiohttp.ClientSession) -> LedgerPort | 
         return GiftHeroClient(session, access_token=settings.gifthero_access_token.get_secret_value(),
                               currency=settings.ledger_currency, **options)
     from adapter.shopify.client import ShopifyClient
+    from adapter.shopify.customers import CustomerLinking
     from adapter.shopify.pacing import LookupBudget
 
     assert settings.shopify_access_token is not None
     return ShopifyClient(session, graphql_url=graphql_url(settings),
                          access_token=settings.shopify_access_token.get_secret_value(),
                          api_version=settings.shopify_api_version,
-                         lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight))
+                         lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight),
+                         customer_linking=CustomerLinking(settings.shopify_link_customers,
+                                                          settings.shopify_create_customers))
 
 
 def code_rule_for(ledger: str) -> CodeRule:

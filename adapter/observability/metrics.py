@@ -20,7 +20,7 @@ OUTCOMES = ("success", "decline", "invalid", "unauthorized", "retry", "error")
 
 SHOPIFY_OPERATIONS = (
     "giftCardCreate", "giftCardDebit", "giftCardCredit", "giftCardDeactivate",
-    "giftCard", "giftCards", "giftCardConfiguration",
+    "giftCard", "giftCards", "giftCardConfiguration", "customers", "customerCreate",
 )
 SHOPIFY_RESULTS = (
     "ok", "user_error", "throttled", "http_429", "http_5xx", "http_4xx", "timeout",
@@ -48,6 +48,10 @@ SHOPIFY_CALL_DURATION = Histogram(
 SHOPIFY_QUERY_COST = Counter(
     "shopify_query_cost_points", "Shopify cost points per document (its operation name): requested, and actually charged",
     ["operation", "kind"], namespace=NAMESPACE,
+)
+SHOPIFY_CUSTOMER_LINKS = Counter(
+    "shopify_customer_links", "Cards created linked to a customer (linked, created) or unlinked, by why",
+    ["result"], namespace=NAMESPACE,
 )
 SHOPIFY_THROTTLE_AVAILABLE = Gauge(
     "shopify_throttle_points_available", "Cost points available in Shopify's bucket, last seen",
@@ -225,6 +229,8 @@ SETTLEMENT_RESULTS = (
     "completed", "abandoned", "awaiting_retry", "reversed",    # by the reconciler
 )
 CONFLICT_RESULTS = ("replayed", "timed_out")
+# A card linked to an existing customer or one created for it, or unlinked and why.
+CUSTOMER_LINK_RESULTS = ("linked", "created", "not_found", "no_email", "ambiguous", "refused", "failed")
 
 
 def preinitialise_feed(subscribers: tuple[str, ...]) -> None:
@@ -260,6 +266,8 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
         RECONCILER_RUNS.labels(result)
     for result in ("led", "not_leader"):
         POLLER_PASSES.labels(result)
+    for result in CUSTOMER_LINK_RESULTS:
+        SHOPIFY_CUSTOMER_LINKS.labels(result)
     for result in ("reread", "deferred"):
         POLLER_CARDS.labels(result)
     for reason in LOOKUP_SHED_REASONS:

@@ -17,7 +17,7 @@ from adapter.domain.errors import Decline, InvalidInput, RetryLater
 from adapter.domain.money import Money
 from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
 from adapter.observability import metrics
-from adapter.ports import DeclineReason, LedgerCard, LedgerDecline, LedgerError
+from adapter.ports import CardHolder, DeclineReason, LedgerCard, LedgerDecline, LedgerError
 from adapter.services import cards, sending
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
@@ -47,6 +47,7 @@ class CreateCommand:
     code: CardCode | None         # None for issue: we generate it
     customer_id: str | None
     correlation_id: str | None = None
+    holder: CardHolder | None = None  # for a ledger that links cards to customers; never stored
 
 
 async def create_card(services: Services, claim: Claim, command: CreateCommand, deadline: float) -> StoredResponse:
@@ -132,7 +133,7 @@ async def _create_once(
             card = await sending.attempt(
                 services, write,
                 lambda: services.ledger.create_card(code=code.value, amount=command.amount, ref=write.ref,
-                                                    deadline=deadline),
+                                                    deadline=deadline, holder=command.holder),
                 counted=counted)
             return card, code
         except LedgerDecline as declined:

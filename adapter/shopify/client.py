@@ -30,6 +30,7 @@ from adapter.observability.metrics import (
     SHOPIFY_API_VERSION_MISMATCH,
     SHOPIFY_CALL_DURATION,
     SHOPIFY_CALLS,
+    SHOPIFY_CUSTOMER_LINKS,
     SHOPIFY_QUERY_COST,
     SHOPIFY_THROTTLE_WAIT,
 )
@@ -40,6 +41,7 @@ from adapter.ledgers.marker import marker
 from adapter.ports import (
     BalanceEntry,
     CardChanges,
+    CardHolder,
     CardReading,
     ChangedCard,
     Capabilities,
@@ -58,6 +60,7 @@ from adapter.ports import (
     WriteRef,
 )
 from adapter.shopify import documents, mapping
+from adapter.shopify.customers import CustomerLinking, customer_for
 from adapter.shopify.documents import Document
 from adapter.shopify.pacing import CostBucket, LookupBudget, estimated_cost
 
@@ -105,6 +108,7 @@ class ShopifyClient:
         read_retries: int = 3,
         bucket: CostBucket | None = None,
         lookups: LookupBudget | None = None,
+        customer_linking: CustomerLinking | None = None,
     ) -> None:
         self._session = session
         self._url = graphql_url
@@ -117,6 +121,7 @@ class ShopifyClient:
         }
         self.bucket = bucket or CostBucket()
         self.lookups = lookups or LookupBudget()
+        self.customer_linking = customer_linking or CustomerLinking()
         self._lookups_in_flight = 0
         self._version_mismatches_logged: set[str] = set()
 
@@ -137,14 +142,21 @@ class ShopifyClient:
 
     # ---- LedgerPort: writes --------------------------------------------------------------
 
-    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float) -> LedgerCard:
+    async def create_card(self, *, code: str, amount: Money, ref: WriteRef, deadline: float,
+                          holder: CardHolder | None = None) -> LedgerCard:
         # initialAmount in the shop currency; crossCurrencyRedemptionStrategy left unset (§2).
-        variables = {"input": {
-            "initialAmount": _money_input(amount),
-            "code": code,
-            "note": marker(ref),
-        }}
-        return await self._call(documents.CREATE_CARD, variables, mapping.created_card, deadline)
+        card_input: dict[str, Any] = {"initialAmount": _money_input(amount), "code": code, "note": marker(ref)}
+        customer_id = await customer_for(holder, self.customer_linking, self._call, deadline)
+        if customer_id is not None:
+            try:
+                return await self._call(documents.CREATE_CARD, {"input": {**card_input, "customerId": customer_id}},
+                                        mapping.created_card, deadline)
+            except mapping.CustomerRefused:
+                # Deleted since we found it: nothing was created (data null), so the card is
+                # made unlinked rather than the issue failed.
+                SHOPIFY_CUSTOMER_LINKS.labels("refused").inc()
+                log.warning("shopify_card_unlinked", reason="customer_refused")
+        return await self._call(documents.CREATE_CARD, {"input": card_input}, mapping.created_card, deadline)
 
     async def find_created(self, *, code: str, ref: WriteRef, deadline: float) -> LedgerCard | None:
         """Codes are unique per shop: the card with this code is ours if it carries our marker."""

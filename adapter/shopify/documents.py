@@ -151,6 +151,26 @@ CHANGED_CARDS = Document(
 }""",
 )
 
+# Linking a card to its customer (adapter/shopify/customers.py): two hits are enough to know
+# the email is not unique; the id and email are all that is read (Customer.email is deprecated).
+CUSTOMER_BY_EMAIL = Document(
+    operation_name="CustomerByEmail",
+    root_field="customers",
+    is_write=False,
+    text="""query CustomerByEmail($query: String!) {
+  customers(first: 2, query: $query) { nodes { id defaultEmailAddress { emailAddress } } }
+}""",
+)
+
+CREATE_CUSTOMER = Document(
+    operation_name="CreateCustomer",
+    root_field="customerCreate",
+    is_write=True,
+    text="""mutation CreateCustomer($input: CustomerInput!) {
+  customerCreate(input: $input) { customer { id } userErrors { field message } }
+}""",
+)
+
 CONFIGURATION = Document(
     operation_name="Configuration",
     root_field="giftCardConfiguration",
@@ -166,4 +186,5 @@ CONFIGURATION = Document(
 ALL_DOCUMENTS: tuple[Document, ...] = (
     CREATE_CARD, DEBIT_CARD, CREDIT_CARD, DEACTIVATE_CARD,
     GET_CARD, READ_CARD, SEARCH_CARDS, CONFIGURATION, CARDS_OF_ORDER, CHANGED_CARDS,
+    CUSTOMER_BY_EMAIL, CREATE_CUSTOMER,
 )

@@ -149,11 +149,23 @@ def raise_for_errors(body: Body, *, root_field: str, write: bool) -> None:
             raise LedgerOutcomeUnknown(f"{root_field}: {description}")
         raise RetryableError(description)
     data = body.get("data")
+    if _refused_customer(errors) and isinstance(data, dict) and data.get(root_field) is None:
+        raise CustomerRefused(f"{root_field}: the customer id does not exist")
     if write and isinstance(data, dict) and data.get(root_field) is not None:
         # A partial answer: the mutation ran, but a nested selection failed (e.g. a missing
         # scope on the transaction's card). Claiming "not executed" would be false.
         raise LedgerOutcomeUnknown(f"{root_field} executed with errors: {description}")
     raise LedgerConfigurationError(f"{root_field}: {description}")
+
+
+class CustomerRefused(LedgerConfigurationError):
+    """A card's customerId that does not (or no longer) exist: Shopify refuses the whole field
+    with a top-level "Invalid id: gid://shopify/Customer/…" and data null for it. Nothing ran."""
+
+
+def _refused_customer(errors: list[Any]) -> bool:
+    return bool(errors) and all(isinstance(e, dict) and str(e.get("message", "")).startswith(
+        "Invalid id: gid://shopify/Customer/") for e in errors)
 
 
 def _payload(body: Body, root_field: str, *, write: bool) -> Any:
@@ -273,6 +285,34 @@ def debit_transaction(body: Body) -> LedgerTransaction:
 
 def credit_transaction(body: Body) -> LedgerTransaction:
     return _write_result(body, "giftCardCredit", "giftCardCreditTransaction", transaction)
+
+
+def customers_found(body: Body) -> list[tuple[str, str | None]]:
+    """(id, email) of each customer the search found."""
+    connection = _payload(body, "customers", write=False) or {}
+    try:
+        return [(node["id"], (node.get("defaultEmailAddress") or {}).get("emailAddress"))
+                for node in connection.get("nodes") or []]
+    except (KeyError, TypeError) as exc:
+        raise MalformedResponse("malformed customers") from exc
+
+
+_EMAIL_TAKEN = "has already been taken"
+
+
+def created_customer(body: Body) -> tuple[str | None, bool]:
+    """(the new customer's id, None) or (None, whether the email was taken: the customer exists).
+    CustomerCreatePayload's userErrors have no code: Shopify's message tells "taken" apart."""
+    payload = _payload(body, "customerCreate", write=True) or {}
+    errors = payload.get("userErrors") or []
+    if errors:
+        taken = any(list(e.get("field") or []) == ["email"] and _EMAIL_TAKEN in (e.get("message") or "")
+                    for e in errors)
+        return None, taken
+    customer = payload.get("customer") or {}
+    if not customer.get("id"):
+        raise LedgerOutcomeUnknown("customerCreate: no customer and no userErrors")
+    return customer["id"], False
 
 
 def deactivated_card(body: Body) -> LedgerCard:

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 
 from adapter.domain.money import Money
 from adapter.ports import (
+    CardHolder,
     LedgerConfigurationError,
     LedgerDecline,
     LedgerOutcomeUnknown,
@@ -33,6 +34,7 @@ from adapter.ports import (
     WriteRef,
 )
 from adapter.shopify.client import ShopifyClient
+from adapter.shopify.customers import CustomerLinking
 from adapter.shopify.pacing import LookupBudget
 
 TOKEN = "shpat_test_token_0123456789"
@@ -594,3 +596,45 @@ async def test_lookups_in_flight_are_capped(aiohttp_server, shop, session) -> No
 
 def counter_with(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+# ---- linking a card to its customer (issue #13) ------------------------------------------------
+
+HOLDER = CardHolder(email="jay@example.com", name="Jay Doubleyou")
+CUSTOMER = "gid://shopify/Customer/7"
+
+
+def customers_answer(*emails: str) -> dict:
+    nodes = [{"id": f"gid://shopify/Customer/{n}", "defaultEmailAddress": {"emailAddress": e}}
+             for n, e in enumerate(emails, 7)]
+    return {"data": {"customers": {"nodes": nodes}}, "extensions": cost(requested=4)}
+
+
+CREATED_CARD = {"data": {"giftCardCreate": {"giftCard": card_node(), "giftCardCode": "k3v9q2m8x7p4t6w1",
+                                            "userErrors": []}}, "extensions": cost(requested=10)}
+
+
+async def create_linked(client: ShopifyClient):
+    client.customer_linking = CustomerLinking(link=True)
+    return await client.create_card(code="k3v9q2m8x7p4t6w1", amount=Money(Decimal("50"), "USD"),
+                                    ref=WriteRef("issue", "0" * 32), deadline=deadline_in(5), holder=HOLDER)
+
+
+async def test_a_customer_deleted_since_it_was_found_leaves_the_card_unlinked_not_failed(client, shop) -> None:
+    refused = {"errors": [{"message": f"Invalid id: {CUSTOMER}", "locations": [{"line": 2, "column": 3}],
+                           "path": ["giftCardCreate"], "extensions": {"code": "RESOURCE_NOT_FOUND"}}],
+               "data": {"giftCardCreate": None}, "extensions": cost(requested=10)}
+    shop.then(answer(customers_answer("jay@example.com")), answer(refused), answer(CREATED_CARD))
+    assert (await create_linked(client)).id == CARD_ID
+    sent = [r.body["variables"].get("input", {}) for r in shop.received]
+    assert sent[1]["customerId"] == CUSTOMER and "customerId" not in sent[2]  # nothing ran: made again, unlinked
+
+
+async def test_two_customers_with_the_email_link_neither(client, shop) -> None:
+    ambiguous = REGISTRY.get_sample_value("giftcard_adapter_shopify_customer_links_total",
+                                          {"result": "ambiguous"}) or 0.0
+    shop.then(answer(customers_answer("jay@example.com", "JAY@example.com")), answer(CREATED_CARD))
+    await create_linked(client)
+    assert "customerId" not in shop.received[1].body["variables"]["input"]
+    assert REGISTRY.get_sample_value("giftcard_adapter_shopify_customer_links_total",
+                                     {"result": "ambiguous"}) == ambiguous + 1
