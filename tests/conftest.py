@@ -143,7 +143,7 @@ async def sandbox():
     await running.close()
 
 
-@pytest.fixture(params=["shopify", "shopline", "gifthero"])
+@pytest.fixture(params=["shopify", "shopify-2025-01", "shopline", "gifthero"])
 async def ledger(request, db):
     """The ledger this test runs on: a tests.standins stand-in with its emulator started (and
     the test's database, where an operator registers cards made elsewhere)."""

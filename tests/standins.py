@@ -84,6 +84,11 @@ class Standin:
 
     notes: bool             # its balance changes carry our note (the marker) to read back
 
+    @property
+    def label(self) -> str:
+        """For reports: the name, and the API version where one ledger is run in several."""
+        return self.name
+
     def __init__(self, db=None) -> None:
         self.session: aiohttp.ClientSession | None = None
         self.db = db  # the test's pool: where register() writes
@@ -294,6 +299,20 @@ class ShopifyStandin(Standin):
         return None if refused is not None else made.amount
 
 
+class Shopify2025Standin(ShopifyStandin):
+    """The same sandbox, asked (and answering) in API version 2025-01: the oldest schema it ships,
+    where the gift-card transactions have no giftCard (issue #13). The adapter sends 2025-01."""
+
+    API_VERSION = "2025-01"
+    label = f"shopify-{API_VERSION}"
+
+    def settings_overrides(self) -> dict[str, Any]:
+        from giftcard_emulators.shopify.server import DEFAULT_API_VERSION
+
+        url = self.running.graphql_url.replace(f"/{DEFAULT_API_VERSION}/", f"/{self.API_VERSION}/")
+        return {**super().settings_overrides(), "shopify_graphql_url": url, "shopify_api_version": self.API_VERSION}
+
+
 class ShoplineStandin(Standin):
     """The SHOPLINE emulator (giftcard_emulators.shopline), control routes under /_emulator."""
 
@@ -419,4 +438,5 @@ class GiftHeroStandin(Standin):
         return None if made is None else made.amount
 
 
-STANDINS = {"shopify": ShopifyStandin, "shopline": ShoplineStandin, "gifthero": GiftHeroStandin}
+STANDINS = {"shopify": ShopifyStandin, "shopify-2025-01": Shopify2025Standin, "shopline": ShoplineStandin,
+            "gifthero": GiftHeroStandin}

@@ -192,7 +192,7 @@ class Run:
 async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgement(make_adapter, ledger, db,
                                                                                     monkeypatch):
     seed = int(os.environ.get("CHAOS_SEED") or secrets.randbelow(2**32))
-    print(f"\nCHAOS_SEED={seed} ledger={ledger.name}")
+    print(f"\nCHAOS_SEED={seed} ledger={ledger.label}")
     if ledger.name == "shopline":
         # The SHOPLINE client paces itself to the store's 4 requests/s (tests/ledgers/shopline
         # prove it); at that pace this run alone would take minutes. The emulated store is
@@ -242,7 +242,7 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
         DATA.mkdir(exist_ok=True)
         errors = [line for line in LOG_BUFFER.getvalue()[logged_from:].splitlines()
                   if '"level": "error"' in line or '"exception"' in line]
-        (DATA / f"chaos-{ledger.name}.txt").write_text(f"chaos ledger={ledger.name} seed={seed} FAILED\n"
+        (DATA / f"chaos-{ledger.label}.txt").write_text(f"chaos ledger={ledger.label} seed={seed} FAILED\n"
                                                         + "\n".join(errors[-50:]) + "\n")
         raise
     finally:
@@ -293,7 +293,7 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
     lost_acks, acks_in_review = await _lost_acknowledgements(ledger, db, run.acknowledged)
     losses = len(lost_acks) + len(found.missing) + len(found.strays) + len(found.lost_foreign)
     foreign_fired = faults_fired.get("foreign_change", 0)
-    summary = (f"chaos ledger={ledger.name} seed={seed} operations={done} replicas={REPLICAS} "
+    summary = (f"chaos ledger={ledger.label} seed={seed} operations={done} replicas={REPLICAS} "
                f"seconds={run_seconds:.1f}+{settle_seconds:.1f} "
                f"faults_fired={sum(v for k, v in faults_fired.items() if k != 'foreign_change')} "
                f"{dict(sorted((k, v) for k, v in faults_fired.items() if k != 'foreign_change'))} "
@@ -322,7 +322,7 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
                            or '"ledger_unavailable"' in line)
         details += [f"deferred: {deferred.most_common(12)}"]
     details += [f"FAILURE {line}" for line in found.failures() + [f"lost acknowledgement: {a}" for a in lost_acks]]
-    (DATA / f"chaos-{ledger.name}.txt").write_text("\n".join(details) + "\n")
+    (DATA / f"chaos-{ledger.label}.txt").write_text("\n".join(details) + "\n")
 
     assert found.failures() == [] and lost_acks == [], "\n".join(details)
     await assert_instrument_totals_match_ledger(ledger, db)
