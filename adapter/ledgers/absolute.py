@@ -102,6 +102,21 @@ def locate_put(entries: list[BalanceEntry], balance_read: Decimal,
     return readings.pop() if len(readings) == 1 else AMBIGUOUS
 
 
+def unchanged_put(entries: list[BalanceEntry], balance_read: Decimal, target: Decimal) -> bool:
+    """Whether changes since our read (a run of the entries after the mark) had already moved the
+    balance from what we read to our target, so an answered PUT of ours that left no entry was
+    one that changed nothing (SHOPLINE records no entry for such a PUT): our own movement is then
+    what is missing, on top of theirs."""
+    wanted = target - balance_read
+    for end in range(len(entries)):
+        window = Decimal(0)
+        for start in range(end, -1, -1):
+            window += entries[start].delta.amount
+            if window == wanted:
+                return True
+    return False
+
+
 def explains(entries: list[BalanceEntry], balance_read: Decimal, balance_now: Decimal) -> bool:
     """Whether the entries after our read (a suffix of those after the mark) account for the
     whole change of the balance since we read it."""
@@ -231,6 +246,14 @@ class AbsoluteBalanceLedger:
         if isinstance(where, tuple):
             index, overwritten = where
             return await self._accept(conn, intent, entries[index], overwritten, deadline)
+        if where is None and unchanged_put(entries, intent.balance_read, intent.balance_target):
+            # A checkout elsewhere had taken the balance to our target before our PUT landed, so
+            # the PUT changed nothing and left no entry: put our own movement back on top, as a
+            # repair whose entry stands for the write (store.finish_repair).
+            ABSOLUTE_VERIFICATIONS.labels(self._ledger, "unchanged_put").inc()
+            log.warning("absolute_put_changed_nothing", ledger=self._ledger, write_id=intent.write_id,
+                        card_id=intent.card_id)
+            return await self._accept(conn, intent, None, intent.balance_target - intent.balance_read, deadline)
         if where is AMBIGUOUS or datetime.now(UTC) - intent.created_at > VERIFY_PATIENCE:
             await self._review(conn, intent, "put_not_identified", {"entries": len(entries)})
             return None
@@ -243,26 +266,32 @@ class AbsoluteBalanceLedger:
         state = "pending" if unrepaired is None else "repairing"
         await store.mark_verify(conn, intent.write_id, state, unrepaired=unrepaired)
 
-    async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry, overwritten: Decimal,
-                      deadline: float) -> BalanceEntry:
-        """Our PUT is `ours`; `overwritten`: the foreign changes it wrote over, to restore."""
+    async def _accept(self, conn, intent: BalanceIntent, ours: BalanceEntry | None, overwritten: Decimal,
+                      deadline: float) -> BalanceEntry | None:
+        """Our PUT is `ours` (None: it changed nothing, and made no entry); `overwritten`: what
+        is missing, to restore (the foreign changes it wrote over, or our own movement). Our
+        entry, or the first correcting PUT's where ours made none."""
         ABSOLUTE_VERIFICATIONS.labels(self._ledger, "verified").inc()
+        entry_id = ours.id if ours is not None else None
         if overwritten == 0:
-            await store.mark_verify(conn, intent.write_id, "verified", ours.id)
+            await store.mark_verify(conn, intent.write_id, "verified", entry_id)
             return ours
         # 'repairing' before anything is sent: should this process die now, the sweep restores it.
-        await store.mark_verify(conn, intent.write_id, "repairing", ours.id, unrepaired=overwritten)
-        await self._repair(conn, intent, overwritten, deadline)
-        return ours
+        await store.mark_verify(conn, intent.write_id, "repairing", entry_id, unrepaired=overwritten)
+        first_repair = await self._repair(conn, intent, overwritten, deadline)
+        return ours or first_repair
 
-    async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float, *, done: int = 0) -> None:
+    async def _repair(self, conn, intent: BalanceIntent, lost: Decimal, deadline: float, *,
+                      done: int = 0) -> BalanceEntry | None:
         """Put back the foreign changes our PUT overwrote (`lost`) on top of the card's balance now.
 
         Each correcting PUT is settled like a write of its own: answered or found in the history
         (applied; what it overwrote in turn is the next round's `lost`), proven not executed
         (absent: the sweep starts a round again from a fresh read), or of unknown outcome: left
         'sending', which blocks our other writes to the card, for the sweep to settle from the
-        history (_resume_repair). Never resent blindly. `done`: rounds applied before."""
+        history (_resume_repair). Never resent blindly. `done`: rounds applied before. Answers
+        the first correcting PUT's entry, if this call applied one."""
+        first: BalanceEntry | None = None
         for _ in range(done, REPAIR_ROUNDS):
             detail = {"lost": str(lost), "currency": intent.currency}
             try:
@@ -272,16 +301,16 @@ class AbsoluteBalanceLedger:
                     raise LedgerDecline(DeclineReason.CARD_NOT_FOUND, "card vanished")
             except LedgerDecline as error:
                 await self._review(conn, intent, "repair_not_started", {**detail, "error": type(error).__name__})
-                return
+                return first
             except LedgerError as error:  # nothing sent: from a fresh read, later
                 await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
-                return
+                return first
             now, target = card.balance.amount, card.balance.amount + lost
             if target < 0:
                 # The checkout spent money our debit had already taken: the card is overdrawn by
                 # the difference. Setting 0 would hide it; a person must decide.
                 await self._review(conn, intent, "foreign_change_overdraws", {**detail, "balance": str(now)})
-                return
+                return first
             repair = await store.start_repair(conn, intent.write_id, intent.card_id, lost, intent.currency,
                                               now, target, mark)
             try:
@@ -291,33 +320,38 @@ class AbsoluteBalanceLedger:
                 await store.finish_repair(conn, repair.repair_id, "absent")
                 await self._review(conn, intent, "repair_refused",
                                    {**detail, "repair_id": repair.repair_id, "error": type(error).__name__})
-                return
+                return first
             except LedgerUnavailable as error:  # not executed: a fresh round later
                 await store.finish_repair(conn, repair.repair_id, "absent", unrepaired=lost)
                 await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
-                return
+                return first
             except LedgerError as error:  # it may have landed: the history will say
                 await self._defer(conn, intent, type(error).__name__, unrepaired=lost)
-                return
+                return first
             if answered is not None:
                 left = (target - now) - answered.delta.amount
                 await store.finish_repair(conn, repair.repair_id, "applied", answered.id, unrepaired=left)
                 self._repaired(intent, repair)
+                made = answered
             else:
-                left = await self._settle_repair(conn, intent, repair, deadline, answered=True)
-                if left is None:
-                    return
+                settled = await self._settle_repair(conn, intent, repair, deadline, answered=True)
+                if settled is None:
+                    return first
+                left, made = settled
+            first = first or made
             if left == 0:
                 await store.mark_verify(conn, intent.write_id, "verified")
-                return
+                return first
             lost = left
         await self._review(conn, intent, "repair_rounds_exhausted", {"lost": str(lost), "currency": intent.currency})
+        return first
 
     async def _settle_repair(self, conn, intent: BalanceIntent, repair: store.Repair, deadline: float, *,
-                             answered: bool) -> Decimal | None:
+                             answered: bool) -> tuple[Decimal, BalanceEntry | None] | None:
         """What is still lost once this correcting PUT is settled from the history (the rule of
         find_write: our entry where the running sum reaches its target, or none while the
-        balance still adds up); None when that must wait (still 'sending') or went to review."""
+        balance still adds up), and its entry (None: it did not land); None when that must
+        wait (still 'sending') or went to review."""
         detail = {"lost": str(repair.amount), "currency": intent.currency, "repair_id": repair.repair_id}
         try:
             entries = await self.client.history(card_id=intent.card_id, after=repair.history_mark, deadline=deadline)
@@ -326,7 +360,7 @@ class AbsoluteBalanceLedger:
                 card = await self.client.get_card(card_id=intent.card_id, deadline=deadline)
                 if card is not None and explains(entries, repair.balance_read, card.balance.amount):
                     await store.finish_repair(conn, repair.repair_id, "absent", unrepaired=repair.amount)
-                    return repair.amount
+                    return repair.amount, None
                 newest = await self.client.newest_entry(card_id=intent.card_id, deadline=deadline)
                 if newest != (entries[-1].id if entries else repair.history_mark):
                     raise LedgerUnavailable("the card changed while it was read", retry_after=1.0)
@@ -339,7 +373,7 @@ class AbsoluteBalanceLedger:
             index, left = where
             await store.finish_repair(conn, repair.repair_id, "applied", entries[index].id, unrepaired=left)
             self._repaired(intent, repair)
-            return left
+            return left, entries[index]
         await store.finish_repair(conn, repair.repair_id, "review")
         await self._review(conn, intent, "repair_unsettled", {**detail, "ambiguous": where is AMBIGUOUS})
         return None
@@ -350,9 +384,10 @@ class AbsoluteBalanceLedger:
         repairs = await store.repairs_of(conn, intent.write_id)
         lost = intent.unrepaired
         if repairs and repairs[-1].state == "sending":
-            lost = await self._settle_repair(conn, intent, repairs[-1], deadline, answered=False)
-            if lost is None:
+            settled = await self._settle_repair(conn, intent, repairs[-1], deadline, answered=False)
+            if settled is None:
                 return
+            lost = settled[0]
             repairs = await store.repairs_of(conn, intent.write_id)
         if not lost:
             await store.mark_verify(conn, intent.write_id, "verified")

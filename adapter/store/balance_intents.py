@@ -170,13 +170,19 @@ async def repairs_of(conn, write_id: str) -> list[Repair]:
 async def finish_repair(conn, repair_id: int, state: str, entry_id: str | None = None, *,
                         unrepaired: Decimal | None = None) -> None:
     """Settle a correcting PUT ('applied', 'absent' or 'review') and, in the same statement,
-    what its write still has to restore (None: leave the write as it is)."""
+    what its write still has to restore (None: leave it as it is). An applied correcting PUT of
+    a write whose own PUT made no entry (it changed nothing: the repair put its movement back)
+    is the write's entry, in place of the stand-in its answer carried."""
     await conn.execute(
         """WITH settled AS (
                UPDATE balance_repairs SET state = $2, entry_id = $3, settled_at = now() WHERE repair_id = $1
                RETURNING write_id)
-           UPDATE ledger_writes w SET unrepaired = $4, updated_at = now()
-             FROM settled WHERE w.write_id = settled.write_id AND $4::numeric IS NOT NULL""",
+           UPDATE ledger_writes w SET unrepaired = coalesce($4::numeric, w.unrepaired), updated_at = now(),
+                  ledger_transaction_id = CASE
+                      WHEN $2 = 'applied' AND (w.ledger_transaction_id IS NULL
+                                               OR w.ledger_transaction_id LIKE 'unverified:%') THEN $3
+                      ELSE w.ledger_transaction_id END
+             FROM settled WHERE w.write_id = settled.write_id AND ($4::numeric IS NOT NULL OR $2 = 'applied')""",
         repair_id, state, entry_id, unrepaired)
 
 

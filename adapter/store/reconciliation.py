@@ -14,8 +14,12 @@ _JOURNAL = """
            s.synced_at,
            count(e.entry_id) AS matches,
            min(e.amount) AS entry_amount, min(e.currency) AS entry_currency,
+           -- What its correcting PUTs restored, less one that stands for the write itself (its
+           -- own PUT changed nothing: that correction put the write's movement back).
            (SELECT coalesce(sum(r.amount), 0) FROM balance_repairs r
-             WHERE r.write_id = a.write_id AND r.state = 'applied') AS restored
+             WHERE r.write_id = a.write_id AND r.state = 'applied'
+               AND NOT EXISTS (SELECT 1 FROM ledger_writes w
+                                WHERE w.write_id = r.write_id AND w.ledger_transaction_id = r.entry_id)) AS restored
       FROM audit_log a
       LEFT JOIN ledger_entries e ON e.write_id = a.write_id AND e.cause <> 'repair'
       LEFT JOIN card_sync s ON s.ledger_card_id = a.shopify_card_id

@@ -23,6 +23,7 @@ settled again later instead of going to review.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -166,3 +167,43 @@ async def test_a_correction_that_did_not_execute_is_made_again_from_a_fresh_read
         assert [r["state"] for r in await conn.fetch("SELECT state FROM balance_repairs ORDER BY repair_id")] == [
             "absent", "applied"]
 
+
+
+async def test_a_put_that_changed_nothing_puts_our_movement_back_on_top(make_adapter, ledger, db):
+    """A checkout of exactly our amount lands between our read and our PUT: the PUT sets the
+    balance it already has. SHOPLINE answers it and records nothing; found by the chaos run (a
+    `put_not_identified` review and an acknowledged debit missing from the ledger), our debit is
+    now put back on top by a correcting PUT whose entry stands for the write. Gift Card Hero
+    refuses such a PUT (nothing made: a 503, and the retry starts from a fresh read)."""
+    from adapter.http.keys import SERVICES
+    from adapter.reconciliation import reconcile
+    from adapter.services.sync import resync
+
+    adapter = await make_adapter()
+    card_id = await ledger.make_known_card("noopcard00000001", "100.00")
+    await ledger.add_fault("foreign_change", "read", card_id=card_id, delta="-30.00")
+    body = authorize_body("noopcard00000001", 30, "k-noop")
+    response = await adapter.post("/financial_instruments", json=body, headers=AUTH)
+    if ledger.name == "gifthero":
+        assert response.status == 503
+        response = await adapter.post("/financial_instruments", json=body, headers=AUTH)
+    assert response.status == 200
+    assert (await ledger.card(card_id))["balance"] == Decimal("40.00")  # 100 - 30 (checkout) - 30 (ours)
+    async with db.acquire() as conn:
+        assert await conn.fetch("SELECT reason FROM ledger_reviews") == []
+        write = await conn.fetchrow("SELECT verify_state, ledger_transaction_id FROM ledger_writes"
+                                    " WHERE operation = 'authorize'")
+        repair = await conn.fetchval("SELECT entry_id FROM balance_repairs WHERE state = 'applied'")
+    assert write["verify_state"] == "verified"
+    if ledger.name == "shopline":
+        assert write["ledger_transaction_id"] == repair is not None
+    # The feed and the books: the checkout is foreign, our authorization is ours, once each.
+    await resync(adapter.server.app[SERVICES], card_id, asyncio.get_running_loop().time() + 5)
+    async with db.acquire() as conn:
+        events = [tuple(r) for r in await conn.fetch("SELECT kind, origin_cause, amount FROM (SELECT kind,"
+                                                      " cause AS origin_cause, amount, event_id FROM feed_events"
+                                                      " WHERE kind = 'debited') e ORDER BY event_id")]
+        report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=1))
+    assert sorted(events, key=lambda e: e[1]) == [("debited", "online_checkout", Decimal("30.00")),
+                                                  ("debited", "pos_redemption", Decimal("30"))]
+    assert report.clean, report.findings

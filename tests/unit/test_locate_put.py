@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from adapter.domain.money import Money
-from adapter.ledgers.absolute import AMBIGUOUS, explains, locate_put
+from adapter.ledgers.absolute import AMBIGUOUS, explains, locate_put, unchanged_put
 from adapter.ports import BalanceEntry, EntryKind
 
 AT = datetime(2026, 12, 3, tzinfo=UTC)
@@ -52,3 +52,15 @@ def test_explains_the_balance_by_the_entries_after_the_read():
     assert explains(entries, Decimal("100"), Decimal("75"))   # both after
     assert explains([], Decimal("100"), Decimal("100"))
     assert not explains(entries, Decimal("100"), Decimal("80"))
+
+
+def test_a_put_that_changed_nothing_is_told_by_changes_that_reached_our_target_before_it():
+    # read 100, a checkout of -20 (80), our PUT of 80 changes nothing and makes no entry
+    checkout = [entry(1, "-20", EntryKind.OTHER)]
+    assert locate_put(checkout, Decimal("100"), Decimal("80")) is None
+    assert unchanged_put(checkout, Decimal("100"), Decimal("80"))
+    # ... also with a change before our read (after the mark) and one after our PUT
+    around = [entry(1, "5", EntryKind.OTHER), entry(2, "-20", EntryKind.OTHER), entry(3, "-1", EntryKind.OTHER)]
+    assert unchanged_put(around, Decimal("105"), Decimal("85"))
+    # changes that never reach our target: not this case (a review decides)
+    assert not unchanged_put([entry(1, "-15", EntryKind.OTHER)], Decimal("100"), Decimal("80"))
