@@ -62,13 +62,19 @@ class Watermark:
         return json.dumps({"newest": moment(self.newest), "walked": moment(self.walked),
                            "unfinished": [[cursor, moment(floor)] for cursor, floor in self.unfinished]})
 
-    def top_floor(self) -> datetime | None:
+    def top_floor(self) -> tuple[datetime | None, bool]:
+        """How far down the walk from the top goes, and whether the floor itself is excluded:
+        when the last walk started more than the margin after the newest update, every update
+        stamped up to it was visible to that walk and listed (ledgers stamp whole seconds: a
+        burst's last second would otherwise be listed again at every pass)."""
         if self.newest is None:
-            return None  # the first walk: the whole list, over as many passes as it takes
+            return None, False  # the first walk: the whole list, over as many passes as it takes
+        if self.walked is not None and self.walked - CHANGE_MARGIN >= self.newest:
+            return self.newest, True
         floor = self.newest - CHANGE_MARGIN
         if self.walked is not None:
-            floor = max(floor, min(self.newest, self.walked - CHANGE_MARGIN))
-        return floor
+            floor = max(floor, self.walked - CHANGE_MARGIN)
+        return floor, False
 
 
 async def walk_changes(since: str | None, read_page: PageReader, max_pages: int, ledger: str,
@@ -80,13 +86,14 @@ async def walk_changes(since: str | None, read_page: PageReader, max_pages: int,
     cards: list[ChangedCard] = []
     budget = [max_pages]
 
-    async def walk(cursor: str | None, floor: datetime | None, pages: int) -> str | None:
-        """Down from `cursor` to `floor`, at most `pages`; where to go on from if not there."""
+    async def walk(cursor: str | None, floor: datetime | None, pages: int, *, above: bool = False) -> str | None:
+        """Down from `cursor` to `floor` (`above`: not the floor itself), at most `pages`; where
+        to go on from if not there."""
         for _ in range(pages):
             page, next_cursor = await read_page(cursor)
             budget[0] -= 1
             for card in page:
-                if floor is not None and card.updated_at < floor:
+                if floor is not None and (card.updated_at < floor or (above and card.updated_at == floor)):
                     return None
                 cards.append(card)
             if next_cursor is None:
@@ -95,8 +102,8 @@ async def walk_changes(since: str | None, read_page: PageReader, max_pages: int,
         return cursor
 
     unfinished = list(mark.unfinished)
-    top_floor = mark.top_floor()
-    stopped = await walk(None, top_floor, max(1, max_pages - (1 if unfinished else 0)))
+    top_floor, above = mark.top_floor()
+    stopped = await walk(None, top_floor, max(1, max_pages - (1 if unfinished else 0)), above=above)
     fresh = [(stopped, top_floor)] if stopped is not None else []
     while unfinished and budget[0] > 0:
         cursor, floor = unfinished[0]

@@ -135,14 +135,16 @@ async def test_a_walk_with_nothing_newer_keeps_the_newest_update_and_notes_its_o
 
 
 async def test_a_quiet_shop_is_walked_from_the_last_walk_less_the_margin_not_the_whole_last_burst():
-    burst = [_card(n, MARK - timedelta(seconds=n)) for n in range(10)]
+    # A burst whose last second holds more cards than a pass reads (ledgers stamp whole seconds).
+    burst = [_card(n, MARK - timedelta(seconds=n // 10)) for n in range(40)]
     listing = Listing(burst)
     late = Watermark(MARK, MARK + timedelta(minutes=10)).dump()  # the last walk ran long after the burst
     changes = await walk_changes(late, listing.read, 4, "test", now=MARK + timedelta(minutes=10, seconds=30))
-    assert listed(changes) == ["card-0"] and listing.pages_read == 1  # the newest again, not the burst
+    assert listed(changes) == [] and listing.pages_read == 1  # all of it was visible to that walk, and listed
+    assert Watermark.parse(changes.watermark).unfinished == ()
     soon = Watermark(MARK, MARK + timedelta(seconds=30)).dump()  # soon after: the margin counts from the walk
     listing.pages_read = 0
-    assert len(listed(await walk_changes(soon, listing.read, 10, "test"))) == 10
+    assert len(listed(await walk_changes(soon, listing.read, 30, "test"))) == 40
 
 
 async def test_a_walk_out_of_pages_goes_on_next_pass_after_the_new_top_and_skips_nothing():
