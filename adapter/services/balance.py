@@ -9,6 +9,9 @@ from adapter.services.results import BalanceResult
 
 
 async def balance(services: Services, code: CardCode, deadline: float) -> BalanceResult:
-    card_id = await cards.locate(services, code, deadline)
-    card = await cards.read_usable(services, card_id, deadline)
+    located = await cards.locate(services, code, deadline)
+    if located.searched is not None:  # read by the search that found it: no second read
+        cards.ensure_usable(located.searched, services.today())
+        return BalanceResult(located.searched.balance)
+    card = await cards.read_usable(services, located.card_id, deadline)
     return BalanceResult(card.balance)

@@ -33,15 +33,18 @@ class Located:
     card_id: str
     # A card the ledger search found and our registry does not hold yet.
     discovered: Registration | None = None
+    # The card as that search answered it, moments ago: a fresh read, so a balance needs no other.
+    searched: LedgerCard | None = None
 
 
-async def locate(services: Services, code: CardCode, deadline: float) -> str:
-    """The Shopify id of the card with this code, or Decline("unknown gift card")."""
+async def locate(services: Services, code: CardCode, deadline: float) -> Located:
+    """The card with this code (registered now if the search discovered it), or
+    Decline("unknown gift card")."""
     located = await find(services, code, deadline, registry_checked=False)
     if located.discovered is not None:
         async with services.pool.acquire() as conn:
             await registry.remember(conn, *located.discovered.values())
-    return located.card_id
+    return located
 
 
 async def record_card_intent(
@@ -93,7 +96,7 @@ async def find(services: Services, code: CardCode, deadline: float, *, registry_
         raise Decline(unknown_card(services))
     assert isinstance(card, LedgerCard)
     return Located(card.id, Registration(digest, services.vault.key_id, services.vault.encrypt_code(code), card.id,
-                                         card.last_characters, card.balance.currency, "discovered"))
+                                         card.last_characters, card.balance.currency, "discovered"), card)
 
 
 def fits_ledger(services: Services, code: CardCode) -> bool:

@@ -332,7 +332,7 @@ class Intake:
                 code = services.vault.decrypt_code(item.code_encrypted)
             except Exception:  # its key is no longer configured: the code is lost to us
                 raise Decline("the code's key is not configured") from None
-            card_id = await cards.locate(services, code, deadline)  # registers a card it discovers
+            card_id = (await cards.locate(services, code, deadline)).card_id  # registers a card it discovers
             await self._reread(item, card_id, deadline)
         elif item.kind == "last_characters":
             assert item.last_characters is not None

@@ -75,6 +75,7 @@ _MAX_THROTTLE_RESENDS = 20  # THROTTLED/429 loops are bounded by the deadline; t
 _MIN_THROTTLE_WAIT = 0.05  # a THROTTLED answer whose figures say "no wait" still gets a pause
 _ORDER_PAGE = 10  # cards per page of an order's cards: orders rarely sell more
 CHANGE_PAGE_SIZE = 50  # the poller's change list: cards per page ...
+CHANGE_FIRST_PAGE_SIZE = 10  # ... the top's first page: a quiet pass reads this much
 CHANGE_PAGES = 4       # ... and pages per pass, at most
 
 
@@ -288,7 +289,10 @@ class ShopifyClient:
         """giftCards by UPDATED_AT, newest first (adapter.ledgers.changes), at most CHANGE_PAGES
         pages a pass. On the lookups' terms, like cards_of_order."""
         async def read_page(after: str | None) -> tuple[list[ChangedCard], str | None]:
-            page = await self._call(documents.CHANGED_CARDS, {"first": CHANGE_PAGE_SIZE, "after": after},
+            # The top's first page small: a quiet shop's pass needs a card or two of it, and
+            # Shopify charges for every node it returns.
+            first = CHANGE_FIRST_PAGE_SIZE if after is None else CHANGE_PAGE_SIZE
+            page = await self._call(documents.CHANGED_CARDS, {"first": first, "after": after},
                                     mapping.changed_cards_page, deadline, lookup_share=self.lookups.share)
             return page.cards, page.end_cursor if page.has_next_page and page.end_cursor else None
 
