@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -172,3 +178,27 @@ def make_shop(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
 @pytest.fixture
 async def shop(make_shop: Callable[..., Any]) -> Shop:
     return await make_shop()
+
+
+@contextlib.asynccontextmanager
+async def sandbox_process(*command: str) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """`python -m <command> --port N` as its own process, once it answers: a session, and its
+    GraphQL URL. Stopped on the way out."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession(headers={"X-Shopify-Access-Token": TOKEN}) as session:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with session.get(f"http://127.0.0.1:{port}/sandbox/state") as response:
+                        if response.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+            yield session, f"http://127.0.0.1:{port}{GQL_PATH}"
+            assert process.poll() is None, "the sandbox process ended"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

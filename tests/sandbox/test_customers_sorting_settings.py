@@ -5,16 +5,14 @@ GiftCardSortKeys value with stable cursors, and the shop's currency and limits s
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from typing import Any
 
-import aiohttp
 import pytest
 
 from giftcard_emulators.shopify.resolvers import SORT_KEYS
-from tests.sandbox.conftest import CREATE, DEACTIVATE, GQL_PATH, TOKEN, UPDATE
+from tests.sandbox.conftest import CREATE, DEACTIVATE, UPDATE, sandbox_process
 
 CUSTOMER_FIELDS = "id email phone firstName lastName displayName createdAt updatedAt"
 
@@ -409,38 +407,15 @@ async def test_config_endpoint_refuses_bad_settings_and_changes_nothing(shop, bo
     assert (await shop.state())["config"]["issue_limit"] == "3000"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def _ask_process(command: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Start a sandbox process, read its configuration and try a create far above any limit."""
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}{GQL_PATH}"
-    headers = {"X-Shopify-Access-Token": TOKEN}
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/sandbox/state") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
-            async with session.post(url, json={"query": CONFIGURATION}, headers=headers) as response:
-                configuration = (await response.json())["data"]["giftCardConfiguration"]
-            create = {"query": LEGACY_CREATE, "variables": {"value": "1000000"}}
-            async with session.post(url, json=create, headers=headers) as response:
-                created = (await response.json())["data"]["giftCardCreate"]
-        return configuration, created
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    async with sandbox_process(*command) as (session, url):
+        async with session.post(url, json={"query": CONFIGURATION}) as response:
+            configuration = (await response.json())["data"]["giftCardConfiguration"]
+        create = {"query": LEGACY_CREATE, "variables": {"value": "1000000"}}
+        async with session.post(url, json=create) as response:
+            created = (await response.json())["data"]["giftCardCreate"]
+    return configuration, created
 
 
 async def test_command_line_flags_set_the_shop():
