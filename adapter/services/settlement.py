@@ -48,8 +48,11 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
         if not await services.idempotency.renew(conn, claim, _seconds_left(deadline)):
             return _count(claim.record.operation, "taken_over")
         write = await writes.for_idempotency(conn, claim.record_id)
+    # A write never sent can be forgotten with its record, but for a credit-back: it is recorded
+    # because the record's debit landed, so forgetting it would leave that debit unanswered and
+    # never credited back (found by reconciling after the chaos run: an orphaned debit).
     if write is None or write.state in (WriteState.DECLINED, WriteState.ABANDONED) or (
-            write.state is WriteState.PENDING and write.attempts == 0):
+            write.state is WriteState.PENDING and write.attempts == 0 and write.operation != "reverse"):
         await _abandon(services, claim, write)
         return _count(claim.record.operation, "abandoned")
     operation = write.operation
@@ -98,6 +101,8 @@ def _seconds_left(deadline: float) -> float:
 async def _abandon(services: Services, claim: Claim, write: LedgerWrite | None) -> None:
     """Forget the record first: only if it was still ours is the reservation given back (a
     retry that took the key over may be crediting that very write)."""
+    log.info("settlement_abandoning", write_id=write.write_id if write else None,
+             write_state=write.state.value if write else None)
     async with services.pool.acquire() as conn, conn.transaction():
         if not await records.forget(conn, claim.record_id, claim.owner):
             raise LeaseLost()

@@ -14,9 +14,13 @@ _JOURNAL = """
            s.synced_at,
            count(e.entry_id) AS matches,
            min(e.amount) AS entry_amount, min(e.currency) AS entry_currency,
-           -- What its correcting PUTs restored, less one that stands for the write itself (its
-           -- own PUT changed nothing: that correction put the write's movement back).
-           (SELECT coalesce(sum(r.amount), 0) FROM balance_repairs r
+           -- What its PUT wrote over, which its first applied correction restored (a later round
+           -- restores what that correction wrote over in turn: not the write's). None where that
+           -- correction stands for the write itself (its own PUT changed nothing).
+           (SELECT coalesce(min(r.amount) FILTER (WHERE r.repair_id = first.repair_id), 0)
+              FROM balance_repairs r,
+                   LATERAL (SELECT min(f.repair_id) AS repair_id FROM balance_repairs f
+                             WHERE f.write_id = a.write_id AND f.state = 'applied') first
              WHERE r.write_id = a.write_id AND r.state = 'applied'
                AND NOT EXISTS (SELECT 1 FROM ledger_writes w
                                 WHERE w.write_id = r.write_id AND w.ledger_transaction_id = r.entry_id)) AS restored
@@ -40,7 +44,13 @@ async def orphan_entries(conn, since: datetime) -> list[dict]:
                   e.currency, e.occurred_at
              FROM ledger_entries e LEFT JOIN card_sync s ON s.ledger_card_id = e.ledger_card_id
             WHERE e.origin = 'ours' AND e.cause <> 'repair' AND e.occurred_at >= $1
-              AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.write_id = e.write_id)""",
+              AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.write_id = e.write_id)
+              -- A debit nobody answered, credited back by the reconciler (its 'reverse' write, on
+              -- the same request's record, is in the journal): accounted for, debit and credit.
+              AND NOT EXISTS (SELECT 1 FROM ledger_writes w
+                                JOIN ledger_writes r ON r.idempotency_id = w.idempotency_id AND r.operation = 'reverse'
+                                JOIN audit_log ra ON ra.write_id = r.write_id
+                               WHERE w.write_id = e.write_id)""",
         since,
     )
     return [dict(row) for row in rows]

@@ -335,6 +335,40 @@ async def test_randomized_faults_never_move_money_twice_or_lose_an_acknowledgeme
     assert run.statuses[200] > done // 2, "the run should mostly succeed despite the faults"
     if ledger.absolute:
         assert foreign_fired > 0 and run.foreign["direct_applied"] > 0, "no foreign change was injected"
+    # Issue #12: the books after the run. Every card read again into the mirror, then our journal
+    # against it, cards an operator must decide (in review) aside. Reported, not yet asserted:
+    # about one run in seven on an absolute ledger still shows an authorization applied on the
+    # ledger whose record is gone and which no journal row accounts for (orphan_entry; one such
+    # path, an unsent credit-back forgotten by the settler, is fixed and has its own test in
+    # test_reconciler.py). The drift is written to .data/chaos-<ledger>.txt.
+    drift = await _drift_after_the_run(replicas[0], db)
+    with (DATA / f"chaos-{ledger.label}.txt").open("a") as report:
+        report.write(f"reconcile_drift={len(drift)}\n" + "".join(f"DRIFT {finding}\n" for finding in drift))
+
+
+async def _drift_after_the_run(replica, db) -> list:
+    from datetime import UTC, datetime, timedelta
+
+    from adapter.domain.errors import RetryLater
+    from adapter.http.keys import SERVICES
+    from adapter.reconciliation import reconcile
+    from adapter.services.reread import reread
+
+    services = replica.server.app[SERVICES]
+    async with db.acquire() as conn:
+        cards = [row[0] for row in await conn.fetch("SELECT shopify_id FROM cards UNION SELECT ledger_card_id FROM"
+                                                    " ledger_cards")]
+        in_review = {row[0] for row in await conn.fetch("SELECT ledger_card_id FROM ledger_reviews")}
+    for card_id in cards:
+        for _ in range(20):
+            try:
+                await reread(services, card_id, asyncio.get_running_loop().time() + 10)
+                break
+            except RetryLater:
+                await asyncio.sleep(0.2)
+    async with db.acquire() as conn:
+        report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=1))
+    return [finding for finding in report.findings if finding.card_id not in in_review]
 
 
 async def _lost_acknowledgements(ledger, db, acknowledged) -> tuple[list[str], int]:

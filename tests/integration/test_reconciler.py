@@ -103,6 +103,42 @@ async def test_a_retry_that_finds_the_reverse_begun_finishes_it_and_is_declined(
     assert [(w["operation"], w["state"]) for w in written] == [("authorize", "applied"), ("reverse", "applied")]
 
 
+async def test_a_credit_back_recorded_and_never_sent_is_sent_by_the_next_settler(make_adapter, ledger, db,
+                                                                                 monkeypatch):
+    """The settler recorded the reverse of an unanswered debit, then stopped before sending it
+    (its lease ran out, the process died). The next settler must send it: before, it took the
+    unsent reverse for a write never sent and forgot the record, leaving the debit unanswered
+    and never credited back (found by reconciling after the chaos run)."""
+    from adapter.idempotency.coordinator import LeaseLost
+    from adapter.services import settlement
+
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(ledger, "reconreverse0003", "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    lost = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0003", 25, "rc"), headers=AUTH)
+    assert lost.status == 503
+    reverse_unanswered = settlement.reverse_unanswered
+
+    async def stops_before_sending(*args, **kwargs):
+        raise LeaseLost()
+
+    monkeypatch.setattr(settlement, "reverse_unanswered", stops_before_sending)
+    await workers(adapter).reconciler.run_once()
+    async with db.acquire() as conn:
+        assert [tuple(r) for r in await conn.fetch("SELECT operation, state, attempts FROM ledger_writes"
+                                                    " ORDER BY created_at")] == [("authorize", "applied", 1),
+                                                                                 ("reverse", "pending", 0)]
+    monkeypatch.setattr(settlement, "reverse_unanswered", reverse_unanswered)
+    await workers(adapter).reconciler.run_once()
+    card = await ledger.card_by_code("reconreverse0003")
+    assert card["balance"] == Decimal("100")  # credited back
+    async with db.acquire() as conn:
+        written = await conn.fetch("SELECT operation, state, idempotency_id FROM ledger_writes ORDER BY created_at")
+    assert [(w["operation"], w["state"]) for w in written] == [("authorize", "applied"), ("reverse", "applied")]
+    assert all(w["idempotency_id"] is not None for w in written)  # the record kept, answered
+    assert await record_state(db, "rc") == "final"
+
+
 async def _taken_over_while_settling(monkeypatch, db):
     """While the settler reads the ledger, a caller's retry takes the key over (the settler's
     lease, leased with a batch, has run out)."""
