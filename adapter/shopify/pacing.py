@@ -35,22 +35,26 @@ ESTIMATED_COST: dict[str, float] = {
     "CreditCard": 10,
     "DeactivateCard": 10,
     "CreateCustomer": 10,
+    "CustomerByEmail": 6,  # customers(first: 2): connection 2 + 2 x (customer + its email address)
     "GetCard": 1,
     "ReadCard": 54,      # card 1 + transactions connection 2 + 50 nodes x 1 (+ pageInfo 1)
     "Configuration": 1,
 }
 
 
+# Documents whose size is their `first` variable: (fixed part, cost of one node). The fixed part
+# is the connection's 2, and 1 more where pageInfo is selected.
+_CONNECTIONS: dict[str, tuple[float, float]] = {
+    "SearchCards": (2, 1),     # the card (its balance is free)
+    "CardsOfOrder": (3, 2),    # the card and its order
+    "ChangedCards": (3, 1),    # the card
+}
+
+
 def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
-    if operation_name == "SearchCards":
-        first = int((variables or {}).get("first") or 1)
-        return 2 + first       # connection 2 + per node (the card; its balance is free)
-    if operation_name == "CardsOfOrder":
-        first = int((variables or {}).get("first") or 1)
-        return 2 + 2 * first   # connection 2 + per node (card + order)
-    if operation_name in ("ChangedCards", "CustomerByEmail"):
-        first = int((variables or {}).get("first") or 1)
-        return 3 + 2 * first if operation_name == "CustomerByEmail" else 3 + first
+    if operation_name in _CONNECTIONS:
+        fixed, per_node = _CONNECTIONS[operation_name]
+        return fixed + per_node * int((variables or {}).get("first") or 1)
     return ESTIMATED_COST.get(operation_name, 10)
 
 

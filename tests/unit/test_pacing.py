@@ -88,3 +88,24 @@ def test_a_lookup_budget_rejects_shares_outside_the_bucket():
             LookupBudget(share=share)
     with pytest.raises(ValueError):
         LookupBudget(max_in_flight=0)
+
+
+# Variables as the client sends each document (the size of its connections).
+_SENT_WITH = {"SearchCards": {"first": 2}, "CardsOfOrder": {"first": 50}, "ChangedCards": {"first": 50}}
+
+
+def test_every_documents_estimate_is_what_shopify_asks_for_it():
+    """The bucket model reserves the estimate before sending: one below the requested cost (as the
+    sandbox, calibrated to recorded answers, prices it) lets a call through that Shopify throttles."""
+    from graphql import parse
+
+    from adapter.shopify.documents import ALL_DOCUMENTS
+    from adapter.shopify.pacing import estimated_cost
+    from giftcard_emulators.shopify.cost import CostCalculator
+    from giftcard_emulators.shopify.schema import sandbox_schema
+
+    schema = sandbox_schema()
+    for document in ALL_DOCUMENTS:
+        variables = _SENT_WITH.get(document.operation_name, {})
+        requested = CostCalculator(schema, {}, variables).operation(parse(document.text).definitions[0])
+        assert estimated_cost(document.operation_name, variables) == requested, document.operation_name
