@@ -187,12 +187,9 @@ class GiftHeroClient:
         """/gift-cards/search ordered by updated_at, newest first (adapter.ledgers.changes), at
         most CHANGE_PAGES pages a pass: a balance PUT, a checkout or a disable updates a card."""
         async def read_page(page_info: str | None) -> tuple[list[ChangedCard], str | None]:
-            query = {"page_info": page_info} if page_info else {"order": "updated_at DESC"}
-            answer = await self._call("GET", "/gift-cards/search", params={**query, "limit": str(self._page_size)},
-                                      deadline=deadline, write=False, operation="search", lookup=True)
-            nodes = self._read(mapping.card_nodes, answer.body, operation="search")
-            cards = [self._read(mapping.changed_card, node, operation="search") for node in nodes]
-            return cards, self._read(mapping.page_info, answer.link("next"), operation="search")
+            nodes, next_page = await self._page("/gift-cards/search", {"order": "updated_at DESC"}, page_info,
+                                                deadline=deadline, operation="search", lookup=True)
+            return [self._read(mapping.changed_card, node, operation="search") for node in nodes], next_page
 
         return await walk_changes(since, read_page, CHANGE_PAGES, VENDOR)
 
@@ -283,20 +280,28 @@ class GiftHeroClient:
     async def _pages(self, path: str, params: dict[str, str], *, deadline: float,
                      operation: str, lookup: bool = False) -> AsyncIterator[list[Mapping[str, Any]]]:
         """Each page's card objects, following Link rel="next" by its page_info (see the docstring)."""
-        query: dict[str, str] = {**params, "limit": str(self._page_size)}
         cursors: set[str] = set()
+        cursor: str | None = None
         for _ in range(MAX_PAGES):
-            answer = await self._call("GET", path, params=query, deadline=deadline, write=False, operation=operation,
-                                      lookup=lookup)
-            yield self._read(mapping.card_nodes, answer.body, operation=operation)
-            cursor = self._read(mapping.page_info, answer.link("next"), operation=operation)
+            nodes, cursor = await self._page(path, params, cursor, deadline=deadline, operation=operation,
+                                             lookup=lookup)
+            yield nodes
             if cursor is None:
                 return
             if cursor in cursors:
                 raise LedgerUnavailable(f"Gift Card Hero {operation}: the next page repeats a cursor")
             cursors.add(cursor)
-            query = {"page_info": cursor, "limit": str(self._page_size)}
         raise LedgerUnavailable(f"Gift Card Hero {operation}: more than {MAX_PAGES} pages")
+
+    async def _page(self, path: str, params: dict[str, str], page_info: str | None, *, deadline: float,
+                    operation: str, lookup: bool) -> tuple[list[Mapping[str, Any]], str | None]:
+        """One page's card objects (the first with `params`, a later one by its page_info alone)
+        and the next page's page_info, None after the last."""
+        query = {"page_info": page_info} if page_info else params
+        answer = await self._call("GET", path, params={**query, "limit": str(self._page_size)}, deadline=deadline,
+                                  write=False, operation=operation, lookup=lookup)
+        return (self._read(mapping.card_nodes, answer.body, operation=operation),
+                self._read(mapping.page_info, answer.link("next"), operation=operation))
 
     async def _call(self, method: str, path: str, *, deadline: float, write: bool, operation: str,
                     params: dict[str, str] | None = None, json: Any = None, secrets: tuple[str, ...] = (),
