@@ -26,6 +26,7 @@ its second entry makes two candidates, which is a review, not a guess.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -88,15 +89,8 @@ def locate_put(entries: list[BalanceEntry], balance_read: Decimal,
     e_j .. e_(i-1) are the changes it wrote over. None: no entry can be ours. AMBIGUOUS: more
     than one reading fits (another app set the same balance, a second copy of our PUT)."""
     wanted = target - balance_read
-    readings: set[tuple[int, Decimal]] = set()
-    for i, entry in enumerate(entries):
-        if entry.kind is not EntryKind.SET:
-            continue
-        window = Decimal(0)
-        for j in range(i, -1, -1):
-            window += entries[j].delta.amount
-            if window == wanted:
-                readings.add((i, window - entry.delta.amount))
+    readings = {(end, window - entries[end].delta.amount) for end, window in _runs(entries)
+                if window == wanted and entries[end].kind is EntryKind.SET}
     if not readings:
         return None
     return readings.pop() if len(readings) == 1 else AMBIGUOUS
@@ -107,14 +101,17 @@ def unchanged_put(entries: list[BalanceEntry], balance_read: Decimal, target: De
     balance from what we read to our target, so an answered PUT of ours that left no entry was
     one that changed nothing (SHOPLINE records no entry for such a PUT): our own movement is then
     what is missing, on top of theirs."""
-    wanted = target - balance_read
+    return any(window == target - balance_read for _, window in _runs(entries))
+
+
+def _runs(entries: list[BalanceEntry]) -> Iterator[tuple[int, Decimal]]:
+    """Each run of consecutive entries: the index of its last entry, and what the run added up
+    to (the balance it moved from just before its first entry)."""
     for end in range(len(entries)):
         window = Decimal(0)
         for start in range(end, -1, -1):
             window += entries[start].delta.amount
-            if window == wanted:
-                return True
-    return False
+            yield end, window
 
 
 def explains(entries: list[BalanceEntry], balance_read: Decimal, balance_now: Decimal) -> bool:
