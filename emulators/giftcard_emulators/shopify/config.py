@@ -19,9 +19,10 @@ no cards at checkout. Both limits are amounts in the shop currency.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from adapter.domain.currencies import MINOR_UNITS
+from giftcard_emulators.shopify.schema import parse_decimal
 
 
 @dataclass
@@ -51,14 +52,10 @@ def shop_currency(value: object) -> str:
 
 def shop_limit(value: object, name: str) -> Decimal:
     """A positive, finite amount: Shopify has no shop whose limit is zero or negative."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise ValueError(f"{name} must be a finite decimal string")
     try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise ValueError(f"{name} must be a finite decimal string") from exc
-    if not amount.is_finite():
-        raise ValueError(f"{name} must be a finite decimal string")
+        amount = parse_decimal(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite decimal string") from None
     if amount <= 0:
         raise ValueError(f"{name} must be positive")
     return amount
