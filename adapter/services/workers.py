@@ -35,10 +35,11 @@ class WorkerSettings:
     reap_interval: float = 60.0
     # A reaped record costs Postgres far more than its own row: its ledger write's foreign key
     # (ON DELETE SET NULL) rewrites that write, with a new entry in each of its indexes (nine
-    # tenths of a batch's time on 5M records). Batches of 500 back to back took claims to 2.4x
-    # their p50 and 2.1x their p99 while a backlog was reaped (bench.growth); batches of 50, each
-    # followed by a pause nine times as long as it took, to 1.2x and 1.3x, at ~500 records/s
-    # (a month's records expire at the rate they were made: at 100 requests/s, a fifth of that).
+    # tenths of a batch's time on 5M records). Batches of 500 back to back took claims to 1.8-2.4x
+    # their p50 and 2.1-2.7x their p99 while a backlog was reaped (bench.growth, two runs); batches
+    # of 50, each followed by a pause nine times as long as it took, to 1.1-1.2x and 1.2-1.3x, at
+    # 500-850 records/s (a month's records expire at the rate they were made: at 100 requests/s,
+    # a fifth of that or less).
     reap_batch: int = 50
     reap_duty: float = 0.1        # the share of a pass's time spent in its batches
     retention_days: int = 30
