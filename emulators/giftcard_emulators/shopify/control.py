@@ -15,7 +15,7 @@ from adapter.domain.currencies import MINOR_UNITS
 from giftcard_emulators import control
 from giftcard_emulators.control import BadInput, control_body
 from giftcard_emulators.shopify import orders
-from giftcard_emulators.shopify.config import shop_currency, shop_limit
+from giftcard_emulators.shopify.config import latency_settings, shop_currency, shop_limit
 from giftcard_emulators.webhooks import webhook_routes
 from giftcard_emulators.shopify.formatting import decimal_string, gid
 from giftcard_emulators.shopify.graphql_endpoint import dumps
@@ -74,7 +74,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         body = await control_body(request)
         config = sandbox.config
         known = {"issue_limit", "purchase_limit", "currency", "bucket_size", "restore_rate",
-                 "throttle_with_429", "access_token"}
+                 "throttle_with_429", "access_token", "latency_ms", "latency_jitter_ms"}
         unknown = set(body) - known
         if unknown:
             raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -84,6 +84,9 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                                     for name in ("issue_limit", "purchase_limit") if name in body}
             if "currency" in body:
                 shop["currency"] = shop_currency(body["currency"])
+            if "latency_ms" in body or "latency_jitter_ms" in body:
+                shop["latency_ms"], shop["latency_jitter_ms"] = latency_settings(
+                    body.get("latency_ms", config.latency_ms), body.get("latency_jitter_ms", config.latency_jitter_ms))
         except ValueError as exc:
             raise BadInput(str(exc)) from exc
         for name, value in shop.items():

@@ -2,7 +2,8 @@
 
 Order of checks, as Shopify answers them: token (401), body (400), parse/validation and
 variables (200 errors, nothing charged), then faults, then cost (MAX_COST_EXCEEDED, THROTTLED),
-then execution. Execution never awaits, so each document is atomic against the ledger.
+then execution. Execution never awaits, so each document is atomic against the ledger. The
+configured answer latency (SandboxConfig.latency_ms) is waited first, whatever the answer.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def make_handler(sandbox: Sandbox) -> Any:
         # (an unsupported old one falls forward to the oldest supported: versions.py).
         served = served_version(request.match_info["version"])
         version = served.version
+        latency = sandbox.answer_latency()
+        if latency:
+            await asyncio.sleep(latency)
         if request.headers.get("X-Shopify-Access-Token") != sandbox.config.access_token:
             return _respond(UNAUTHORIZED_BODY, version, status=401)
         body = _parse_body(await request.read())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ class Sandbox:
     orders: OrderBook = field(init=False)
     # Order webhooks (spec §12), off until /sandbox/webhooks names a URL and the app secret.
     webhooks: WebhookSender = field(init=False)
+    # Draws each answer's latency (SandboxConfig.latency_ms); seeded by tests that need a sequence.
+    latency_rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
         self.state = SandboxState(self.config)
@@ -33,6 +36,13 @@ class Sandbox:
         # A duplicate event is a new delivery: a fresh X-Shopify-Webhook-Id, the same Event-Id.
         self.webhooks = WebhookSender(shopify_signer(self.config.shop_domain, self.config.webhook_api_version),
                                       duplicate_keeps_webhook_id=False)
+
+    def answer_latency(self) -> float:
+        """Seconds the next GraphQL answer waits: uniform within latency_ms ± latency_jitter_ms."""
+        middle, jitter = self.config.latency_ms, self.config.latency_jitter_ms
+        if middle <= 0:
+            return 0.0
+        return max(0.0, self.latency_rng.uniform(middle - jitter, middle + jitter)) / 1000
 
     def reset(self) -> None:
         self.state.reset()
