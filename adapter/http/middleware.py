@@ -16,6 +16,7 @@ from adapter.http.admission import admit
 from adapter.http.errors import ApiError, error_response, from_use_case
 from adapter.http.keys import SETTINGS
 from adapter.observability import metrics
+from adapter.observability.runtime import REQUESTS_IN_FLIGHT
 
 log = structlog.get_logger("adapter.http")
 
@@ -47,18 +48,23 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
 @web.middleware
 async def observe(request: web.Request, handler) -> web.StreamResponse:
     """One log line and the request metrics, for NewStore's operations."""
-    started = time.perf_counter()
-    response = await handler(request)
     operation = _operation(request)
-    if operation is not None:
-        duration = time.perf_counter() - started
-        error_code = request.get(ERROR_CODE)
-        outcome = _outcome(response.status, error_code)
-        metrics.REQUESTS.labels(operation, outcome).inc()
-        metrics.REQUEST_DURATION.labels(operation, outcome).observe(duration)
-        log.info("request", status=response.status, outcome=outcome, error_code=error_code,
-                 duration_ms=round(duration * 1000, 2),
-                 replayed=response.headers.get("Idempotent-Replayed") == "true")
+    if operation is None:
+        return await handler(request)
+    started = time.perf_counter()
+    REQUESTS_IN_FLIGHT.enter()
+    try:
+        response = await handler(request)
+    finally:
+        REQUESTS_IN_FLIGHT.leave()
+    duration = time.perf_counter() - started
+    error_code = request.get(ERROR_CODE)
+    outcome = _outcome(response.status, error_code)
+    metrics.REQUESTS.labels(operation, outcome).inc()
+    metrics.REQUEST_DURATION.labels(operation, outcome).observe(duration)
+    log.info("request", status=response.status, outcome=outcome, error_code=error_code,
+             duration_ms=round(duration * 1000, 2),
+             replayed=response.headers.get("Idempotent-Replayed") == "true")
     return response
 
 

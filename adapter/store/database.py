@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import asyncpg
 import structlog
 
 from adapter.domain.errors import DependencyUnavailable
+from adapter.observability import metrics
+from adapter.observability.runtime import HighWater
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +54,12 @@ class Pool:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._max = pool.get_max_size()
+        # Takes begun and not yet given back: asyncpg hands out its connections in that order,
+        # so a take begun when `max` are out waits for one (DB_POOL_ACQUIRES_QUEUED).
+        self._taking = 0
+        # Connections held by a block, and the most held at once (db_pool_connections{peak_in_use}).
+        self.in_use = HighWater()
 
     def __getattr__(self, name: str):
         return getattr(self._pool, name)
@@ -58,14 +67,25 @@ class Pool:
     @asynccontextmanager
     async def acquire(self, *, timeout: float | None = None):
         entered = False
+        if self._taking >= self._max:
+            metrics.DB_POOL_ACQUIRES_QUEUED.inc()
+        self._taking += 1
+        started = time.perf_counter()
         try:
             async with self._pool.acquire(timeout=timeout) as conn:
                 entered = True
-                yield conn
+                metrics.DB_POOL_ACQUIRE_WAIT.observe(time.perf_counter() - started)
+                self.in_use.enter()
+                try:
+                    yield conn
+                finally:
+                    self.in_use.leave()
         except ACQUIRE_UNAVAILABLE as error:
             if entered and not isinstance(error, DRIVER_UNAVAILABLE):
                 raise  # the block's own I/O failed, not the database
             raise DependencyUnavailable(type(error).__name__) from error
+        finally:
+            self._taking -= 1
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
