@@ -14,7 +14,7 @@ import pytest
 
 from giftcard_emulators.shopify.config import SandboxConfig
 from giftcard_emulators.shopify.runtime import Sandbox
-from tests.sandbox.conftest import CREATE, sandbox_process
+from tests.sandbox.conftest import CREATE, DEBIT, sandbox_process
 
 BALANCE = "query($id: ID!) { giftCard(id: $id) { balance { amount } } }"
 
@@ -104,3 +104,23 @@ def test_a_jitter_above_the_latency_stops_the_process():
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == \
         "giftcard-adapter sandbox: error: latency_jitter_ms must not exceed latency_ms"
+
+
+async def test_each_answer_tells_its_wait_and_the_sandbox_keeps_it_with_the_ids_answered(make_shop):
+    shop = await make_shop(SandboxConfig(latency_ms=60, latency_jitter_ms=20))
+    card = await shop.card("10.00")
+    debit = {"id": card, "input": {"debitAmount": {"amount": "1.00", "currencyCode": "USD"}}}
+    response, body = await shop.raw(DEBIT, debit, operation_name="DebitCard")
+    told = float(response.headers["X-Sandbox-Latency-Ms"])
+    assert 40.0 <= told <= 80.0
+    transaction = body["data"]["giftCardDebit"]["giftCardDebitTransaction"]["id"]
+    calls = (await shop.control("GET", "/sandbox/latencies"))["calls"]
+    assert [call["operation"] for call in calls] == ["CreateCard", "DebitCard"]
+    assert calls[0]["ids"] == [card]
+    assert calls[1] == {"operation": "DebitCard", "ids": [transaction, card], "latency_ms": told}
+    # Kept until the counters start again; nothing is kept while no latency is set.
+    await shop.control("POST", "/sandbox/counters/reset")
+    await shop.control("POST", "/sandbox/config", {"latency_ms": 0, "latency_jitter_ms": 0})
+    response, _ = await shop.raw(BALANCE, {"id": card})
+    assert "X-Sandbox-Latency-Ms" not in response.headers
+    assert (await shop.control("GET", "/sandbox/latencies"))["calls"] == []

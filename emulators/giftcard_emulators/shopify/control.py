@@ -1,4 +1,4 @@
-"""Sandbox-only routes under /sandbox (never under /admin): faults, state, reset, config,
+"""Sandbox-only routes under /sandbox (never under /admin): faults, state, latencies, reset, config,
 seeding cards "created elsewhere", orders (giftcard_emulators.shopify.orders) and the order
 webhooks' subscription (giftcard_emulators.webhooks). Only tests, demos and benchmarks call these."""
 
@@ -61,6 +61,10 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                       "throttleStatus": sandbox.bucket.status(),
                       "calls": dict(sandbox.calls), "bucket_minimum": sandbox.bucket.minimum,
                       "faults": sandbox.faults.describe(), "config": _config_view(sandbox)})
+
+    async def latencies(_request: web.Request) -> web.Response:
+        """The waits of the answers since the last reset, oldest first (while a latency is set)."""
+        return _json({"calls": list(sandbox.latencies)})
 
     async def reset(_request: web.Request) -> web.Response:
         sandbox.reset()
@@ -164,6 +168,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         *webhook_routes("/sandbox", sandbox.webhooks, _json, guarded),
         *orders.routes(sandbox.orders, sandbox.webhooks, _json, guarded),
         web.get("/sandbox/state", guarded(state)),
+        web.get("/sandbox/latencies", guarded(latencies)),
         web.post("/sandbox/reset", guarded(reset)),
         web.post("/sandbox/counters/reset", guarded(reset_counters)),
         web.post("/sandbox/config", guarded(configure)),

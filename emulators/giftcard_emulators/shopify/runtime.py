@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from giftcard_emulators.shopify.bucket import LeakyBucket
@@ -28,6 +28,9 @@ class Sandbox:
     webhooks: WebhookSender = field(init=False)
     # Draws each answer's latency (SandboxConfig.latency_ms); seeded by tests that need a sequence.
     latency_rng: random.Random = field(default_factory=random.Random)
+    # While a latency is set: each answer's wait, with its document's name and the ids it answered
+    # (GET /sandbox/latencies). Bounded: a long run keeps the last ones.
+    latencies: deque[dict] = field(default_factory=lambda: deque(maxlen=1_000_000))
 
     def __post_init__(self) -> None:
         self.state = SandboxState(self.config)
@@ -53,8 +56,10 @@ class Sandbox:
         self.faults.release(proceed=False)
         self.bucket.refill_completely()
         self.calls.clear()
+        self.latencies.clear()
 
     def reset_counters(self) -> None:
-        """Call counts and the bucket's low-water mark start again; the ledger stays."""
+        """Call counts, the latencies kept and the bucket's low-water mark start again; the ledger stays."""
         self.calls.clear()
+        self.latencies.clear()
         self.bucket.reset_minimum()
