@@ -11,6 +11,7 @@ import uuid
 import structlog
 from aiohttp import web
 
+from adapter import after_answer
 from adapter.domain.errors import DependencyUnavailable, UseCaseError
 from adapter.http.admission import admit
 from adapter.http.errors import ApiError, error_response, from_use_case
@@ -33,9 +34,11 @@ _HTTP_ERRORS = {
 
 @web.middleware
 async def request_context(request: web.Request, handler) -> web.StreamResponse:
-    """The request id (the caller's, or a new one) in every log line and the answer, and the
-    deadline every call made for this request honours."""
+    """The request id (the caller's, or a new one) in every log line and the answer, the
+    deadline every call made for this request honours, and the work it starts once answered
+    (adapter.after_answer)."""
     structlog.contextvars.clear_contextvars()
+    after_answer.open_for_request()
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id, operation=_operation(request))
