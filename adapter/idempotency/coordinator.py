@@ -27,9 +27,10 @@ from adapter.domain.errors import RetryLater
 from adapter.observability import metrics
 from adapter.store import completion
 from adapter.store import idempotency as records
-from adapter.store import reservations
+from adapter.store import instruments, reservations
 from adapter.store.completion import Movement, UseCaseRows
 from adapter.store.idempotency import FinalAnswer, IdempotencyRecord
+from adapter.store.instruments import InstrumentFacts, ReadInstrument
 from adapter.store.reservations import Reservation
 from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
@@ -68,6 +69,9 @@ class Claim:
     # The claim's statement looked the card up in our registry and found nothing: the use case
     # need not look again before searching the ledger.
     registry_checked: bool = False
+    # The instrument the claim's statement read (ReadInstrument): a capture's; None otherwise,
+    # and for an instrument that does not exist.
+    instrument: InstrumentFacts | None = None
     # Told of each write this claim stored as applied, once its answer is stored (the feed's
     # prompt re-read of the card: IdempotencyCoordinator.on_applied).
     on_applied: Callable[[Movement], None] | None = None
@@ -170,7 +174,7 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
-        intent: Intent | RegisteredCardIntent | Reservation | None = None,
+        intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None = None,
     ) -> StoredResponse:
         """Run `work` under the key's claim, or replay its answer.
 
@@ -178,7 +182,8 @@ class IdempotencyCoordinator:
         what it will write: an Intent is recorded in the claim's own statement (a
         RegisteredCardIntent too, with its card found in the registry there); a Reservation
         reserves a refund's or revoke's amount there too, and when it is refused its decline is
-        stored at once as the final answer. Either way a fresh claim's write is Claim.write."""
+        stored at once as the final answer. Either way a fresh claim's write is Claim.write. A
+        ReadInstrument reads the instrument's facts there (Claim.instrument)."""
         if key is None:
             # Not idempotent by the caller's choice; a private key still gives the write its
             # record, so an unknown outcome is settled like any other.
@@ -192,6 +197,9 @@ class IdempotencyCoordinator:
             async with self._pool.acquire() as conn:
                 claimed, write, declined = await self._claim(conn, operation, key, request_fingerprint, intent,
                                                              presenter)
+                facts = None
+                if isinstance(write, InstrumentFacts):
+                    write, facts = None, write
                 if declined is not None:
                     return declined
                 fresh = claimed is not None
@@ -203,6 +211,7 @@ class IdempotencyCoordinator:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
                 claim = self.claim_for(claimed, presenter, fresh, write)
+                claim.instrument = facts
                 claim.registry_checked = (fresh and isinstance(intent, RegisteredCardIntent)
                                           and (write is None or write.shopify_card_id is None))
                 return await self._run(claim, work)
@@ -218,10 +227,14 @@ class IdempotencyCoordinator:
 
     async def _claim(
         self, conn, operation: str, key: str, request_fingerprint: bytes,
-        intent: Intent | RegisteredCardIntent | Reservation | None, presenter: Presenter,
-    ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, StoredResponse | None]:
-        """A fresh claim and the write recorded with it, or (None, None, None) if the key is
-        taken; or the stored final answer of a refused reservation."""
+        intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None, presenter: Presenter,
+    ) -> tuple[IdempotencyRecord | None, LedgerWrite | InstrumentFacts | None, StoredResponse | None]:
+        """A fresh claim and the write recorded with it (or the instrument it read), or (None,
+        None, None) if the key is taken; or the stored final answer of a refused reservation."""
+        if isinstance(intent, ReadInstrument):
+            read = await instruments.claim_and_read(conn, operation, key, request_fingerprint, self.owner, self._lease,
+                                                    intent)
+            return (*read, None) if read is not None else (None, None, None)
         if intent is None:
             claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
             return claimed, None, None
