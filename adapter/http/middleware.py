@@ -63,8 +63,8 @@ async def observe(request: web.Request, handler) -> web.StreamResponse:
     duration = time.perf_counter() - started
     error_code = request.get(ERROR_CODE)
     outcome = _outcome(response.status, error_code)
-    metrics.REQUESTS.labels(operation, outcome).inc()
-    metrics.REQUEST_DURATION.labels(operation, outcome).observe(duration)
+    metrics.child(metrics.REQUESTS, operation, outcome).inc()
+    metrics.child(metrics.REQUEST_DURATION, operation, outcome).observe(duration)
     log.info("request", status=response.status, outcome=outcome, error_code=error_code,
              duration_ms=round(duration * 1000, 2),
              replayed=response.headers.get("Idempotent-Replayed") == "true")

@@ -256,6 +256,20 @@ CONFLICT_RESULTS = ("replayed", "timed_out")
 CUSTOMER_LINK_RESULTS = ("linked", "created", "not_found", "no_email", "ambiguous", "refused", "failed")
 
 
+_CHILDREN: dict[tuple[int, tuple[str, ...]], object] = {}
+
+
+def child(metric, *values: str):
+    """metric.labels(*values), found in a dict after the first time: labels() validates and
+    locks on every call, and the hot path (each request, each ledger call) asks for the same few
+    series again and again. The label values come from fixed sets, so this stays small."""
+    key = (id(metric), values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
+
+
 def preinitialise_feed(subscribers: tuple[str, ...]) -> None:
     for subscriber in subscribers:
         for result in FEED_DELIVERY_RESULTS:
