@@ -72,9 +72,10 @@ class Claim:
     # The instrument the claim's statement read (ReadInstrument): a capture's; None otherwise,
     # and for an instrument that does not exist.
     instrument: InstrumentFacts | None = None
-    # Told of each write this claim stored as applied, once its answer is stored (the feed's
-    # prompt re-read of the card: IdempotencyCoordinator.on_applied).
-    on_applied: Callable[[Movement], None] | None = None
+    # Told of each write this claim stored as applied, once its answer is stored, with the
+    # re-read of its card queued in the same statement (the feed's prompt re-read of the card:
+    # IdempotencyCoordinator.on_applied).
+    on_applied: Callable[[Movement, int | None], None] | None = None
 
     @property
     def record_id(self) -> int:
@@ -97,11 +98,13 @@ class Claim:
         """Store the final answer of a write that landed, with its audit and business rows, in
         one statement."""
         final, response = self.answer(outcome)
-        if not await completion.complete_applied(conn, final, movement, rows):
+        completed = await completion.complete_applied(conn, final, movement, rows,
+                                                      queue_reread=self.on_applied is not None)
+        if not completed.stored:
             raise LeaseLost()
         if self.on_applied is not None:
             try:
-                self.on_applied(movement)  # schedules work in the background, never waits for it
+                self.on_applied(movement, completed.reread)  # schedules work in the background, never waits
             except Exception:  # the answer is stored: nothing after it may fail the request
                 log.warning("on_applied_failed", exc_info=True)
         return response
@@ -145,8 +148,9 @@ class IdempotencyCoordinator:
         self._lease = lease_seconds
         self._wait = wait_seconds
         self.owner = owner or uuid.uuid4().hex
-        # Set by the app when its workers run: what to do once a write is answered as applied.
-        self.on_applied: Callable[[Movement], None] | None = None
+        # Set by the app when its workers run: what to do once a write is answered as applied
+        # (with the re-read queued with its answer).
+        self.on_applied: Callable[[Movement, int | None], None] | None = None
 
     async def replay(self, operation: str, key: str, request_fingerprint: bytes | None) -> StoredResponse | None:
         """The stored final answer for this key, if there is one, whatever the new body says.

@@ -211,16 +211,31 @@ class Intake:
             return
         after_answer.defer(lambda: self._start(self._drain_quietly(item_ids)))
 
-    def note_applied(self, movement: Movement) -> None:
+    def note_applied(self, movement: Movement, queued: int | None = None) -> None:
         """One of our writes was answered as applied: re-read its card soon, so the feed has the
         event within seconds rather than at the poller's next turn. Queued like a webhook's
-        re-read (durably, retried while the write is still being verified); if even the queue
-        cannot be written, the poller's round still finds the change."""
+        re-read (durably, retried while the write is still being verified): `queued`, the item
+        the answer's own statement queued (store.completion), else queued here; if even the
+        queue cannot be written, the poller's round still finds the change.
+
+        Worked once the answer is written (in a request), so it never delays that answer, and
+        only when one of the `concurrency` slots is free: background work never holds more of
+        the pool than that, and under a burst a queued item waits for the next pass
+        (INTAKE_INTERVAL_SECONDS) rather than in memory."""
         if movement.shopify_card_id is None:
             return
-        # Started once the answer is written (in a request), so it never delays that answer.
+        if queued is not None:
+            after_answer.defer(lambda: self._start_if_free(self._drain_quietly([queued])))
+            return
         card_id, write_id = movement.shopify_card_id, movement.write_id
         after_answer.defer(lambda: self._start(self._queue_own(card_id, write_id)))
+
+    def _start_if_free(self, work) -> None:  # type: ignore[no-untyped-def]
+        if self._slots.locked():
+            work.close()  # durable: the next pass takes it
+            return
+        self._start(work)
+
 
     def _start(self, work) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(work)
