@@ -6,8 +6,10 @@ made directly to the sandbox, interleaved in one run at a fixed request rate.
 
 Open loop: requests start on a fixed schedule whether or not earlier ones finished, so a slow
 response cannot hide queueing. The rate counts the pairs of all endpoints together, taken in
-turn. Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the mutating endpoints <= 4 ms /
-15 ms.
+turn. Each payment (authorize, and the instrument a capture, refund or revoke works on) is made
+on a card of its own, as a store's payments spread over many cards (--shared-cards: one card per
+endpoint, as before issue #14). Targets (issue #5): balance adds <= 2 ms p50 / 8 ms p99; the
+mutating endpoints <= 4 ms / 15 ms.
 
 --ledger-latency (issue #14): the sandbox answers every call in MS ± the jitter (uniform), as a
 real ledger does, and the run is made at each of --rates on a fresh stack. Target: the added p50
@@ -59,10 +61,15 @@ class Pair:
     direct_waits: list[float] = field(default_factory=list)
     keys: list[tuple[str, object]] = field(default_factory=list)
     adapter_wait_ms: float | None = None  # None: not found (or no latency set)
+    error: str | None = None  # the adapter answered other than 200 (not in the latency figures)
 
     @property
     def direct_wait_ms(self) -> float:
         return sum(self.direct_waits)
+
+
+class AdapterRefused(RuntimeError):
+    """The adapter answered other than 200 (a 503 to retry, under load)."""
 
 
 class Bench:
@@ -75,7 +82,7 @@ class Bench:
         async with self.session.post(self.stack.adapter_url + path, data=jsonio.dumps(body), headers=HEADERS) as r:
             payload = jsonio.loads(await r.read())
             if r.status != 200:
-                raise RuntimeError(f"{path}: {r.status} {payload}")
+                raise AdapterRefused(f"{r.status} {payload.get('message') if isinstance(payload, dict) else payload}")
         return (time.perf_counter() - started) * 1000, payload
 
     async def shopify(self, document, variables: dict) -> tuple[float, dict, float]:
@@ -122,10 +129,14 @@ async def pair(calls: Calls, results: list, adapter_first: bool) -> None:
 
     Whichever goes second finds the sandbox (and the machine) warmed by the first: the order
     alternates between pairs so neither side always gets that advantage."""
-    if adapter_first:
-        (adapter_ms, answer), (direct_ms, waits) = await calls.adapter(), await calls.direct()
-    else:
-        (direct_ms, waits), (adapter_ms, answer) = await calls.direct(), await calls.adapter()
+    try:
+        if adapter_first:
+            (adapter_ms, answer), (direct_ms, waits) = await calls.adapter(), await calls.direct()
+        else:
+            (direct_ms, waits), (adapter_ms, answer) = await calls.direct(), await calls.adapter()
+    except AdapterRefused as refused:
+        results.append(Pair(0.0, 0.0, error=str(refused)))
+        return
     results.append(Pair(adapter_ms, direct_ms, waits, calls.keys(answer)))
 
 
@@ -133,10 +144,13 @@ def _transaction(answer) -> str:
     return answer[0]["metadata"]["ledger_transaction_id"]
 
 
-async def _calls(bench: Bench, endpoint: str, wallet: dict) -> Calls:
+async def _calls(bench: Bench, endpoint: str, wallet: dict | None) -> Calls:
     """The measured adapter request and its direct equivalent, after any set-up they need (done
-    before the timed run, so that only the measured calls follow the fixed rate)."""
+    before the timed run, so that only the measured calls follow the fixed rate). Without a
+    shared `wallet`, a payment's card is its own (made directly, known to the adapter)."""
     code = secrets.token_hex(8)
+    if wallet is None and endpoint in ("authorize", "capture", "refund", "revoke"):
+        wallet = await _wallet(bench)
 
     async def timed_shopify(*calls) -> tuple[float, list[float]]:
         total, waits = 0.0, []
@@ -207,10 +221,16 @@ CHOICES = (*ENDPOINTS, "capture")
 
 
 async def run_pairs(bench: Bench, rate: float, requests: int, endpoints: list[str], *,
-                    before_timed_run: Callable[[], Awaitable[None]] | None = None) -> dict[str, list[Pair]]:
+                    before_timed_run: Callable[[], Awaitable[None]] | None = None,
+                    shared_cards: bool = False) -> dict[str, list[Pair]]:
     """Warm up, set up every pair's calls, then send the pairs open loop at `rate` (all
-    endpoints together, in turn). `before_timed_run` runs between set-up and the timed run."""
-    wallets = {endpoint: await _wallet(bench) for endpoint in endpoints}
+    endpoints together, in turn). `before_timed_run` runs between set-up and the timed run.
+
+    Each payment is made on a card of its own, as a store's traffic spreads over many cards;
+    `shared_cards`: each endpoint's payments all on one card (the design before issue #14: one
+    card then collects hundreds of writes, and each write's background re-read of it costs more
+    as they pile up)."""
+    wallets = {endpoint: await _wallet(bench) if shared_cards else None for endpoint in endpoints}
     for index in range(20):  # warm-up, discarded
         for endpoint in endpoints:
             await pair(await _calls(bench, endpoint, wallets[endpoint]), [], index % 2 == 0)
@@ -233,18 +253,37 @@ async def run_pairs(bench: Bench, rate: float, requests: int, endpoints: list[st
     return measured
 
 
+def answered(pairs: list[Pair]) -> list[Pair]:
+    return [p for p in pairs if p.error is None]
+
+
+def refusals(measured: dict[str, list[Pair]]) -> str:
+    """What the adapter refused during the run, by answer: '' when nothing."""
+    counts: dict[str, int] = defaultdict(int)
+    for pairs in measured.values():
+        for p in pairs:
+            if p.error is not None:
+                counts[p.error] += 1
+    return "; ".join(f"{n} x {error}" for error, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def added_p50(pairs: list[Pair]) -> float:
+    pairs = answered(pairs)
     return percentile([p.adapter_ms for p in pairs], 0.5) - percentile([p.direct_ms for p in pairs], 0.5)
 
 
 # ---- the plain run (no ledger latency) ---------------------------------------------------------
 
-async def measure(rate: float, requests: int, endpoints: list[str]) -> list[list[str]]:
+async def measure(rate: float, requests: int, endpoints: list[str], shared_cards: bool = False) -> list[list[str]]:
     async with running_stack() as stack, aiohttp.ClientSession() as session:
-        measured = await run_pairs(Bench(session, stack), rate, requests, endpoints)
+        measured = await run_pairs(Bench(session, stack), rate, requests, endpoints, shared_cards=shared_cards)
+    failed = refusals(measured)
+    if failed:
+        print(f"refused during the run: {failed}")
     rows = []
     for endpoint in endpoints:
-        through, direct = [p.adapter_ms for p in measured[endpoint]], [p.direct_ms for p in measured[endpoint]]
+        pairs = answered(measured[endpoint])
+        through, direct = [p.adapter_ms for p in pairs], [p.direct_ms for p in pairs]
         added50 = percentile(through, 0.5) - percentile(direct, 0.5)
         added99 = percentile(through, 0.99) - percentile(direct, 0.99)
         target = TARGETS.get(endpoint, MUTATION_TARGET)
@@ -295,7 +334,7 @@ async def _find_adapter_waits(bench: Bench, measured: dict[str, list[Pair]]) -> 
     if any(isinstance(ident, tuple) for pairs in measured.values() for p in pairs for _, ident in p.keys):
         by_code = {card["code"]: card["id"] for card in (await bench.sandbox("GET", "/sandbox/state"))["cards"]}
     for pairs in measured.values():
-        for p in pairs:
+        for p in answered(pairs):
             total, found = 0.0, True
             for operation, ident in p.keys:
                 if isinstance(ident, tuple):  # ("code", a code as the adapter answered it)
@@ -353,7 +392,7 @@ class CpuWindow:
 
 
 async def measure_with_latency(rate: float, requests: int, endpoints: list[str], latency_ms: float,
-                               jitter_ms: float) -> RunFigures:
+                               jitter_ms: float, shared_cards: bool = False) -> RunFigures:
     async with running_stack(sandbox_args=UNLIMITED) as stack, \
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         bench = Bench(session, stack)
@@ -368,7 +407,8 @@ async def measure_with_latency(rate: float, requests: int, endpoints: list[str],
             figures["cpu"] = CpuWindow(stack)
             figures["cpu"].start()
 
-        measured = await run_pairs(bench, rate, requests, endpoints, before_timed_run=latency_on)
+        measured = await run_pairs(bench, rate, requests, endpoints, before_timed_run=latency_on,
+                                   shared_cards=shared_cards)
         cpu = figures["cpu"].stop()
         figures["sampler"].__exit__()
         after = await scrape(stack.metrics_url)
@@ -385,7 +425,7 @@ async def measure_with_latency(rate: float, requests: int, endpoints: list[str],
 def latency_rows(figures: RunFigures, endpoints: list[str]) -> list[list[str]]:
     rows = []
     for endpoint in endpoints:
-        pairs = figures.measured[endpoint]
+        pairs = answered(figures.measured[endpoint])
         found = [p for p in pairs if p.adapter_wait_ms is not None]
         through = percentile([p.adapter_ms for p in pairs], 0.5)
         direct = percentile([p.direct_ms for p in pairs], 0.5)
@@ -397,6 +437,9 @@ def latency_rows(figures: RunFigures, endpoints: list[str]) -> list[list[str]]:
             net_text, share_text = f"{net:.2f}", f"{share * 100:.2f}%"
         else:
             net_text, share_text, verdict = "-", "-", "no waits found"
+        refused = len(figures.measured[endpoint]) - len(pairs)
+        if refused:
+            verdict += f" ({refused} refused)"
         rows.append([endpoint, str(len(pairs)), f"{len(found)}", f"{direct:.2f}", f"{through:.2f}",
                      f"{through - direct:.2f}", net_text, share_text, f"<= {SHARE_TARGET * 100:g}%", verdict])
     return rows
@@ -444,15 +487,18 @@ def main() -> None:
     parser.add_argument("--ledger-latency", type=float, metavar="MS",
                         help="the sandbox answers in MS ± --ledger-jitter (issue #14)")
     parser.add_argument("--ledger-jitter", type=float, default=30.0, metavar="MS")
+    parser.add_argument("--shared-cards", action="store_true",
+                        help="each endpoint's payments on one card (before issue #14), not a card each")
     args = parser.parse_args()
     if args.ledger_latency is None:
-        rows = asyncio.run(measure(args.rate, args.requests, args.only))
+        rows = asyncio.run(measure(args.rate, args.requests, args.only, args.shared_cards))
         print_table(f"Adapter overhead at {args.rate:g} pairs/s (ms; direct = the same Shopify calls straight to the sandbox)",
                     ["endpoint", "n", "direct p50", "adapter p50", "added p50", "direct p99", "adapter p99",
                      "added p99", "target p50/p99", "verdict"], rows)
         return
     endpoints = [e for e in args.only if e != "capture"]  # no ledger call: no share of one
-    runs = [asyncio.run(measure_with_latency(rate, args.requests, endpoints, args.ledger_latency, args.ledger_jitter))
+    runs = [asyncio.run(measure_with_latency(rate, args.requests, endpoints, args.ledger_latency, args.ledger_jitter,
+                                             args.shared_cards))
             for rate in args.rates]
     for figures in runs:
         print_table(f"Ledger latency {args.ledger_latency:g} ± {args.ledger_jitter:g} ms, {figures.rate:g} pairs/s (ms; "
@@ -461,6 +507,10 @@ def main() -> None:
                      "added p50 net", "added share of e2e p50", "target", "verdict"], latency_rows(figures, endpoints))
     print_table("Peaks and queueing during the timed runs (adapter process)", QUEUE_HEADER,
                 [queue_row(figures) for figures in runs])
+    for figures in runs:
+        failed = refusals(figures.measured)
+        if failed:
+            print(f"{figures.rate:g}/s: refused during the run: {failed}")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ async def floor(database_url: str, hop_url: str, gap_ms: float, samples: int) ->
     return {"commit": commit, "hop": hop, "floor": 2 * commit + hop}
 
 
-async def floor_and_overhead(rate: float, requests: int, samples: int) -> dict:
+async def floor_and_overhead(rate: float, requests: int, samples: int, shared_cards: bool = False) -> dict:
     """One stack: the floor, bench.overhead's pairs of the mutating endpoints, the floor again."""
     from bench.harness import running_stack
     from bench.overhead import Bench, added_p50, run_pairs
@@ -134,7 +134,7 @@ async def floor_and_overhead(rate: float, requests: int, samples: int) -> dict:
     async with running_stack() as stack, aiohttp.ClientSession() as session:
         hop_url = stack.sandbox_url + "/sandbox/faults"  # a small answer from another aiohttp process
         before = await floor(stack.database_url, hop_url, gap_ms, samples)
-        measured = await run_pairs(Bench(session, stack), rate, requests, list(MUTATING))
+        measured = await run_pairs(Bench(session, stack), rate, requests, list(MUTATING), shared_cards=shared_cards)
         after = await floor(stack.database_url, hop_url, gap_ms, samples)
     return {"rate": rate, "gap_ms": gap_ms, "before": before, "after": after,
             "added": {endpoint: added_p50(pairs) for endpoint, pairs in measured.items()},
@@ -170,11 +170,12 @@ def main() -> None:
                         help="the floor at each rate and bench.overhead's added p50 against it (issue #14)")
     parser.add_argument("--rates", type=float, nargs="+", default=[20.0, 100.0])
     parser.add_argument("--requests", type=int, default=300, help="with --floor: pairs per endpoint")
+    parser.add_argument("--shared-cards", action="store_true", help="with --floor: as bench.overhead --shared-cards")
     args = parser.parse_args()
     if args.floor:
         results = []
         for rate in args.rates:
-            job = floor_and_overhead(rate, args.requests, args.samples)
+            job = floor_and_overhead(rate, args.requests, args.samples, args.shared_cards)
             try:
                 import uvloop  # the loop the adapter runs on: the floor's client stands in for it
             except ImportError:
