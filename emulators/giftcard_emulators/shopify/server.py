@@ -97,7 +97,9 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     try:
         return shop_settings(args.currency, args.issue_limit, args.purchase_limit,
                              bucket_size=args.bucket_size, restore_rate=args.restore_rate,
-                             latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms)
+                             # An older `giftcard-adapter sandbox` has no latency flags.
+                             latency_ms=getattr(args, "latency_ms", 0.0),
+                             latency_jitter_ms=getattr(args, "latency_jitter_ms", 0.0))
     except ValueError as exc:
         parser.error(str(exc))
 
