@@ -351,7 +351,7 @@ async def _find_adapter_waits(bench: Bench, measured: dict[str, list[Pair]]) -> 
 
 
 def _metric(samples: dict[str, float], name: str, **labels: str) -> float:
-    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))  # as prometheus_client prints them
     return samples.get(METRIC + name + (f"{{{label_text}}}" if labels else ""), 0.0)
 
 
@@ -451,9 +451,10 @@ def queue_row(figures: RunFigures) -> list[str]:
     def delta(name: str, **labels: str) -> float:
         return _metric(after, name, **labels) - _metric(before, name, **labels)
 
-    takes = delta("db_pool_acquire_wait_seconds_count")
-    over_1ms = takes - delta("db_pool_acquire_wait_seconds_bucket", le="0.001")
-    queued = delta("db_pool_acquires_queued_total")
+    takes = delta("db_pool_acquire_wait_seconds_count", work="request")
+    over_1ms = takes - delta("db_pool_acquire_wait_seconds_bucket", le="0.001", work="request")
+    queued = delta("db_pool_acquires_queued_total", work="request")
+    background_queued = delta("db_pool_acquires_queued_total", work="background")
     connector_waits = delta("http_client_connection_queue_wait_seconds_count")
     nothing_queued = queued == 0 and connector_waits == 0
     return [f"{figures.rate:g}/s",
@@ -463,7 +464,8 @@ def queue_row(figures: RunFigures) -> list[str]:
             f"{_metric(after, 'db_pool_connections', state='peak_in_use'):.0f} / "
             f"{_metric(after, 'db_pool_connections', state='max'):.0f}",
             f"{takes:.0f}", f"{queued:.0f}", f"{over_1ms:.0f}",
-            f"{delta('db_pool_acquire_wait_seconds_sum') * 1000:.1f}",
+            f"{delta('db_pool_acquire_wait_seconds_sum', work='request') * 1000:.1f}",
+            f"{background_queued:.0f} / {delta('db_pool_acquire_wait_seconds_sum', work='background') * 1000:.0f}",
             f"{connector_waits:.0f}",
             f"{figures.rss_kib['VmHWM'] / 1024:.1f}",
             str(figures.reread_backlog),
@@ -472,7 +474,8 @@ def queue_row(figures: RunFigures) -> list[str]:
 
 
 QUEUE_HEADER = ["rate", "peak in flight", "peak conns to sandbox", "pool open / peak in use / max",
-                "pool takes", "takes queued (pool full)", "takes > 1 ms", "pool wait total ms",
+                "request pool takes", "queued (pool full)", "> 1 ms", "wait total ms",
+                "background queued / wait ms",
                 "connector slot waits", "peak RSS MiB", "re-reads pending at end",
                 "CPU adapter / sandbox / machine", "nothing queued"]
 

@@ -17,7 +17,7 @@ from adapter.http.admission import admit
 from adapter.http.errors import ApiError, error_response, from_use_case
 from adapter.http.keys import SETTINGS
 from adapter.observability import metrics
-from adapter.observability.runtime import REQUESTS_IN_FLIGHT
+from adapter.observability.runtime import IN_REQUEST, REQUESTS_IN_FLIGHT
 
 log = structlog.get_logger("adapter.http")
 
@@ -55,6 +55,7 @@ async def observe(request: web.Request, handler) -> web.StreamResponse:
     if operation is None:
         return await handler(request)
     started = time.perf_counter()
+    IN_REQUEST.set(True)  # this request's task only (aiohttp runs each request in its own)
     REQUESTS_IN_FLIGHT.enter()
     try:
         response = await handler(request)

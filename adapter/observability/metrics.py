@@ -204,13 +204,15 @@ DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections (peak_in_
                      ["state"], namespace=NAMESPACE)
 # Queueing (issue #14): does anything wait for a Postgres connection or a connection to the ledger?
 _WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# work: request (a NewStore request's), background (everything else: it holds at most half the
+# pool, and its wait includes waiting for that share).
 DB_POOL_ACQUIRE_WAIT = Histogram(
-    "db_pool_acquire_wait_seconds", "Time to take a Postgres pool connection (connecting, or queued behind a full pool)",
-    namespace=NAMESPACE, buckets=_WAIT_BUCKETS,
+    "db_pool_acquire_wait_seconds", "Time to take a Postgres pool connection (connecting, or queued), by work",
+    ["work"], namespace=NAMESPACE, buckets=_WAIT_BUCKETS,
 )
 DB_POOL_ACQUIRES_QUEUED = Counter(
-    "db_pool_acquires_queued", "Takes of a Postgres pool connection that found all DB_POOL_MAX of them taken, and waited",
-    namespace=NAMESPACE,
+    "db_pool_acquires_queued", "Takes of a Postgres pool connection that found all DB_POOL_MAX of them taken, by work",
+    ["work"], namespace=NAMESPACE,
 )
 HTTP_CLIENT_QUEUE_WAIT = Histogram(
     "http_client_connection_queue_wait_seconds",
@@ -313,6 +315,9 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
         SLOW_CLIENTS.labels(phase)
     for state in ("total", "idle", "max", "in_use", "peak_in_use"):
         DB_POOL_SIZE.labels(state)
+    for work in ("request", "background"):
+        DB_POOL_ACQUIRE_WAIT.labels(work)
+        DB_POOL_ACQUIRES_QUEUED.labels(work)
     for operation in SHOPIFY_OPERATIONS:
         for result in SHOPIFY_RESULTS:
             SHOPIFY_CALLS.labels(operation, result)

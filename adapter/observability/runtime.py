@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 
 import aiohttp
 
@@ -44,6 +45,9 @@ class HighWater:
 
 # NewStore-facing requests being answered (adapter.http.middleware.observe).
 REQUESTS_IN_FLIGHT = HighWater()
+# True inside a NewStore request (and in what it awaits or starts for itself, such as a search
+# ahead), not in what it leaves to the background (adapter.after_answer): the pool serves it first.
+IN_REQUEST: ContextVar[bool] = ContextVar("in_request", default=False)
 metrics.REQUESTS_IN_FLIGHT.set_function(lambda: REQUESTS_IN_FLIGHT.now)
 metrics.REQUESTS_IN_FLIGHT_PEAK.set_function(lambda: REQUESTS_IN_FLIGHT.peak)
 

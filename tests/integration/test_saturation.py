@@ -31,11 +31,15 @@ def sample(name: str, labels: dict | None = None) -> float:
 
 # ---- the pool's own figures --------------------------------------------------------------------
 
+REQUEST = {"work": "request"}
+
+
 async def test_a_take_that_finds_the_pool_full_is_counted_and_its_wait_measured(database_url):
     pool = await create_pool(database_url, min_size=1, max_size=2)
+    runtime.IN_REQUEST.set(True)  # as in a NewStore request (the tasks below inherit it)
     try:
-        queued, waits, waited = sample("db_pool_acquires_queued_total"), \
-            sample("db_pool_acquire_wait_seconds_count"), sample("db_pool_acquire_wait_seconds_sum")
+        queued, waits, waited = sample("db_pool_acquires_queued_total", REQUEST), \
+            sample("db_pool_acquire_wait_seconds_count", REQUEST), sample("db_pool_acquire_wait_seconds_sum", REQUEST)
         release = asyncio.Event()
 
         async def hold() -> None:
@@ -45,7 +49,7 @@ async def test_a_take_that_finds_the_pool_full_is_counted_and_its_wait_measured(
         holders = [asyncio.create_task(hold()) for _ in range(2)]
         while pool.in_use.now < 2:
             await asyncio.sleep(0.001)
-        assert sample("db_pool_acquires_queued_total") == queued  # two of two: nobody waited
+        assert sample("db_pool_acquires_queued_total", REQUEST) == queued  # two of two: nobody waited
         assert pool.in_use.peak == 2
 
         async def third() -> float:
@@ -56,18 +60,56 @@ async def test_a_take_that_finds_the_pool_full_is_counted_and_its_wait_measured(
         asked = time.perf_counter()
         waiting = asyncio.create_task(third())
         await asyncio.sleep(0)  # it has asked: the count is taken when a take begins
-        assert sample("db_pool_acquires_queued_total") == queued + 1
+        assert sample("db_pool_acquires_queued_total", REQUEST) == queued + 1
         while time.perf_counter() - asked < 0.05:  # it stays queued while both are held
             assert not waiting.done()
             await asyncio.sleep(0.005)
         released = time.perf_counter()
         release.set()
         await asyncio.gather(*holders, waiting)
-        assert sample("db_pool_acquire_wait_seconds_count") == waits + 3
-        assert sample("db_pool_acquire_wait_seconds_sum") - waited >= released - asked
+        assert sample("db_pool_acquire_wait_seconds_count", REQUEST) == waits + 3
+        assert sample("db_pool_acquire_wait_seconds_sum", REQUEST) - waited >= released - asked
         assert pool.in_use.now == 0 and pool.in_use.peak == 2
     finally:
         await pool.close()
+
+
+async def test_background_work_holds_at_most_half_the_pool_and_requests_get_the_rest(database_url):
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    assert pool.background_limit == 2
+    release = asyncio.Event()
+    nested = []
+
+    async def background(take_another: bool = False) -> None:  # a worker: not in a request
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+            if take_another:  # a second take inside the first (a statement under a card lock)
+                async with pool.acquire() as inner:
+                    nested.append(await inner.fetchval("SELECT 2"))
+            await release.wait()
+
+    workers = [asyncio.create_task(background(take_another=index == 0)) for index in range(4)]
+    for _ in range(5000):  # a nested take that waited for the share again would never get it
+        if nested and pool.in_use.now >= 2:
+            break
+        await asyncio.sleep(0.001)
+    assert nested == [2]  # the nested take did not wait for a share it already holds
+    assert pool.in_use.now == 2  # two of four background takes hold; two wait for the share
+    assert not any(worker.done() for worker in workers)
+
+    async def request() -> int:
+        runtime.IN_REQUEST.set(True)
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT 3")
+
+    queued = sample("db_pool_acquires_queued_total", REQUEST)
+    # Two requests at once get the two connections the background may not take, at once.
+    assert await asyncio.wait_for(asyncio.gather(request(), request()), 5) == [3, 3]
+    assert sample("db_pool_acquires_queued_total", REQUEST) == queued
+    release.set()
+    await asyncio.gather(*workers)
+    assert pool.in_use.now == 0
+    await pool.close()
 
 
 # ---- the outbound connector --------------------------------------------------------------------
