@@ -345,6 +345,10 @@ def main(argv: list[str] | None = None) -> None:
     sandbox_cmd.add_argument("--currency", help="the shop's currency (default USD)")
     sandbox_cmd.add_argument("--issue-limit", help="the most one card may hold (default 3000)")
     sandbox_cmd.add_argument("--purchase-limit", help="giftCardConfiguration's purchase limit (default 3000)")
+    sandbox_cmd.add_argument("--latency-ms", type=float, default=0.0,
+                             help="every GraphQL answer waits this long, in ms (default 0: at once)")
+    sandbox_cmd.add_argument("--latency-jitter-ms", type=float, default=0.0,
+                             help="spread of that wait, uniform within ± this many ms (default 0)")
     args = parser.parse_args(argv)
 
     if args.command == "feed" and args.feed_command == "listen":  # no settings, no database

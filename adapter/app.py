@@ -25,7 +25,7 @@ from adapter.http.webhooks import INTAKE
 from adapter.services.intake import Intake, IntakeSettings
 from adapter.services.workers import Reaper, Reconciler, WorkerSettings
 from adapter.observability import metrics
-from adapter.observability.runtime import probe_event_loop_lag, watch_pool
+from adapter.observability.runtime import MeteredConnector, probe_event_loop_lag, watch_pool
 from adapter.settings import Settings
 from adapter.ledgers.selection import build_ledger
 from adapter.store.database import create_pool
@@ -70,7 +70,7 @@ async def _resources(app: web.Application):
     # deadlines are set by the caller. The feed holds at most FEED_CONCURRENCY of its connections.
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, connect=3),
-        connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+        connector=MeteredConnector(limit=100, keepalive_timeout=30),
     )
     app[HTTP_SESSION] = session
     ledger = build_ledger(settings, session, pool, utc_today)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring
 from typing import Any
 
 
@@ -131,10 +132,28 @@ def dumps(value: Any) -> bytes:
 
 
 def _encode(value: Any) -> str:
+    """Every answer and every stored context goes through here: the exact types first, without
+    an isinstance chain, strings by json's own C encoder (what json.dumps(s, ensure_ascii=False)
+    uses); anything else (a subclass, a bool) as _encode_other decides."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is dict:
+        return "{" + ",".join([f"{encode_basestring(str(k))}:{_encode(v)}" for k, v in value.items()]) + "}"
+    if kind is Decimal:
+        return plain_number(value)
+    if kind is RawJson:
+        return value
+    if kind is list:
+        return "[" + ",".join([_encode(v) for v in value]) + "]"
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> str:
     if isinstance(value, RawJson):
         return value
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return encode_basestring(value)
     if value is None:
         return "null"
     if value is True:

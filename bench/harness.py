@@ -1,7 +1,9 @@
 """Start the sandbox and the adapter as separate processes for benchmarks.
 
 The adapter runs `giftcard-adapter serve` against a sandbox in its own process and a Postgres:
-BENCH_DATABASE_URL if set, else an embedded pgserver in a temporary directory.
+BENCH_DATABASE_URL if set, else an embedded pgserver in a temporary directory. Both processes
+inherit this one's environment and working directory (PYTHONPATH included), so they run the
+same code as the benchmark.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Stack:
     graphql_url: str
     adapter_pid: int
     metrics_url: str = ""
+    database_url: str = ""
+    sandbox_pid: int = 0
 
 
 async def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -91,7 +95,7 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
         await wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
         await wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
         yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid,
-                    f"http://127.0.0.1:{metrics_port}/metrics")
+                    f"http://127.0.0.1:{metrics_port}/metrics", database_url, sandbox.pid)
     finally:
         for process in (adapter, sandbox):
             process.terminate()
@@ -101,6 +105,18 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
                 process.kill()
         if pg_server is not None:
             pg_server.cleanup()
+
+
+async def scrape(url: str) -> dict[str, float]:
+    """A Prometheus text page as {'name{labels}': value} (labels as printed)."""
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -11,11 +11,13 @@ import uuid
 import structlog
 from aiohttp import web
 
+from adapter import after_answer
 from adapter.domain.errors import DependencyUnavailable, UseCaseError
 from adapter.http.admission import admit
 from adapter.http.errors import ApiError, error_response, from_use_case
 from adapter.http.keys import SETTINGS
 from adapter.observability import metrics
+from adapter.observability.runtime import IN_REQUEST, REQUESTS_IN_FLIGHT
 
 log = structlog.get_logger("adapter.http")
 
@@ -32,9 +34,11 @@ _HTTP_ERRORS = {
 
 @web.middleware
 async def request_context(request: web.Request, handler) -> web.StreamResponse:
-    """The request id (the caller's, or a new one) in every log line and the answer, and the
-    deadline every call made for this request honours."""
+    """The request id (the caller's, or a new one) in every log line and the answer, the
+    deadline every call made for this request honours, and the work it starts once answered
+    (adapter.after_answer)."""
     structlog.contextvars.clear_contextvars()
+    after_answer.open_for_request()
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id, operation=_operation(request))
@@ -47,18 +51,24 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
 @web.middleware
 async def observe(request: web.Request, handler) -> web.StreamResponse:
     """One log line and the request metrics, for NewStore's operations."""
-    started = time.perf_counter()
-    response = await handler(request)
     operation = _operation(request)
-    if operation is not None:
-        duration = time.perf_counter() - started
-        error_code = request.get(ERROR_CODE)
-        outcome = _outcome(response.status, error_code)
-        metrics.REQUESTS.labels(operation, outcome).inc()
-        metrics.REQUEST_DURATION.labels(operation, outcome).observe(duration)
-        log.info("request", status=response.status, outcome=outcome, error_code=error_code,
-                 duration_ms=round(duration * 1000, 2),
-                 replayed=response.headers.get("Idempotent-Replayed") == "true")
+    if operation is None:
+        return await handler(request)
+    started = time.perf_counter()
+    IN_REQUEST.set(True)  # this request's task only (aiohttp runs each request in its own)
+    REQUESTS_IN_FLIGHT.enter()
+    try:
+        response = await handler(request)
+    finally:
+        REQUESTS_IN_FLIGHT.leave()
+    duration = time.perf_counter() - started
+    error_code = request.get(ERROR_CODE)
+    outcome = _outcome(response.status, error_code)
+    metrics.child(metrics.REQUESTS, operation, outcome).inc()
+    metrics.child(metrics.REQUEST_DURATION, operation, outcome).observe(duration)
+    log.info("request", status=response.status, outcome=outcome, error_code=error_code,
+             duration_ms=round(duration * 1000, 2),
+             replayed=response.headers.get("Idempotent-Replayed") == "true")
     return response
 
 

@@ -33,6 +33,10 @@ async def read_body(request: web.Request) -> bytes:
     Without a bound, a client sending its body slowly (or announcing more than it sends) would
     hold the request, its connection and its file descriptor for as long as it liked.
     """
+    if request.content.is_eof():
+        # All of it came with the headers (as a NewStore body does): nothing left to wait for,
+        # so no timer to arm and cancel on the hot path.
+        return await request.read()
     settings = request.app[SETTINGS]
     left = request[DEADLINE] - asyncio.get_running_loop().time()
     if settings.http_body_timeout_seconds <= left:

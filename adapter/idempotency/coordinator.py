@@ -27,9 +27,10 @@ from adapter.domain.errors import RetryLater
 from adapter.observability import metrics
 from adapter.store import completion
 from adapter.store import idempotency as records
-from adapter.store import reservations
+from adapter.store import instruments, reservations
 from adapter.store.completion import Movement, UseCaseRows
 from adapter.store.idempotency import FinalAnswer, IdempotencyRecord
+from adapter.store.instruments import InstrumentFacts, ReadInstrument
 from adapter.store.reservations import Reservation
 from adapter.store.writes import Intent, LedgerWrite, RegisteredCardIntent
 
@@ -68,9 +69,13 @@ class Claim:
     # The claim's statement looked the card up in our registry and found nothing: the use case
     # need not look again before searching the ledger.
     registry_checked: bool = False
-    # Told of each write this claim stored as applied, once its answer is stored (the feed's
-    # prompt re-read of the card: IdempotencyCoordinator.on_applied).
-    on_applied: Callable[[Movement], None] | None = None
+    # The instrument the claim's statement read (ReadInstrument): a capture's; None otherwise,
+    # and for an instrument that does not exist.
+    instrument: InstrumentFacts | None = None
+    # Told of each write this claim stored as applied, once its answer is stored, with the
+    # re-read of its card queued in the same statement (the feed's prompt re-read of the card:
+    # IdempotencyCoordinator.on_applied).
+    on_applied: Callable[[Movement, int | None], None] | None = None
 
     @property
     def record_id(self) -> int:
@@ -93,11 +98,13 @@ class Claim:
         """Store the final answer of a write that landed, with its audit and business rows, in
         one statement."""
         final, response = self.answer(outcome)
-        if not await completion.complete_applied(conn, final, movement, rows):
+        completed = await completion.complete_applied(conn, final, movement, rows,
+                                                      queue_reread=self.on_applied is not None)
+        if not completed.stored:
             raise LeaseLost()
         if self.on_applied is not None:
             try:
-                self.on_applied(movement)  # schedules work in the background, never waits for it
+                self.on_applied(movement, completed.reread)  # schedules work in the background, never waits
             except Exception:  # the answer is stored: nothing after it may fail the request
                 log.warning("on_applied_failed", exc_info=True)
         return response
@@ -141,8 +148,9 @@ class IdempotencyCoordinator:
         self._lease = lease_seconds
         self._wait = wait_seconds
         self.owner = owner or uuid.uuid4().hex
-        # Set by the app when its workers run: what to do once a write is answered as applied.
-        self.on_applied: Callable[[Movement], None] | None = None
+        # Set by the app when its workers run: what to do once a write is answered as applied
+        # (with the re-read queued with its answer).
+        self.on_applied: Callable[[Movement, int | None], None] | None = None
 
     async def replay(self, operation: str, key: str, request_fingerprint: bytes | None) -> StoredResponse | None:
         """The stored final answer for this key, if there is one, whatever the new body says.
@@ -170,7 +178,7 @@ class IdempotencyCoordinator:
         *,
         presenter: Presenter,
         deadline: float,
-        intent: Intent | RegisteredCardIntent | Reservation | None = None,
+        intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None = None,
     ) -> StoredResponse:
         """Run `work` under the key's claim, or replay its answer.
 
@@ -178,7 +186,8 @@ class IdempotencyCoordinator:
         what it will write: an Intent is recorded in the claim's own statement (a
         RegisteredCardIntent too, with its card found in the registry there); a Reservation
         reserves a refund's or revoke's amount there too, and when it is refused its decline is
-        stored at once as the final answer. Either way a fresh claim's write is Claim.write."""
+        stored at once as the final answer. Either way a fresh claim's write is Claim.write. A
+        ReadInstrument reads the instrument's facts there (Claim.instrument)."""
         if key is None:
             # Not idempotent by the caller's choice; a private key still gives the write its
             # record, so an unknown outcome is settled like any other.
@@ -192,6 +201,9 @@ class IdempotencyCoordinator:
             async with self._pool.acquire() as conn:
                 claimed, write, declined = await self._claim(conn, operation, key, request_fingerprint, intent,
                                                              presenter)
+                facts = None
+                if isinstance(write, InstrumentFacts):
+                    write, facts = None, write
                 if declined is not None:
                     return declined
                 fresh = claimed is not None
@@ -203,6 +215,7 @@ class IdempotencyCoordinator:
                             log.info("idempotency_takeover", operation=operation)
             if claimed is not None:
                 claim = self.claim_for(claimed, presenter, fresh, write)
+                claim.instrument = facts
                 claim.registry_checked = (fresh and isinstance(intent, RegisteredCardIntent)
                                           and (write is None or write.shopify_card_id is None))
                 return await self._run(claim, work)
@@ -218,10 +231,14 @@ class IdempotencyCoordinator:
 
     async def _claim(
         self, conn, operation: str, key: str, request_fingerprint: bytes,
-        intent: Intent | RegisteredCardIntent | Reservation | None, presenter: Presenter,
-    ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, StoredResponse | None]:
-        """A fresh claim and the write recorded with it, or (None, None, None) if the key is
-        taken; or the stored final answer of a refused reservation."""
+        intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None, presenter: Presenter,
+    ) -> tuple[IdempotencyRecord | None, LedgerWrite | InstrumentFacts | None, StoredResponse | None]:
+        """A fresh claim and the write recorded with it (or the instrument it read), or (None,
+        None, None) if the key is taken; or the stored final answer of a refused reservation."""
+        if isinstance(intent, ReadInstrument):
+            read = await instruments.claim_and_read(conn, operation, key, request_fingerprint, self.owner, self._lease,
+                                                    intent)
+            return (*read, None) if read is not None else (None, None, None)
         if intent is None:
             claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
             return claimed, None, None

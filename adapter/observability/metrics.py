@@ -200,7 +200,32 @@ EVENT_LOOP_LAG = Histogram(
     "event_loop_lag_seconds", "How late the event loop ran a timer (saturation)",
     namespace=NAMESPACE, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
-DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections", ["state"], namespace=NAMESPACE)
+DB_POOL_SIZE = Gauge("db_pool_connections", "Postgres pool connections (peak_in_use: the most in use at once)",
+                     ["state"], namespace=NAMESPACE)
+# Queueing (issue #14): does anything wait for a Postgres connection or a connection to the ledger?
+_WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# work: request (a NewStore request's), background (everything else: it holds at most half the
+# pool, and its wait includes waiting for that share).
+DB_POOL_ACQUIRE_WAIT = Histogram(
+    "db_pool_acquire_wait_seconds", "Time to take a Postgres pool connection (connecting, or queued), by work",
+    ["work"], namespace=NAMESPACE, buckets=_WAIT_BUCKETS,
+)
+DB_POOL_ACQUIRES_QUEUED = Counter(
+    "db_pool_acquires_queued", "Takes of a Postgres pool connection that found all DB_POOL_MAX of them taken, by work",
+    ["work"], namespace=NAMESPACE,
+)
+HTTP_CLIENT_QUEUE_WAIT = Histogram(
+    "http_client_connection_queue_wait_seconds",
+    "Outbound calls (the ledger's, the feed's webhooks) that waited for a connection slot, and how long (its count: how many waited)",
+    namespace=NAMESPACE, buckets=_WAIT_BUCKETS,
+)
+REQUESTS_IN_FLIGHT = Gauge(
+    "requests_in_flight", "NewStore-facing requests being answered now", namespace=NAMESPACE,
+)
+REQUESTS_IN_FLIGHT_PEAK = Gauge(
+    "requests_in_flight_peak", "The most NewStore-facing requests answered at once since the process started",
+    namespace=NAMESPACE,
+)
 READY = Gauge("ready", "1 while /health/ready would answer 200", namespace=NAMESPACE)
 
 # The balance-change feed's webhooks (adapter.feed.delivery). subscriber: a name from
@@ -231,6 +256,20 @@ SETTLEMENT_RESULTS = (
 CONFLICT_RESULTS = ("replayed", "timed_out")
 # A card linked to an existing customer or one created for it, or unlinked and why.
 CUSTOMER_LINK_RESULTS = ("linked", "created", "not_found", "no_email", "ambiguous", "refused", "failed")
+
+
+_CHILDREN: dict[tuple[int, tuple[str, ...]], object] = {}
+
+
+def child(metric, *values: str):
+    """metric.labels(*values), found in a dict after the first time: labels() validates and
+    locks on every call, and the hot path (each request, each ledger call) asks for the same few
+    series again and again. The label values come from fixed sets, so this stays small."""
+    key = (id(metric), values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
 
 
 def preinitialise_feed(subscribers: tuple[str, ...]) -> None:
@@ -274,8 +313,11 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
         LOOKUPS_SHED.labels(reason)
     for phase in ("headers", "body"):
         SLOW_CLIENTS.labels(phase)
-    for state in ("total", "idle", "max", "in_use"):
+    for state in ("total", "idle", "max", "in_use", "peak_in_use"):
         DB_POOL_SIZE.labels(state)
+    for work in ("request", "background"):
+        DB_POOL_ACQUIRE_WAIT.labels(work)
+        DB_POOL_ACQUIRES_QUEUED.labels(work)
     for operation in SHOPIFY_OPERATIONS:
         for result in SHOPIFY_RESULTS:
             SHOPIFY_CALLS.labels(operation, result)

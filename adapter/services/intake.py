@@ -36,7 +36,7 @@ from decimal import Decimal
 
 import structlog
 
-from adapter import keyrotation
+from adapter import after_answer, keyrotation
 from adapter.domain.cardcode import CardCode, InvalidCardNumber
 from adapter.domain.errors import Decline, UseCaseError
 from adapter.domain.money import Money, MoneyError
@@ -206,21 +206,39 @@ class Intake:
         self._slots = asyncio.Semaphore(settings.concurrency)
 
     def kick(self, item_ids: list[int]) -> None:
-        """Work on these items now, in the background (the webhook is answered meanwhile)."""
+        """Work on these items now, in the background, once the webhook's answer is written."""
         if not item_ids:
             return
-        task = asyncio.get_running_loop().create_task(self._drain_quietly(item_ids))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        after_answer.defer(lambda: self._start(self._drain_quietly(item_ids)))
 
-    def note_applied(self, movement: Movement) -> None:
+    def note_applied(self, movement: Movement, queued: int | None = None) -> None:
         """One of our writes was answered as applied: re-read its card soon, so the feed has the
         event within seconds rather than at the poller's next turn. Queued like a webhook's
-        re-read (durably, retried while the write is still being verified); if even the queue
-        cannot be written, the poller's round still finds the change."""
+        re-read (durably, retried while the write is still being verified): `queued`, the item
+        the answer's own statement queued (store.completion), else queued here; if even the
+        queue cannot be written, the poller's round still finds the change.
+
+        Worked once the answer is written (in a request), so it never delays that answer, and
+        only when one of the `concurrency` slots is free: background work never holds more of
+        the pool than that, and under a burst a queued item waits for the next pass
+        (INTAKE_INTERVAL_SECONDS) rather than in memory."""
         if movement.shopify_card_id is None:
             return
-        task = asyncio.get_running_loop().create_task(self._queue_own(movement.shopify_card_id, movement.write_id))
+        if queued is not None:
+            after_answer.defer(lambda: self._start_if_free(self._drain_quietly([queued])))
+            return
+        card_id, write_id = movement.shopify_card_id, movement.write_id
+        after_answer.defer(lambda: self._start(self._queue_own(card_id, write_id)))
+
+    def _start_if_free(self, work) -> None:  # type: ignore[no-untyped-def]
+        if self._slots.locked():
+            work.close()  # durable: the next pass takes it
+            return
+        self._start(work)
+
+
+    def _start(self, work) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

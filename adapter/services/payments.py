@@ -21,7 +21,7 @@ from adapter import jsonio
 from adapter.domain.cardcode import CardCode
 from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
-from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
+from adapter.idempotency.coordinator import Claim, LeaseLost, StoredResponse, fingerprint
 from adapter.jsonio import RawJson
 from adapter.observability import metrics
 from adapter.ports import LedgerTransaction
@@ -32,7 +32,7 @@ from adapter.services.money_writes import credit_once, debit_once
 from adapter.services.plan import Plan
 from adapter.store import audit, balance_intents, instruments, reservations, writes
 from adapter.store.completion import Movement, OpenInstrument, SettleReservation
-from adapter.store.instruments import Instrument
+from adapter.store.instruments import CaptureOutcome, Instrument, ReadInstrument
 from adapter.store.reservations import InstrumentRoom, Reservation
 from adapter.store.writes import Intent, RegisteredCardIntent
 
@@ -107,8 +107,10 @@ def plan_authorize(services: Services, code: CardCode, command: PaymentCommand, 
 
 
 def plan_capture(services: Services, instrument_id: UUID | None, command: PaymentCommand) -> Plan:
+    """Its effect: the instrument and the amount. The instrument is read with the claim."""
     fp = fingerprint("capture", instrument_id, command.amount.amount, command.amount.currency)
-    return Plan(fp, lambda claim: capture(services, claim, instrument_id, command))
+    read = ReadInstrument(instrument_id) if instrument_id is not None else None
+    return Plan(fp, lambda claim: capture(services, claim, instrument_id, command), read)
 
 
 def plan_credit_back(services: Services, operation: str, instrument_id: UUID | None, command: PaymentCommand,
@@ -182,6 +184,22 @@ async def _reverse_refused(services: Services, claim: Claim, write: writes.Ledge
 # ---- capture -----------------------------------------------------------------------------------
 
 async def capture(services: Services, claim: Claim, instrument_id: UUID | None, command: PaymentCommand) -> StoredResponse:
+    """Bookkeeping only (no ledger call). With the instrument read by the claim's statement, the
+    capture, its audit row and the answer are one statement; a decline (nothing left to capture,
+    another currency, no such instrument) or a claim that read nothing (taken over) takes the
+    transaction below, which words it."""
+    facts = claim.instrument
+    if instrument_id is not None and facts is not None and facts.currency == command.amount.currency:
+        result = PaymentResult("capture", instrument_id, -command.amount.amount, command.amount.amount,
+                               facts.currency, facts.last_characters, command.metadata, datetime.now(UTC))
+        final, response = claim.answer(result)
+        async with services.pool.acquire() as conn:
+            outcome = await instruments.capture_and_finish(conn, final, instrument_id, command.amount.amount,
+                                                           command.amount.currency, facts)
+        if outcome == CaptureOutcome.CAPTURED:
+            return response
+        if outcome == CaptureOutcome.LEASE_LOST:
+            raise LeaseLost()
     async with services.pool.acquire() as conn, conn.transaction():
         try:
             instrument = await _locked(conn, instrument_id, command.amount)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from adapter.idempotency.coordinator import Claim, StoredResponse
+from adapter.store.instruments import ReadInstrument
 from adapter.store.reservations import Reservation
 from adapter.store.writes import Intent, RegisteredCardIntent
 
@@ -18,5 +19,6 @@ from adapter.store.writes import Intent, RegisteredCardIntent
 class Plan(NamedTuple):
     fingerprint: bytes
     work: Callable[[Claim], Awaitable[StoredResponse]]
-    # Its ledger-write intent, recorded with the claim when the use case can plan it upfront.
-    intent: Intent | RegisteredCardIntent | Reservation | None = None
+    # Its ledger-write intent, recorded with the claim when the use case can plan it upfront (or,
+    # for a capture, the instrument to read with the claim).
+    intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None = None

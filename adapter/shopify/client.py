@@ -33,6 +33,7 @@ from adapter.observability.metrics import (
     SHOPIFY_CUSTOMER_LINKS,
     SHOPIFY_QUERY_COST,
     SHOPIFY_THROTTLE_WAIT,
+    child,
 )
 from adapter.ledgers import exchange
 from adapter.ledgers.changes import walk_changes
@@ -454,8 +455,8 @@ class ShopifyClient:
             return value
         finally:
             elapsed = loop.time() - started
-            SHOPIFY_CALLS.labels(document.root_field, result).inc()
-            SHOPIFY_CALL_DURATION.labels(document.root_field, result).observe(elapsed)
+            child(SHOPIFY_CALLS, document.root_field, result).inc()
+            child(SHOPIFY_CALL_DURATION, document.root_field, result).observe(elapsed)
             if result != "ok":
                 log.info("shopify_call", operation=document.operation_name, result=result,
                          seconds=round(elapsed, 3))
@@ -484,9 +485,9 @@ def _count_cost(operation: str, throttle: mapping.ThrottleStatus) -> None:
     """What each document costs the shop's bucket: the poller's budget and the points-per-
     operation table are read off this (bench.poller)."""
     if throttle.requested is not None:
-        SHOPIFY_QUERY_COST.labels(operation, "requested").inc(throttle.requested)
+        child(SHOPIFY_QUERY_COST, operation, "requested").inc(throttle.requested)
     if throttle.actual is not None:
-        SHOPIFY_QUERY_COST.labels(operation, "actual").inc(throttle.actual)
+        child(SHOPIFY_QUERY_COST, operation, "actual").inc(throttle.actual)
 
 
 def _retry_after_seconds(value: str | None) -> float:

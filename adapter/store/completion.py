@@ -127,18 +127,37 @@ def _numbers(first: int, count: int) -> list[str]:
     return [f"${n}" for n in range(first, first + count)]
 
 
+# The re-read of the card that the write changed, queued with the answer (services.intake, which
+# works it once the answer is out): in the same statement, so it is as durable as the answer and
+# costs no round trip of its own. Its columns are store.intake.enqueue's for Want("card", id).
+_QUEUE_REREAD = """
+queued AS (
+    INSERT INTO intake_queue (source, event_id, kind, ledger_card_id)
+    SELECT 'adapter', $10::text, 'card', $6::text FROM finished WHERE $6::text IS NOT NULL
+    RETURNING item_id)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    stored: bool               # False: the lease was lost, nothing was written
+    reread: int | None = None  # the intake item queued with it (queue_reread), if any
+
+
 async def complete_applied(
-    conn, answer: FinalAnswer, movement: Movement, rows: UseCaseRows | None = None
-) -> bool:
-    """Store the answer with the applied write; False (and nothing written) if the lease was lost."""
+    conn, answer: FinalAnswer, movement: Movement, rows: UseCaseRows | None = None, *, queue_reread: bool = False,
+) -> Completed:
+    """Store the answer with the applied write (and, if asked, queue the re-read of its card)."""
     sql, extra = _BASE, ()
     if rows is not None:
         fragment, extra = rows.fragment(_FIRST_FREE)
         sql = f"{sql},\n{fragment}"
-    finished = await conn.fetchval(
-        f"{sql}\nSELECT count(*) FROM finished",
+    if queue_reread:
+        sql = f"{sql},{_QUEUE_REREAD}"
+    row = await conn.fetchrow(
+        f"{sql}\nSELECT (SELECT count(*) FROM finished) AS finished"
+        + (", (SELECT item_id FROM queued) AS reread" if queue_reread else ""),
         *answer_values(answer), movement.shopify_card_id, movement.last_characters, movement.amount, movement.currency,
         movement.write_id, movement.ledger_transaction_id, movement.processed_at, movement.instrument_id,
         movement.operation, *extra,
     )
-    return finished == 1
+    return Completed(row["finished"] == 1, row["reread"] if queue_reread else None)

@@ -59,12 +59,17 @@ CLAIM_CTE = f"""claimed AS (
 # Storing the final answer, as a CTE named finished ($1-$5: record id, owner, status, body,
 # encrypted). Guarded by the lease owner, so a process whose lease was taken over cannot
 # overwrite the answer the new owner is producing; a statement conditions its other parts on it.
-FINISH_CTE = """finished AS (
+# `condition`: a further SQL condition the answer is stored on (e.g. another CTE's success).
+def finish_cte(condition: str = "TRUE") -> str:
+    return f"""finished AS (
     UPDATE idempotency_keys
        SET state = 'final', response_status = $3, response_body = $4, response_encrypted = $5,
            locked_by = NULL, locked_until = NULL, completed_at = now(), updated_at = now()
-     WHERE id = $1 AND state = 'open' AND locked_by = $2
+     WHERE id = $1 AND state = 'open' AND locked_by = $2 AND ({condition})
     RETURNING id)"""
+
+
+FINISH_CTE = finish_cte()
 
 
 def _record(row: asyncpg.Record | None) -> IdempotencyRecord | None:

@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapter import jsonio
 
@@ -76,3 +78,35 @@ def test_decimals_are_written_exactly_whatever_their_size(number, written):
     # Decimal arithmetic would round at the context's 28 digits or raise: the answer of a write
     # that landed must not depend on it.
     assert jsonio.dumps(Decimal(number)) == written.encode()
+
+
+def _reference(value) -> str:
+    """What dumps wrote before its fast path: json.dumps for every string, an isinstance chain."""
+    import json
+
+    if isinstance(value, jsonio.RawJson):
+        return value
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return jsonio.plain_number(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_reference(str(k))}:{_reference(v)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(_reference(v) for v in value) + "]"
+
+
+_SCALARS = (st.text() | st.none() | st.booleans() | st.integers()
+            | st.decimals(allow_nan=False, allow_infinity=False) | st.text().map(jsonio.RawJson))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+@given(_VALUES)
+def test_dumps_writes_what_json_would_whatever_the_value(value):
+    assert jsonio.dumps(value) == _reference(value).encode()

@@ -7,6 +7,8 @@ The shop settings a test or a demo most often changes, with their defaults:
 | shop currency    | USD     | `--currency EUR`                   | `{"currency": "EUR"}` |
 | issue limit      | 3000    | `--issue-limit 500`                | `{"issue_limit": "500"}` |
 | purchase limit   | 3000    | `--purchase-limit 250`             | `{"purchase_limit": "250"}` |
+| answer latency   | 0 ms    | `--latency-ms 120`                 | `{"latency_ms": 120}` |
+| latency jitter   | 0 ms    | `--latency-jitter-ms 30`           | `{"latency_jitter_ms": 30}` |
 
 The currency is the shop's: cards created without one (the deprecated `initialValue`) are made in
 it, and `giftCardConfiguration`, the issue-limit userError and customers' `amountSpent` show money
@@ -14,10 +16,16 @@ in it; cards already issued keep theirs. The issue limit caps `giftCardCreate` (
 GIFT_CARD_LIMIT_EXCEEDED "can't exceed $3,000.00 USD") and a credit's resulting balance; the
 purchase limit is only reported (`giftCardConfiguration.purchaseLimit`), since the sandbox sells
 no cards at checkout. Both limits are amounts in the shop currency.
+
+The answer latency stands in for the real Shopify's hundred-odd milliseconds: every GraphQL call
+waits a time drawn uniformly from [latency_ms - latency_jitter_ms, latency_ms + latency_jitter_ms]
+before its document runs (the write lands, then the answer leaves at once). Other calls wait
+meanwhile, never behind it: it is a wait, not work. The /sandbox control routes never wait.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -39,6 +47,9 @@ class SandboxConfig:
     # What the order webhooks say of their origin (X-Shopify-Shop-Domain, X-Shopify-API-Version).
     shop_domain: str = "sandbox.myshopify.com"
     webhook_api_version: str = "2026-10"
+    # Every GraphQL answer waits latency_ms ± latency_jitter_ms (uniform); 0: at once.
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
 
 
 # -- shop settings from flags or the control endpoint --------------------------------------------
@@ -61,10 +72,28 @@ def shop_limit(value: object, name: str) -> Decimal:
     return amount
 
 
+def latency_settings(latency_ms: object, jitter_ms: object) -> tuple[float, float]:
+    """The answer latency and its jitter in ms: finite, not negative, the jitter no more than the
+    latency (no answer before it is asked). Raises ValueError."""
+    values = []
+    for name, value in (("latency_ms", latency_ms), ("latency_jitter_ms", jitter_ms)):
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"{name} must be a number of milliseconds, 0 or more")
+        values.append(number)
+    if values[1] > values[0]:
+        raise ValueError("latency_jitter_ms must not exceed latency_ms")
+    return values[0], values[1]
+
+
 def shop_settings(currency: str | None = None, issue_limit: str | None = None,
                   purchase_limit: str | None = None, **other: object) -> SandboxConfig:
     """A config from command-line values; None keeps the default. Raises ValueError."""
     config = SandboxConfig(**other)  # type: ignore[arg-type]
+    config.latency_ms, config.latency_jitter_ms = latency_settings(config.latency_ms, config.latency_jitter_ms)
     if currency is not None:
         config.currency = shop_currency(currency)
     if issue_limit is not None:

@@ -1,4 +1,4 @@
-"""Sandbox-only routes under /sandbox (never under /admin): faults, state, reset, config,
+"""Sandbox-only routes under /sandbox (never under /admin): faults, state, latencies, reset, config,
 seeding cards "created elsewhere", orders (giftcard_emulators.shopify.orders) and the order
 webhooks' subscription (giftcard_emulators.webhooks). Only tests, demos and benchmarks call these."""
 
@@ -15,7 +15,7 @@ from adapter.domain.currencies import MINOR_UNITS
 from giftcard_emulators import control
 from giftcard_emulators.control import BadInput, control_body
 from giftcard_emulators.shopify import orders
-from giftcard_emulators.shopify.config import shop_currency, shop_limit
+from giftcard_emulators.shopify.config import latency_settings, shop_currency, shop_limit
 from giftcard_emulators.webhooks import webhook_routes
 from giftcard_emulators.shopify.formatting import decimal_string, gid
 from giftcard_emulators.shopify.graphql_endpoint import dumps
@@ -62,6 +62,10 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                       "calls": dict(sandbox.calls), "bucket_minimum": sandbox.bucket.minimum,
                       "faults": sandbox.faults.describe(), "config": _config_view(sandbox)})
 
+    async def latencies(_request: web.Request) -> web.Response:
+        """The waits of the answers since the last reset, oldest first (while a latency is set)."""
+        return _json({"calls": list(sandbox.latencies)})
+
     async def reset(_request: web.Request) -> web.Response:
         sandbox.reset()
         return _json({"reset": True})
@@ -74,7 +78,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         body = await control_body(request)
         config = sandbox.config
         known = {"issue_limit", "purchase_limit", "currency", "bucket_size", "restore_rate",
-                 "throttle_with_429", "access_token"}
+                 "throttle_with_429", "access_token", "latency_ms", "latency_jitter_ms"}
         unknown = set(body) - known
         if unknown:
             raise BadInput(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -84,6 +88,9 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                                     for name in ("issue_limit", "purchase_limit") if name in body}
             if "currency" in body:
                 shop["currency"] = shop_currency(body["currency"])
+            if "latency_ms" in body or "latency_jitter_ms" in body:
+                shop["latency_ms"], shop["latency_jitter_ms"] = latency_settings(
+                    body.get("latency_ms", config.latency_ms), body.get("latency_jitter_ms", config.latency_jitter_ms))
         except ValueError as exc:
             raise BadInput(str(exc)) from exc
         for name, value in shop.items():
@@ -161,6 +168,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         *webhook_routes("/sandbox", sandbox.webhooks, _json, guarded),
         *orders.routes(sandbox.orders, sandbox.webhooks, _json, guarded),
         web.get("/sandbox/state", guarded(state)),
+        web.get("/sandbox/latencies", guarded(latencies)),
         web.post("/sandbox/reset", guarded(reset)),
         web.post("/sandbox/counters/reset", guarded(reset_counters)),
         web.post("/sandbox/config", guarded(configure)),

@@ -2,7 +2,11 @@
 
 Order of checks, as Shopify answers them: token (401), body (400), parse/validation and
 variables (200 errors, nothing charged), then faults, then cost (MAX_COST_EXCEEDED, THROTTLED),
-then execution. Execution never awaits, so each document is atomic against the ledger.
+then execution. Execution never awaits, so each document is atomic against the ledger. The
+configured answer latency (SandboxConfig.latency_ms) is waited first, whatever the answer; the
+answer then says how long (X-Sandbox-Latency-Ms), and the sandbox keeps it with the document's
+name and the ids in its answer (Sandbox.latencies, for benchmarks that take the ledger's wait out
+of what they measure).
 """
 
 from __future__ import annotations
@@ -90,7 +94,46 @@ def _drop_connection(request: web.Request) -> None:
         transport.abort()
 
 
+# What the answered document was (its name, the ids its answer holds), for Sandbox.latencies.
+ANSWERED = web.RequestKey("sandbox_answered", tuple)
+
+
+def _ids(data: Any) -> list[str]:
+    """Every object id (a gid) in an answer's data."""
+    found: list[str] = []
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "id" and isinstance(item, str) and item.startswith("gid://"):
+                    found.append(item)
+                elif isinstance(item, dict | list):
+                    pending.append(item)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
+
+
 def make_handler(sandbox: Sandbox) -> Any:
+    answer = _make_answer(sandbox)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        latency = sandbox.answer_latency()
+        if not latency:
+            return await answer(request)
+        await asyncio.sleep(latency)
+        response = await answer(request)
+        latency_ms = round(latency * 1000, 3)
+        response.headers["X-Sandbox-Latency-Ms"] = str(latency_ms)
+        operation, ids = request.get(ANSWERED, (None, []))
+        sandbox.latencies.append({"operation": operation, "ids": ids, "latency_ms": latency_ms})
+        return response
+
+    return handle
+
+
+def _make_answer(sandbox: Sandbox) -> Any:
     executable_schema(LATEST_RELEASE)  # the large schema now rather than inside the first request
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -173,6 +216,8 @@ def make_handler(sandbox: Sandbox) -> Any:
         answer["extensions"] = _cost(sandbox, requested, actual)
         if context.search:
             answer["extensions"]["search"] = context.search
+        if sandbox.config.latency_ms:
+            request[ANSWERED] = (operation_name or (op.name.value if op.name else None), _ids(result.data))
 
         if fault is not None and fault.kind == "lose_response":
             _drop_connection(request)

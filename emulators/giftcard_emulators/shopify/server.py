@@ -82,12 +82,24 @@ def add_shop_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issue-limit", help=f"the most one card may hold (default {SandboxConfig.issue_limit})")
     parser.add_argument("--purchase-limit",
                         help=f"giftCardConfiguration's purchase limit (default {SandboxConfig.purchase_limit})")
+    add_latency_arguments(parser)
+
+
+def add_latency_arguments(parser: argparse.ArgumentParser) -> None:
+    """How long every GraphQL answer takes (shared with `giftcard-adapter sandbox`)."""
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="every GraphQL answer waits this long, in ms (default 0: at once)")
+    parser.add_argument("--latency-jitter-ms", type=float, default=0.0,
+                        help="spread of that wait, uniform within ± this many ms (default 0)")
 
 
 def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SandboxConfig:
     try:
         return shop_settings(args.currency, args.issue_limit, args.purchase_limit,
-                             bucket_size=args.bucket_size, restore_rate=args.restore_rate)
+                             bucket_size=args.bucket_size, restore_rate=args.restore_rate,
+                             # An older `giftcard-adapter sandbox` has no latency flags.
+                             latency_ms=getattr(args, "latency_ms", 0.0),
+                             latency_jitter_ms=getattr(args, "latency_jitter_ms", 0.0))
     except ValueError as exc:
         parser.error(str(exc))
 
