@@ -149,6 +149,7 @@ def make_handler(sandbox: Sandbox) -> Any:
                 "code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST}}],
                 "extensions": _cost(sandbox, requested, None)}, version)
         if not sandbox.bucket.try_take(requested):
+            sandbox.throttled.update(roots)
             throttled = {"errors": [{"message": "Throttled",
                                      "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}],
                          "extensions": _cost(sandbox, requested, None)}

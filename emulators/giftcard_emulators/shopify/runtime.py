@@ -22,6 +22,9 @@ class Sandbox:
     # Documents received, by root field (giftCards, giftCardDebit, ...), throttled ones included:
     # how tests and benchmarks count the calls an adapter made.
     calls: Counter[str] = field(default_factory=Counter)
+    # Of those, the ones answered THROTTLED (200 or 429), by root field: what a benchmark holds
+    # against the calls made (how often the adapter's model of the bucket overdrew it).
+    throttled: Counter[str] = field(default_factory=Counter)
     orders: OrderBook = field(init=False)
     # Order webhooks (spec §12), off until /sandbox/webhooks names a URL and the app secret.
     webhooks: WebhookSender = field(init=False)
@@ -43,8 +46,10 @@ class Sandbox:
         self.faults.release(proceed=False)
         self.bucket.refill_completely()
         self.calls.clear()
+        self.throttled.clear()
 
     def reset_counters(self) -> None:
         """Call counts and the bucket's low-water mark start again; the ledger stays."""
         self.calls.clear()
+        self.throttled.clear()
         self.bucket.reset_minimum()
