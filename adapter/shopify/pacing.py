@@ -58,6 +58,12 @@ def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
     return ESTIMATED_COST.get(operation_name, 10)
 
 
+# The others' spend is learned over about this many seconds; a replica always keeps this share of
+# the restore rate for itself.
+OTHERS_TAU = 2.0
+OWN_RATE_FLOOR = 0.05
+
+
 @dataclass(frozen=True)
 class LookupBudget:
     """What card lookups may take of one shop: `share` of the bucket (they are never sent when
@@ -88,6 +94,12 @@ class CostBucket:
         # Points reserved by requests still on their way: Shopify's next figure does not yet
         # include them, so they stay deducted when the model is reset to it.
         self._in_flight = 0.0
+        # Points per second the shop's other clients (other replicas) spend, learned from the
+        # answers: between two of our answers the level moved by less than the restore minus our
+        # own charge. Between answers the model refills at what they leave us.
+        self.others = 0.0
+        self._figure: float | None = None  # Shopify's last level, and when we had it
+        self._figure_at = 0.0
 
     def _now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
@@ -96,23 +108,42 @@ class CostBucket:
     def known(self) -> bool:
         return self._known
 
+    @property
+    def own_rate(self) -> float:
+        """What the bucket restores for us: the restore rate less the others' spend, never below
+        OWN_RATE_FLOOR of it (a replica the others crowd out still gets its calls through)."""
+        return max(self.restore_rate - self.others, self.restore_rate * OWN_RATE_FLOOR)
+
     def available(self, now: float | None = None) -> float:
         """Points available now (negative while reservations are outstanding)."""
         if not self._known:
             return float("inf")
         now = self._now() if now is None else now
-        refilled = self._available + max(0.0, now - self._as_of) * self.restore_rate
+        refilled = self._available + max(0.0, now - self._as_of) * self.own_rate
         return min(self.maximum, refilled)
 
     def update(self, status: ThrottleStatus) -> None:
         """Shopify's own figures replace the model (they include refunds of unused cost)."""
         if status.restore_rate <= 0 or status.maximum <= 0:
             return
+        now = self._now()
+        if self._figure is not None and status.restore_rate == self.restore_rate:
+            # Since our last answer the bucket restored `restore_rate x dt` (up to its maximum)
+            # and charged this call's actual cost (none if throttled): whatever else it lost,
+            # someone else spent.
+            dt = max(0.0, now - self._figure_at)
+            expected = min(status.maximum, self._figure + dt * status.restore_rate) - (status.actual or 0.0)
+            spent_by_others = expected - status.available
+            # A first-order filter with time constant OTHERS_TAU: each answer moves the estimate
+            # by its evidence, so answers that arrive out of order cancel out.
+            self.others += (spent_by_others - self.others * dt) / OTHERS_TAU
+            self.others = min(max(self.others, 0.0), status.restore_rate)
+        self._figure, self._figure_at = status.available, now
         self._known = True
         self.maximum = status.maximum
         self.restore_rate = status.restore_rate
         self._available = status.available - self._in_flight
-        self._as_of = self._now()
+        self._as_of = now
         SHOPIFY_THROTTLE_AVAILABLE.set(status.available)
 
     def block_for(self, seconds: float) -> None:
@@ -127,7 +158,7 @@ class CostBucket:
             cost = min(cost, self.maximum)  # a cost above the bucket could never be paid
             shortfall = cost - self.available(now)
             if shortfall > 0:
-                wait = max(wait, shortfall / self.restore_rate)
+                wait = max(wait, shortfall / self.own_rate)
         return wait
 
     async def acquire(self, cost: float, deadline: float) -> float:
@@ -156,7 +187,7 @@ class CostBucket:
         if self._known:
             shortfall = self.maximum * (1 - share) + min(cost, self.maximum) - self.available(now)
             if shortfall > 0:
-                wait = max(wait, shortfall / self.restore_rate)
+                wait = max(wait, shortfall / self.own_rate)
         if wait > 0:
             return wait
         if self._known:
