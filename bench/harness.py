@@ -6,7 +6,9 @@ starts N adapter processes on that one Postgres and that one sandbox (one shop, 
 each on its own port, as a deployment's replicas behind a load balancer.
 
 The processes run from the repository's root with this process's environment (PYTHONPATH
-included), so they import the same `adapter` and emulators as the benchmark.
+included), so they import the same `adapter` and emulators as the benchmark. BENCH_LOG_DIR: the
+adapters' output goes to adapter-<n>.log there (with LOG_LEVEL set in the environment, e.g.
+INFO), not to /dev/null.
 """
 
 from __future__ import annotations
@@ -100,11 +102,16 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
                 "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": str(adapter_port),
                 "METRICS_PORT": str(metrics_port),
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
                 **(extra_env or {}),
             }
+            output = subprocess.DEVNULL
+            if os.environ.get("BENCH_LOG_DIR"):
+                output = open(os.path.join(os.environ["BENCH_LOG_DIR"], f"adapter-{len(pids)}.log"), "ab")  # noqa: SIM115
             adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env, cwd=ROOT,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=output, stderr=subprocess.STDOUT)
+            if output is not subprocess.DEVNULL:
+                output.close()  # the child has its own copy
             processes.append(adapter)
             pids.append(adapter.pid)
             adapter_urls.append(f"http://127.0.0.1:{adapter_port}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapter import jsonio
 from adapter.shopify import documents
@@ -72,6 +73,7 @@ class Result:
     throttled: dict[str, int]
     ledger_debits: int
     replica_p99: list[float]  # each replica's answers' p99: how evenly the bucket is shared
+    shared: dict[str, float]  # the replicas' reservations on the shared level, by result
 
     @property
     def allowed(self) -> float:
@@ -98,27 +100,37 @@ class Result:
                 and self.throttled_share <= TARGET_THROTTLED and self.ledger_debits == self.sent)
 
     def row(self) -> list[str]:
-        total_calls, total_throttled = sum(self.calls.values()), sum(self.throttled.values())
+        total_calls = sum(self.calls.values())
         others = {k: v for k, v in self.calls.items() if k != "giftCardDebit"}
         return [f"{self.config.restore:g}", f"{self.config.bucket:g}", str(self.replicas), str(self.sent),
                 f"{self.seconds:.2f}", f"{self.achieved:.1f}", f"{self.allowed:.1f}",
                 f"{self.achieved / self.allowed * 100:.1f}%", str(total_calls),
                 " ".join(f"{k} {v}" for k, v in sorted(others.items())) or "-",
-                str(total_throttled), f"{self.throttled_share * 100:.2f}%", str(self.non_200),
+                " ".join(f"{k} {v}" for k, v in sorted(self.throttled.items())) or "0",
+                f"{self.throttled_share * 100:.2f}%", str(self.non_200),
                 f"{self.p50 * 1000:.0f}", f"{self.p99 * 1000:.0f}",
-                "/".join(f"{p * 1000:.0f}" for p in self.replica_p99), str(self.ledger_debits),
+                "/".join(f"{p * 1000:.0f}" for p in self.replica_p99),
+                "/".join(f"{self.shared.get(k, 0):.0f}" for k in ("reserved", "refused", "unavailable")),
+                str(self.ledger_debits),
                 "ok" if self.ok else "MISSED"]
 
 
 HEADER = ["restore/s", "bucket", "replicas", "debits", "seconds", "achieved/s", "allowed/s", "of allowed",
           "sandbox calls", "of which not debits", "THROTTLED", "THROTTLED %", "non-200", "p50 ms", "p99 ms",
-          "p99 ms by replica", "ledger debits", "verdict"]
+          "p99 ms by replica", "shared level reserved/refused/unavailable", "ledger debits", "verdict"]
 
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str, body: dict | None = None) -> dict:
     async with session.request(method, url, data=jsonio.dumps(body) if body is not None else None,
                                headers={"X-Shopify-Access-Token": SANDBOX_TOKEN}) as response:
         return await response.json(content_type=None)
+
+
+async def _shared_reservations(session: aiohttp.ClientSession, metrics_url: str) -> dict[str, float]:
+    async with session.get(metrics_url) as response:
+        text = await response.text()
+    return {sample.labels["result"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "giftcard_adapter_shopify_shared_bucket_reservations_total"}
 
 
 async def measure(config: Config, replicas: int, cards: int, extra_env: dict[str, str] | None = None) -> Result:
@@ -141,6 +153,7 @@ async def measure(config: Config, replicas: int, cards: int, extra_env: dict[str
                     assert r.status == 200, await r.text()
         await asyncio.sleep(config.bucket / config.restore + 0.5)  # a full bucket at the start
         await _json(session, "POST", f"{stack.sandbox_url}/sandbox/counters/reset")
+        shared_before = [await _shared_reservations(session, url) for url in stack.metrics_urls]
         statuses: dict[int, int] = {}
         failures: list[str] = []
         latencies: list[float] = []
@@ -167,12 +180,16 @@ async def measure(config: Config, replicas: int, cards: int, extra_env: dict[str
         await asyncio.gather(*(card_worker(code) for code in codes))
         elapsed = time.perf_counter() - started
         state = await _json(session, "GET", f"{stack.sandbox_url}/sandbox/state")
+        shared: dict[str, float] = {}
+        for url, before in zip(stack.metrics_urls, shared_before):
+            for result, value in (await _shared_reservations(session, url)).items():
+                shared[result] = shared.get(result, 0.0) + value - before.get(result, 0.0)
         for text in sorted(set(failures))[:5]:
             print("non-200:", text)
     ledger_debits = sum(1 for card in state["cards"] for t in card["transactions"] if Decimal(str(t["amount"])) < 0)
     return Result(config, replicas, per_card * cards, elapsed, statuses, percentile(latencies, 0.5),
                   percentile(latencies, 0.99), state["calls"], state["throttled"], ledger_debits,
-                  [percentile(samples, 0.99) for samples in by_replica.values()])
+                  [percentile(samples, 0.99) for samples in by_replica.values()], shared)
 
 
 def main() -> None:

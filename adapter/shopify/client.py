@@ -62,7 +62,7 @@ from adapter.ports import (
 from adapter.shopify import documents, mapping
 from adapter.shopify.customers import CustomerLinking, customer_for
 from adapter.shopify.documents import Document
-from adapter.shopify.pacing import CostBucket, LookupBudget, estimated_cost
+from adapter.shopify.pacing import CostBucket, LookupBudget, Ticket, estimated_cost
 
 log = structlog.get_logger(__name__)
 
@@ -323,21 +323,26 @@ class ShopifyClient:
         transient_retries = 0
         connect_resends = 0
         throttle_resends = 0
+        held: Ticket | None = None  # a THROTTLED call's place on the shared level, kept for its resend
         while True:
-            if lookup_share is None:
-                await self.bucket.acquire(cost, deadline)
+            if held is not None:
+                ticket, held = held, None
+                self.bucket.resume(ticket)
+            elif lookup_share is None:
+                ticket = await self.bucket.take(cost, deadline)
             else:
-                wait = self.bucket.reserve_within(cost, lookup_share)
-                if wait > 0:
+                taken = await self.bucket.take_within(cost, lookup_share)
+                if not isinstance(taken, Ticket):
                     LOOKUPS_SHED.labels("budget").inc()
                     raise LedgerUnavailable(f"{document.root_field}: the budget left is kept for money calls",
-                                            retry_after=wait)
+                                            retry_after=taken)
+                ticket = taken
             try:
                 try:
-                    return await self._attempt(document, payload, parse, deadline)
+                    return await self._attempt(document, payload, parse, deadline, ticket)
                 finally:
                     # Answered or not, this attempt no longer awaits Shopify's charge.
-                    self.bucket.release(cost)
+                    self.bucket.release(ticket.cost, shared=ticket.shared)
             except _Resend as resend:
                 throttle_resends += 1
                 wait = max(resend.wait, _MIN_THROTTLE_WAIT)
@@ -360,7 +365,11 @@ class ShopifyClient:
                     self.bucket.block_for(wait)
                 else:
                     # THROTTLED: (requested - available) / restoreRate, then resend priced at
-                    # Shopify's own figure for this document.
+                    # Shopify's own figure for this document. Reserved on the shared level, it
+                    # keeps its place there (answered() held it): at the back of the replicas'
+                    # queue it would mostly wait past its deadline.
+                    if ticket.holds_for(resend.cost):
+                        held = ticket
                     cost = resend.cost
                     SHOPIFY_THROTTLE_WAIT.inc(wait)
                     await asyncio.sleep(wait)
@@ -386,6 +395,7 @@ class ShopifyClient:
 
     async def _attempt(
         self, document: Document, payload: bytes, parse: Callable[[mapping.Body], T], deadline: float,
+        ticket: Ticket,
     ) -> T:
         """One HTTP exchange, counted and timed under one result label (spec §10, §11)."""
         loop = asyncio.get_running_loop()
@@ -428,8 +438,8 @@ class ShopifyClient:
                 raise MaybeSent(str(exc)) from None
             throttle = mapping.throttle_status(body)
             if throttle is not None:
-                self.bucket.update(throttle)
                 _count_cost(document.operation_name, throttle)
+                await self.bucket.answered(ticket, throttle)
 
             result = "graphql_error"
             try:

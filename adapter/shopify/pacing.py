@@ -11,17 +11,35 @@ Lookups (Priority.LOOKUP: a search for a card by a presented code, which may be 
 wait: one is sent only while the bucket keeps `1 - share` of its maximum after paying for it
 (LookupBudget), so a flood of unknown codes spends at most the top `share` of the bucket and
 every known card's call still finds the rest.
+
+Replicas. Every replica of the adapter draws on the one bucket of the shop, and a model of its
+own would be wrong between answers: each would count the whole restore rate as its own, and
+three of them overdraw the bucket (bench.throttle --replicas 3: 51% of the calls THROTTLED).
+So below COORDINATE_BELOW of the maximum (and near a lookup's floor) reservations are made on
+one shared level (SharedLevel; adapter.store.buckets keeps it in Postgres): the points every
+replica's reservations left, refilled at the restore rate, never above what Shopify's latest
+answer said. Callers of every replica queue on it in the order they reserved, as one process's
+do on its own model. Above it, where no call waits and no lookup is near its floor, each
+replica spends on its own model as before, with no round trip to Postgres: a request's latency
+is unchanged while the shop has points to spare. Should Postgres not answer, the replica goes
+on with its own model.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from adapter.observability.metrics import SHOPIFY_THROTTLE_AVAILABLE, SHOPIFY_THROTTLE_WAIT
+import structlog
+
+from adapter.observability.metrics import SHOPIFY_SHARED_BUCKET, SHOPIFY_THROTTLE_AVAILABLE, SHOPIFY_THROTTLE_WAIT
 from adapter.ports import LedgerUnavailable
 from adapter.shopify.mapping import ThrottleStatus
+from adapter.store.buckets import SharedReservation
+
+log = structlog.get_logger(__name__)
 
 # Estimated requested cost per document (operationName), as Shopify prices a selection: objects
 # 1, scalars and MoneyV2 0, a connection 2 + its size x one node. Recorded: a gift-card mutation
@@ -58,12 +76,6 @@ def estimated_cost(operation_name: str, variables: dict | None = None) -> float:
     return ESTIMATED_COST.get(operation_name, 10)
 
 
-# The others' spend is learned over about this many seconds; a replica always keeps this share of
-# the restore rate for itself.
-OTHERS_TAU = 2.0
-OWN_RATE_FLOOR = 0.05
-
-
 @dataclass(frozen=True)
 class LookupBudget:
     """What card lookups may take of one shop: `share` of the bucket (they are never sent when
@@ -80,11 +92,69 @@ class LookupBudget:
             raise ValueError("max_in_flight must be at least 1")
 
 
+# Below this share of the maximum (by Shopify's latest figure, less our reservations) calls are
+# reserved on the shared level; a lookup also within LOOKUP_COORDINATION of its floor. Above it a
+# replica has at most OWN_IN_FLIGHT of the maximum on its way on its own model (40 points, 4
+# debits, of Standard's 2,000): when the level is made or met again below the line, what the others have on
+# its way that way is not in it, so a few calls may be THROTTLED then (at most 2 x 40 points at 3
+# replicas, once per crossing of the line), and never more than it.
+COORDINATE_BELOW = 0.6
+LOOKUP_COORDINATION = 0.1
+OWN_IN_FLIGHT = 0.02
+# The shared level is kept this share of the maximum, and at least MARGIN_POINTS (a mutation),
+# above empty: what it cannot know of (a figure a millisecond old, what the others spent since
+# the figure the level was first made from, another app's spend) lands there, not in a THROTTLED.
+MARGIN = 0.01
+MARGIN_POINTS = 10.0
+
+
+def margin(maximum: float) -> float:
+    return max(MARGIN * maximum, MARGIN_POINTS)
+
+
+class SharedLevel(Protocol):
+    """The points every replica's reservations left in the shop's bucket, kept where every
+    replica sees it. Both methods answer None / do nothing when the store can't be reached."""
+
+    async def reserve(self, cost: float, *, floor_share: float | None, margin_share: float, margin_points: float,
+                      seconds_left: float,
+                      ceiling: float | None, seed: tuple[float, float, float] | None = None,
+                      ) -> SharedReservation | None:
+        """Take `cost` if the level stays at least `floor_share` of the maximum after it (a
+        lookup), or, with `floor_share` None, if the wait for the level to be back above its
+        margin (`margin_share` of the maximum, at least `margin_points`) fits in `seconds_left`. The level is refilled first and never
+        above `ceiling`. Where there is no level yet, it starts from `seed` (the caller's own
+        model: level, maximum, restore rate); None if there is neither."""
+
+    async def settle(self, *, figure: float, maximum: float, restore_rate: float, refund: float) -> None:
+        """An answer: give back `refund` (reserved, not charged), then hold the level to
+        Shopify's `figure`."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A reservation: its cost, whether it was taken on the shared level (and for a lookup, which
+    is never resent), and the seconds its caller waited for it."""
+
+    cost: float
+    shared: bool = False
+    waited: float = 0.0
+    lookup: bool = False
+
+    def holds_for(self, requested: float | None) -> bool:
+        """Whether a THROTTLED answer asking `requested` leaves this reservation in place for the
+        call's resend: a money call's on the shared level that reserved at least as much."""
+        return self.shared and not self.lookup and requested is not None and requested <= self.cost
+
+
 class CostBucket:
     """One shop's leaky bucket, as far as we know it."""
 
-    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, *, clock: Callable[[], float] | None = None, shared: SharedLevel | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._clock = clock
+        self.shared = shared
+        self._sleep_for = sleep
         self._known = False
         self.maximum = 0.0
         self.restore_rate = 0.0
@@ -94,11 +164,8 @@ class CostBucket:
         # Points reserved by requests still on their way: Shopify's next figure does not yet
         # include them, so they stay deducted when the model is reset to it.
         self._in_flight = 0.0
-        # Points per second the shop's other clients (other replicas) spend, learned from the
-        # answers: between two of our answers the level moved by less than the restore minus our
-        # own charge. Between answers the model refills at what they leave us.
-        self.others = 0.0
-        self._figure: float | None = None  # Shopify's last level, and when we had it
+        self._own_in_flight = 0.0  # the part reserved on our model alone, not on the shared level
+        self._figure: float | None = None  # Shopify's latest level, and when we had it
         self._figure_at = 0.0
 
     def _now(self) -> float:
@@ -108,42 +175,24 @@ class CostBucket:
     def known(self) -> bool:
         return self._known
 
-    @property
-    def own_rate(self) -> float:
-        """What the bucket restores for us: the restore rate less the others' spend, never below
-        OWN_RATE_FLOOR of it (a replica the others crowd out still gets its calls through)."""
-        return max(self.restore_rate - self.others, self.restore_rate * OWN_RATE_FLOOR)
-
     def available(self, now: float | None = None) -> float:
         """Points available now (negative while reservations are outstanding)."""
         if not self._known:
             return float("inf")
         now = self._now() if now is None else now
-        refilled = self._available + max(0.0, now - self._as_of) * self.own_rate
+        refilled = self._available + max(0.0, now - self._as_of) * self.restore_rate
         return min(self.maximum, refilled)
 
     def update(self, status: ThrottleStatus) -> None:
         """Shopify's own figures replace the model (they include refunds of unused cost)."""
         if status.restore_rate <= 0 or status.maximum <= 0:
             return
-        now = self._now()
-        if self._figure is not None and status.restore_rate == self.restore_rate:
-            # Since our last answer the bucket restored `restore_rate x dt` (up to its maximum)
-            # and charged this call's actual cost (none if throttled): whatever else it lost,
-            # someone else spent.
-            dt = max(0.0, now - self._figure_at)
-            expected = min(status.maximum, self._figure + dt * status.restore_rate) - (status.actual or 0.0)
-            spent_by_others = expected - status.available
-            # A first-order filter with time constant OTHERS_TAU: each answer moves the estimate
-            # by its evidence, so answers that arrive out of order cancel out.
-            self.others += (spent_by_others - self.others * dt) / OTHERS_TAU
-            self.others = min(max(self.others, 0.0), status.restore_rate)
-        self._figure, self._figure_at = status.available, now
         self._known = True
         self.maximum = status.maximum
         self.restore_rate = status.restore_rate
         self._available = status.available - self._in_flight
-        self._as_of = now
+        self._as_of = self._now()
+        self._figure, self._figure_at = status.available, self._as_of
         SHOPIFY_THROTTLE_AVAILABLE.set(status.available)
 
     def block_for(self, seconds: float) -> None:
@@ -158,7 +207,7 @@ class CostBucket:
             cost = min(cost, self.maximum)  # a cost above the bucket could never be paid
             shortfall = cost - self.available(now)
             if shortfall > 0:
-                wait = max(wait, shortfall / self.own_rate)
+                wait = max(wait, shortfall / self.restore_rate)
         return wait
 
     async def acquire(self, cost: float, deadline: float) -> float:
@@ -173,10 +222,18 @@ class CostBucket:
             self._available = self.available(now) - min(cost, self.maximum)
             self._as_of = now
         self._in_flight += cost
+        self._own_in_flight += cost
         if wait > 0:
             SHOPIFY_THROTTLE_WAIT.inc(wait)
-            await asyncio.sleep(wait)
+            await self._sleep(wait, cost)
         return wait
+
+    async def _sleep(self, wait: float, cost: float, *, shared: bool = False) -> None:
+        try:
+            await self._sleep_for(wait)
+        except asyncio.CancelledError:
+            self.release(cost, shared=shared)  # never sent: no answer will release it
+            raise
 
     def reserve_within(self, cost: float, share: float) -> float:
         """For a call that must not wait (a lookup): reserve `cost` only if nobody is held back
@@ -187,15 +244,125 @@ class CostBucket:
         if self._known:
             shortfall = self.maximum * (1 - share) + min(cost, self.maximum) - self.available(now)
             if shortfall > 0:
-                wait = max(wait, shortfall / self.own_rate)
+                wait = max(wait, shortfall / self.restore_rate)
         if wait > 0:
             return wait
         if self._known:
             self._available = self.available(now) - min(cost, self.maximum)
             self._as_of = now
         self._in_flight += cost
+        self._own_in_flight += cost
         return 0.0
 
-    def release(self, cost: float) -> None:
-        """The request that reserved `cost` has its answer (or none will come)."""
+    def resume(self, ticket: Ticket) -> None:
+        """A reservation kept after THROTTLED is on its way again (released after the answer)."""
+        self._in_flight += ticket.cost
+        if not ticket.shared:
+            self._own_in_flight += ticket.cost
+
+    def release(self, cost: float, *, shared: bool = False) -> None:
+        """The request that reserved `cost` (on the shared level: `shared`) has its answer (or
+        none will come)."""
         self._in_flight = max(0.0, self._in_flight - cost)
+        if not shared:
+            self._own_in_flight = max(0.0, self._own_in_flight - cost)
+
+    # ---- the shared level (replicas) ------------------------------------------------------
+
+    def coordinated(self, cost: float, share: float | None = None) -> bool:
+        """Whether a call of `cost` (a lookup's: `share`) is reserved on the shared level: there is
+        one, and by Shopify's latest figure, less our own reservations and the cost, the bucket
+        is below COORDINATE_BELOW (or within LOOKUP_COORDINATION of the lookup's floor), or we
+        have OWN_IN_FLIGHT on our way already. Before any answer, yes: the other replicas may have
+        learned what we have not."""
+        if self.shared is None:
+            return False
+        if self._figure is None:
+            return True
+        line = COORDINATE_BELOW if share is None else max(COORDINATE_BELOW, 1 - share + LOOKUP_COORDINATION)
+        return (self._figure - self._in_flight - cost < line * self.maximum
+                or self._own_in_flight + cost > OWN_IN_FLIGHT * self.maximum)
+
+    async def take(self, cost: float, deadline: float) -> Ticket:
+        """acquire(), on the shared level where coordinated()."""
+        if self.coordinated(cost) and self._now() >= self._blocked_until:
+            ticket = await self._take_shared(cost, deadline, None)
+            if ticket is not None:
+                return ticket
+        return Ticket(cost, waited=await self.acquire(cost, deadline))
+
+    async def take_within(self, cost: float, share: float) -> Ticket | float:
+        """reserve_within(), on the shared level where coordinated(): a Ticket, or the seconds
+        until the lookup could be reserved (nothing reserved)."""
+        if self.coordinated(cost, share) and self._now() >= self._blocked_until:
+            if self._figure is not None:
+                # The shared level is never above Shopify's latest figure and the restore since:
+                # when that leaves the lookup below its floor, it is refused without asking (a
+                # sweep refused pass after pass makes no round trips).
+                now = self._now()
+                ceiling = min(self.maximum, self._figure + (now - self._figure_at) * self.restore_rate)
+                shortfall = (1 - share) * self.maximum + min(cost, self.maximum) - ceiling
+                if shortfall > 0:
+                    return shortfall / self.restore_rate
+            ticket = await self._take_shared(cost, None, share)
+            if ticket is not None:
+                return ticket
+        wait = self.reserve_within(cost, share)
+        return wait if wait > 0 else Ticket(cost)
+
+    async def _take_shared(self, cost: float, deadline: float | None, share: float | None) -> Ticket | float | None:
+        assert self.shared is not None
+        now = self._now()
+        ceiling = seed = None
+        if self._figure is not None:
+            # Shopify can't hold more than its latest figure plus what it restored since.
+            ceiling = self._figure + (now - self._figure_at) * self.restore_rate
+            seed = (min(self.maximum, ceiling) - self._in_flight, self.maximum, self.restore_rate)
+        seconds_left = max(0.0, deadline - now) if deadline is not None else 0.0
+        found = await self.shared.reserve(cost, floor_share=None if share is None else 1 - share,
+                                          margin_share=MARGIN, margin_points=MARGIN_POINTS, seconds_left=seconds_left,
+                                          ceiling=ceiling, seed=seed)
+        if found is None:
+            SHOPIFY_SHARED_BUCKET.labels("unavailable").inc()
+            return None
+        if found.after is None:
+            SHOPIFY_SHARED_BUCKET.labels("refused").inc()
+            if share is None:
+                wait = (margin(found.maximum) + cost - found.before) / found.restore_rate
+                raise LedgerUnavailable("Shopify cost budget exhausted until past the deadline", retry_after=wait)
+            return ((1 - share) * found.maximum + cost - found.before) / found.restore_rate
+        SHOPIFY_SHARED_BUCKET.labels("reserved").inc()
+        if self._known:
+            self._available = self.available(now) - min(cost, self.maximum)
+            self._as_of = now
+        self._in_flight += cost
+        wait = 0.0
+        if share is None:
+            wait = max(0.0, margin(found.maximum) - found.after) / found.restore_rate
+            if wait > 0:
+                SHOPIFY_THROTTLE_WAIT.inc(wait)
+                await self._sleep(wait, cost, shared=True)
+        return Ticket(cost, shared=True, waited=wait, lookup=share is not None)
+
+    async def answered(self, ticket: Ticket, status: ThrottleStatus) -> None:
+        """Shopify's figures for the call `ticket` reserved: our model takes them (update()), and
+        the shared level, where the call was reserved on it or the bucket is low, gets back what
+        was reserved and not charged (all of it if THROTTLED: not executed) and is held to the
+        figure. A THROTTLED money call keeps its reservation for its resend (Ticket.holds_for):
+        the level is held to the figure less it."""
+        self.update(status)
+        if self.shared is None or status.maximum <= 0 or status.restore_rate <= 0:
+            return
+        if not ticket.shared and status.available >= COORDINATE_BELOW * status.maximum:
+            return
+        refund = pending = 0.0
+        if ticket.shared and status.actual is None and ticket.holds_for(status.requested):
+            pending = ticket.cost  # THROTTLED: the reservation stays for the resend, first in line
+        elif ticket.shared:
+            refund = ticket.cost - (status.actual if status.actual is not None else 0.0)
+        try:
+            await self.shared.settle(figure=status.available - pending, maximum=status.maximum,
+                                     restore_rate=status.restore_rate, refund=refund)
+        except Exception:  # noqa: BLE001 - the model must never turn an executed call into a failed one
+            SHOPIFY_SHARED_BUCKET.labels("unavailable").inc()
+            log.warning("shared_bucket_settle_failed", exc_info=True)
