@@ -58,6 +58,7 @@ from adapter.ports import (
     Moves,
     Priority,
     WriteRef,
+    is_background_work,
 )
 from adapter.shopify import documents, mapping
 from adapter.shopify.customers import CustomerLinking, customer_for
@@ -312,7 +313,8 @@ class ShopifyClient:
     ) -> T:
         """Send `document` until it yields an answer, a definite failure, or the deadline.
 
-        `lookup_share`: a lookup's, which never waits for the bucket (see LookupBudget)."""
+        `lookup_share`: a lookup's, which never waits for the bucket (see LookupBudget); every call
+        made inside ports.background_work() goes on those terms too."""
         loop = asyncio.get_running_loop()
         payload = json.dumps({
             "query": document.text,
@@ -320,6 +322,8 @@ class ShopifyClient:
             "operationName": document.operation_name,
         }).encode()
         cost = estimated_cost(document.operation_name, variables)
+        if lookup_share is None and is_background_work():
+            lookup_share = self.lookups.share  # the reconciler's calls: never before NewStore's
         transient_retries = 0
         connect_resends = 0
         throttle_resends = 0
