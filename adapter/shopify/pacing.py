@@ -133,18 +133,12 @@ class SharedLevel(Protocol):
 
 @dataclass(frozen=True)
 class Ticket:
-    """A reservation: its cost, whether it was taken on the shared level (and for a lookup, which
-    is never resent), and the seconds its caller waited for it."""
+    """A reservation: its cost, whether it was taken on the shared level, and the seconds its
+    caller waited for it."""
 
     cost: float
     shared: bool = False
     waited: float = 0.0
-    lookup: bool = False
-
-    def holds_for(self, requested: float | None) -> bool:
-        """Whether a THROTTLED answer asking `requested` leaves this reservation in place for the
-        call's resend: a money call's on the shared level that reserved at least as much."""
-        return self.shared and not self.lookup and requested is not None and requested <= self.cost
 
 
 class CostBucket:
@@ -254,12 +248,6 @@ class CostBucket:
         self._own_in_flight += cost
         return 0.0
 
-    def resume(self, ticket: Ticket) -> None:
-        """A reservation kept after THROTTLED is on its way again (released after the answer)."""
-        self._in_flight += ticket.cost
-        if not ticket.shared:
-            self._own_in_flight += ticket.cost
-
     def release(self, cost: float, *, shared: bool = False) -> None:
         """The request that reserved `cost` (on the shared level: `shared`) has its answer (or
         none will come)."""
@@ -342,26 +330,23 @@ class CostBucket:
             if wait > 0:
                 SHOPIFY_THROTTLE_WAIT.inc(wait)
                 await self._sleep(wait, cost, shared=True)
-        return Ticket(cost, shared=True, waited=wait, lookup=share is not None)
+        return Ticket(cost, shared=True, waited=wait)
 
     async def answered(self, ticket: Ticket, status: ThrottleStatus) -> None:
         """Shopify's figures for the call `ticket` reserved: our model takes them (update()), and
         the shared level, where the call was reserved on it or the bucket is low, gets back what
         was reserved and not charged (all of it if THROTTLED: not executed) and is held to the
-        figure. A THROTTLED money call keeps its reservation for its resend (Ticket.holds_for):
-        the level is held to the figure less it."""
+        figure."""
         self.update(status)
         if self.shared is None or status.maximum <= 0 or status.restore_rate <= 0:
             return
         if not ticket.shared and status.available >= COORDINATE_BELOW * status.maximum:
             return
-        refund = pending = 0.0
-        if ticket.shared and status.actual is None and ticket.holds_for(status.requested):
-            pending = ticket.cost  # THROTTLED: the reservation stays for the resend, first in line
-        elif ticket.shared:
+        refund = 0.0
+        if ticket.shared:
             refund = ticket.cost - (status.actual if status.actual is not None else 0.0)
         try:
-            await self.shared.settle(figure=status.available - pending, maximum=status.maximum,
+            await self.shared.settle(figure=status.available, maximum=status.maximum,
                                      restore_rate=status.restore_rate, refund=refund)
         except Exception:  # noqa: BLE001 - the model must never turn an executed call into a failed one
             SHOPIFY_SHARED_BUCKET.labels("unavailable").inc()

@@ -137,9 +137,10 @@ async def test_three_replicas_each_on_its_own_model_are_throttled(sandbox):
     assert throttled > 0 and calls == 60 + throttled
 
 
-async def test_a_throttled_debit_is_resent_on_the_place_it_kept(sandbox, db):
-    """Another app of the shop spent what the level counted on: the debit is THROTTLED, waits what
-    Shopify's figures say, and is resent on its reservation, not queued again behind the others."""
+async def test_a_throttled_debit_corrects_the_level_and_is_reserved_again_for_its_resend(sandbox, db):
+    """Another app of the shop spent what the level counted on: the debit is THROTTLED, the level
+    takes Shopify's figure, and the resend is reserved again (behind whoever reserved meanwhile:
+    resent on the old place it would take the next caller's turn) and lands once."""
     import aiohttp
     from prometheus_client import REGISTRY
 
@@ -161,5 +162,5 @@ async def test_a_throttled_debit_is_resent_on_the_place_it_kept(sandbox, db):
                            deadline=asyncio.get_running_loop().time() + 5)
     state = await ledger_view.state(sandbox)
     assert state["throttled"] == {"giftCardDebit": 1} and state["calls"] == {"giftCardDebit": 2}
-    assert reserved() == before + 1  # the resend took no second place
+    assert reserved() == before + 2  # the resend reserved again
     assert len((await ledger_view.card_by_code(sandbox, "replicas00000002"))["transactions"]) == 10

@@ -223,18 +223,15 @@ async def test_an_answer_gives_back_what_was_reserved_and_not_charged():
     assert level.row["level"] == 495  # 446 + 49 given back (and not above Shopify's 495)
 
 
-async def test_a_throttled_money_call_keeps_its_place_and_the_level_is_held_to_the_figure_less_it():
-    """Another app spent what the level counted on: the debit's THROTTLED answer holds the level to
-    Shopify's figure less the debit, whose reservation stays for its resend (at the back of the
-    replicas' queue it would wait past its deadline)."""
+async def test_a_throttled_call_gives_back_all_it_reserved_and_the_level_is_held_to_the_figure():
     clock = Clock()
     level = MemoryLevel(clock)
     bucket, _ = replica(clock, level)
     await bucket.answered(Ticket(10), standard(300))
     ticket = await bucket.take(10, deadline=clock.now + 8)
-    assert level.row["level"] == 290 and ticket.holds_for(10)
-    await bucket.answered(ticket, standard(4, actual=None))  # THROTTLED, 10 requested
-    assert level.row["level"] == 4 - 10
+    assert level.row["level"] == 290
+    await bucket.answered(ticket, standard(4, actual=None))  # THROTTLED: another app spent it
+    assert level.row["level"] == 4
 
 
 async def test_a_throttled_lookup_gives_back_all_it_reserved():
@@ -243,7 +240,7 @@ async def test_a_throttled_lookup_gives_back_all_it_reserved():
     bucket, _ = replica(clock, level)
     await bucket.answered(Ticket(10), standard(1100))
     ticket = await bucket.take_within(10, share=0.5)
-    assert isinstance(ticket, Ticket) and ticket.shared and not ticket.holds_for(10)
+    assert isinstance(ticket, Ticket) and ticket.shared
     assert level.row["level"] == 1090
     await bucket.answered(ticket, standard(1095, actual=None))  # not executed: never resent
     assert level.row["level"] == 1095  # 1090 + 10 given back, held to Shopify's figure
