@@ -93,14 +93,17 @@ class LookupBudget:
 
 
 # Below this share of the maximum (by Shopify's latest figure, less our reservations) calls are
-# reserved on the shared level; a lookup also within LOOKUP_COORDINATION of its floor. Above it a
-# replica has at most OWN_IN_FLIGHT of the maximum on its way on its own model (40 points, 4
-# debits, of Standard's 2,000): when the level is made or met again below the line, what the others have on
-# its way that way is not in it, so a few calls may be THROTTLED then (at most 2 x 40 points at 3
-# replicas, once per crossing of the line), and never more than it.
-COORDINATE_BELOW = 0.6
+# reserved on the shared level; a lookup also within LOOKUP_COORDINATION of its floor (0.6 of
+# the bucket by default). The line is under the lookups' floor: background work holds the level
+# there (bench.priority), and NewStore's calls then still go without a round trip. Above it a
+# replica has at most OWN_IN_FLIGHT of the maximum on its way on its own model (100 of Standard's
+# 2,000 points: a card re-read's 54 and four debits; at 2% every debit next to a re-read made the
+# round trip): when the level is made or met again below the line, what the others have on their
+# way that way is not in it (at most 2 x 100 points at 3 replicas, once per crossing of the
+# line), against the 40% of the bucket still there.
+COORDINATE_BELOW = 0.4
 LOOKUP_COORDINATION = 0.1
-OWN_IN_FLIGHT = 0.02
+OWN_IN_FLIGHT = 0.05
 # The shared level is kept this share of the maximum, and at least MARGIN_POINTS (a mutation),
 # above empty: what it cannot know of (a figure a millisecond old, what the others spent since
 # the figure the level was first made from, another app's spend) lands there, not in a THROTTLED.

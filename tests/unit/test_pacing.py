@@ -319,3 +319,26 @@ async def test_a_lookup_below_its_floor_by_shopifys_own_figure_is_refused_withou
     await bucket.answered(Ticket(10), standard(990))
     wait = await bucket.take_within(54, share=0.5)
     assert abs(wait - (1000 + 54 - 990) / 100) < 1e-9 and level.reserves == 0
+
+
+async def test_at_the_lookups_floor_newstores_calls_make_no_round_trip_and_lookups_do():
+    """Background work holds the level at the lookups' floor (half the bucket): NewStore's calls
+    there still go on the replica's own model; the lookups next to their floor are coordinated."""
+    clock = Clock()
+    level = MemoryLevel(clock)
+    bucket, _ = replica(clock, level)
+    await bucket.answered(Ticket(10), standard(1060))
+    assert not (await bucket.take(10, deadline=clock.now + 8)).shared and level.reserves == 0
+    bucket.release(10)
+    lookup = await bucket.take_within(54, share=0.5)
+    assert isinstance(lookup, Ticket) and lookup.shared and level.reserves == 1
+
+
+async def test_a_debit_next_to_a_card_reread_on_its_way_makes_no_round_trip():
+    clock = Clock()
+    level = MemoryLevel(clock)
+    bucket, _ = replica(clock, level)
+    await bucket.answered(Ticket(10), standard(1990))
+    reread = await bucket.take_within(54, share=0.5)   # the echo of the last write, on its way
+    assert isinstance(reread, Ticket) and not reread.shared
+    assert not (await bucket.take(10, deadline=clock.now + 8)).shared and level.reserves == 0
