@@ -70,13 +70,20 @@ async def reconcile(conn, since: datetime) -> Report:
     for entry in await queries.orphan_entries(conn, since):
         report.findings.append(Finding("orphan_entry", entry["card_id"], entry["last_characters"], entry["operation"],
                                        entry["write_id"], f"entry {entry['entry_id']} of {entry['amount']} "
-                                       f"{entry['currency']} carries our marker and no operation accounts for it"))
+                                       f"{entry['currency']} carries our marker and no operation accounts for it"
+                                       + _reviewed(entry["review_id"])))
     for card in await queries.unbalanced_cards(conn):
         report.findings.append(Finding("balance_mismatch", card["card_id"], card["last_characters"], None, None,
                                        f"balance {card['balance']} {card['currency']}, its entries add up to "
                                        f"{card['entries']}"))
     report.foreign = await queries.foreign_by_cause(conn, since)
     return report
+
+
+def _reviewed(review_id: int | None) -> str:
+    if review_id is None:
+        return ""
+    return f" (nobody answered it and the ledger refused its credit-back: review #{review_id})"
 
 
 def _check_movement(movement: dict) -> Finding | None:

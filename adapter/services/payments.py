@@ -19,17 +19,18 @@ import structlog
 
 from adapter import jsonio
 from adapter.domain.cardcode import CardCode
-from adapter.domain.errors import Decline, NotFound, RetryLater
+from adapter.domain.errors import Decline, NotFound
 from adapter.domain.money import Money
-from adapter.jsonio import RawJson
 from adapter.idempotency.coordinator import Claim, StoredResponse, fingerprint
+from adapter.jsonio import RawJson
+from adapter.observability import metrics
 from adapter.ports import LedgerTransaction
 from adapter.services import cards
 from adapter.services.context import Services
 from adapter.services.finishing import earlier_write, finish_declined
 from adapter.services.money_writes import credit_once, debit_once
 from adapter.services.plan import Plan
-from adapter.store import audit, instruments, reservations, writes
+from adapter.store import audit, balance_intents, instruments, reservations, writes
 from adapter.store.completion import Movement, OpenInstrument, SettleReservation
 from adapter.store.instruments import Instrument
 from adapter.store.reservations import InstrumentRoom, Reservation
@@ -39,6 +40,9 @@ log = structlog.get_logger(__name__)
 
 UNKNOWN_INSTRUMENT = "unknown instrument"
 REVERSED_MESSAGE = "authorization could not be confirmed in time; the amount was returned to the gift card"
+REVERSE_REFUSED = "reverse_refused"
+REVERSE_REFUSED_MESSAGE = ("authorization could not be confirmed in time, and the gift card refused the amount back;"
+                           " it is held for manual review")
 CURRENCY_MISMATCH = "currency does not match the instrument's currency"
 
 
@@ -147,16 +151,32 @@ async def reverse_unanswered(services: Services, claim: Claim, write: writes.Led
                              deadline: float) -> StoredResponse:
     """Credit an unanswered debit back (its `reverse` write), then answer the key with a final
     decline. Used by the settler, and by a retry that finds the reverse begun."""
+    if write.state is writes.WriteState.DECLINED:
+        return await _reverse_refused(services, claim, write, None)  # refused before: never resent
     try:
         transaction = await credit_once(services, write, deadline)
-    except Decline:
-        # The card can no longer take the credit (deactivated, expired): a person must step in.
-        log.error("reverse_refused_manual_review", write_id=write.write_id)
-        raise RetryLater("reverse refused by the ledger") from None
+    except Decline as refusal:
+        return await _reverse_refused(services, claim, write, refusal.message)
     movement = Movement("reverse", write.write_id, write.shopify_card_id, write.context.get("last4"), write.amount,
                         write.currency, transaction.id, transaction.processed_at)
     async with services.pool.acquire() as conn:
         return await claim.finish_applied(conn, Decline(REVERSED_MESSAGE), movement)
+
+
+async def _reverse_refused(services: Services, claim: Claim, write: writes.LedgerWrite,
+                           refusal: str | None) -> StoredResponse:
+    """The ledger refused to take the unanswered debit back (the card was deactivated or expired
+    meanwhile): the customer's money stays taken, and only a person can return it. The key is
+    answered with a final decline that says so, and a review names the card and the amount, in
+    one transaction. Forgetting the key instead (as for a write that moved nothing) would leave
+    that debit on the ledger with nothing in our books pointing at it."""
+    log.error("reverse_refused_manual_review", write_id=write.write_id)
+    metrics.LEDGER_REVIEWS.labels(services.ledger.capabilities.name, REVERSE_REFUSED).inc()
+    async with services.pool.acquire() as conn, conn.transaction():
+        await balance_intents.open_review(conn, write.write_id, write.shopify_card_id, REVERSE_REFUSED, {
+            "amount": str(write.amount), "currency": write.currency, "last4": write.context.get("last4"),
+            "refusal": refusal}, applied=True)
+        return await claim.finish(conn, Decline(REVERSE_REFUSED_MESSAGE))
 
 
 # ---- capture -----------------------------------------------------------------------------------

@@ -48,11 +48,13 @@ async def settle(services: Services, claim: Claim, deadline: float, *, reverse_a
         if not await services.idempotency.renew(conn, claim, _seconds_left(deadline)):
             return _count(claim.record.operation, "taken_over")
         write = await writes.for_idempotency(conn, claim.record_id)
-    # A write never sent can be forgotten with its record, but for a credit-back: it is recorded
-    # because the record's debit landed, so forgetting it would leave that debit unanswered and
-    # never credited back (found by reconciling after the chaos run: an orphaned debit).
-    if write is None or write.state in (WriteState.DECLINED, WriteState.ABANDONED) or (
-            write.state is WriteState.PENDING and write.attempts == 0 and write.operation != "reverse"):
+    # A write never sent, or refused, can be forgotten with its record, but for a credit-back:
+    # it is recorded because the record's debit landed, so forgetting it would leave that debit
+    # unanswered and never credited back (found by reconciling after the chaos run: an orphaned
+    # debit). A credit-back the ledger refused goes to review (payments.reverse_unanswered).
+    if write is None or (write.operation != "reverse" and (
+            write.state in (WriteState.DECLINED, WriteState.ABANDONED)
+            or (write.state is WriteState.PENDING and write.attempts == 0))):
         await _abandon(services, claim, write)
         return _count(claim.record.operation, "abandoned")
     operation = write.operation

@@ -41,7 +41,13 @@ async def orphan_entries(conn, since: datetime) -> list[dict]:
     """Mirror entries carrying our marker (or our write) that no journal movement accounts for."""
     rows = await conn.fetch(
         """SELECT e.ledger_card_id AS card_id, s.last_characters, e.entry_id, e.write_id, e.operation, e.amount,
-                  e.currency, e.occurred_at
+                  e.currency, e.occurred_at,
+                  -- A debit nobody answered whose credit-back the ledger refused: an operator's
+                  -- review names it (payments.reverse_unanswered).
+                  (SELECT min(v.review_id) FROM ledger_writes w
+                     JOIN ledger_writes r ON r.idempotency_id = w.idempotency_id AND r.operation = 'reverse'
+                     JOIN ledger_reviews v ON v.write_id = r.write_id
+                    WHERE w.write_id = e.write_id) AS review_id
              FROM ledger_entries e LEFT JOIN card_sync s ON s.ledger_card_id = e.ledger_card_id
             WHERE e.origin = 'ours' AND e.cause <> 'repair' AND e.occurred_at >= $1
               AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.write_id = e.write_id)

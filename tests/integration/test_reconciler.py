@@ -139,6 +139,52 @@ async def test_a_credit_back_recorded_and_never_sent_is_sent_by_the_next_settler
     assert await record_state(db, "rc") == "final"
 
 
+async def test_a_credit_back_the_ledger_refuses_goes_to_review_and_keeps_the_key(make_adapter, ledger, db):
+    """The unanswered debit's card was deactivated before the settler could credit it back: the
+    ledger refuses the reverse. The money stays taken, so the key must not be forgotten (the
+    debit would be left on the ledger with nothing in our books naming it: the chaos run's
+    reconcile found such orphans). It is answered with a final decline, and a review names it."""
+    from datetime import UTC, datetime, timedelta
+
+    from adapter.http.keys import SERVICES
+    from adapter.reconciliation import reconcile
+    from adapter.services.payments import REVERSE_REFUSED_MESSAGE
+    from adapter.services.reread import reread
+
+    adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
+    await new_card(ledger, "reconrefused0004", "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    body = authorize_body("reconrefused0004", 25, "rr")
+    assert (await adapter.post("/financial_instruments", json=body, headers=AUTH)).status == 503
+    deactivated = await adapter.post("/gift_card/deactivate", json={"card_number": "reconrefused0004",
+                                                                    "idempotence_key": "rr-off"}, headers=AUTH)
+    assert deactivated.status == 200
+    for _ in range(2):  # a second pass finds nothing left to do: the key stays, answered
+        await workers(adapter).reconciler.run_once()
+    card = await ledger.card_by_code("reconrefused0004")
+    assert card["balance"] == Decimal("75")  # not credited back: a person must return it
+    async with db.acquire() as conn:
+        written = await conn.fetch("SELECT operation, state, idempotency_id, shopify_card_id FROM ledger_writes"
+                                   " WHERE operation IN ('authorize', 'reverse') ORDER BY created_at")
+        reviews = await conn.fetch("SELECT r.reason, r.detail, w.operation FROM ledger_reviews r"
+                                   " JOIN ledger_writes w USING (write_id)")
+    assert [(w["operation"], w["state"]) for w in written] == [("authorize", "applied"), ("reverse", "declined")]
+    assert all(w["idempotency_id"] is not None for w in written)  # the record kept
+    assert [(r["reason"], r["operation"]) for r in reviews] == [("reverse_refused", "reverse")]
+    assert '"amount":"25.00"' in reviews[0]["detail"].replace(" ", "")
+    assert await record_state(db, "rr") == "final"
+    retried = await adapter.post("/financial_instruments", json=body, headers=AUTH)
+    assert retried.status == 400 and REVERSE_REFUSED_MESSAGE in await retried.text()
+    # The books: the debit is drift (money taken for no operation) and names its review.
+    await reread(adapter.server.app[SERVICES], written[0]["shopify_card_id"],
+                 asyncio.get_running_loop().time() + 5)
+    async with db.acquire() as conn:
+        report = await reconcile(conn, datetime.now(UTC) - timedelta(hours=1))
+    [orphan] = [f for f in report.findings if f.kind == "orphan_entry"]
+    assert orphan.operation == "authorize" and orphan.last_characters == "0004"
+    assert "refused its credit-back: review #" in orphan.detail
+
+
 async def _taken_over_while_settling(monkeypatch, db):
     """While the settler reads the ledger, a caller's retry takes the key over (the settler's
     lease, leased with a batch, has run out)."""

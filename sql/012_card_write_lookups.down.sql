@@ -1,0 +1,2 @@
+DROP INDEX balance_repairs_card;
+DROP INDEX ledger_writes_card;
