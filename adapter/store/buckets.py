@@ -89,6 +89,22 @@ ON CONFLICT (shop) DO UPDATE SET
 """
 
 
+async def reserve(conn, shop: str, cost: float, *, floor_share: float | None, margin_share: float,
+                  margin_points: float, seconds_left: float, ceiling: float | None):
+    """The level before and after the cost (after NULL: not taken); None: the shop has no row."""
+    return await conn.fetchrow(_RESERVE, shop, float(cost), floor_share, float(margin_share), float(seconds_left),
+                               ceiling, float(margin_points))
+
+
+async def make_level(conn, shop: str, level: float, maximum: float, restore_rate: float) -> None:
+    """The shop's row, unless another replica has made it first."""
+    await conn.execute(_SEED, shop, float(level), float(maximum), float(restore_rate))
+
+
+async def settle(conn, shop: str, *, figure: float, maximum: float, restore_rate: float, refund: float) -> None:
+    await conn.execute(_SETTLE, shop, float(figure), float(maximum), float(restore_rate), float(refund))
+
+
 class SharedBucket:
     """The SharedLevel of adapter.shopify.pacing on Postgres, for the shop `shop` (its host name)."""
 
@@ -100,14 +116,15 @@ class SharedBucket:
     async def reserve(self, cost: float, *, floor_share: float | None, margin_share: float, margin_points: float,
                       seconds_left: float, ceiling: float | None, seed: tuple[float, float, float] | None = None,
                       ) -> SharedReservation | None:
-        arguments = (self._shop, float(cost), floor_share, float(margin_share), float(seconds_left), ceiling,
-                     float(margin_points))
+        terms = {"floor_share": floor_share, "margin_share": margin_share, "margin_points": margin_points,
+                 "seconds_left": seconds_left, "ceiling": ceiling}
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                row = await conn.fetchrow(_RESERVE, *arguments, timeout=self._timeout)
-                if row is None and seed is not None:
-                    await conn.execute(_SEED, self._shop, *(float(x) for x in seed), timeout=self._timeout)
-                    row = await conn.fetchrow(_RESERVE, *arguments, timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.acquire() as conn:
+                    row = await reserve(conn, self._shop, cost, **terms)
+                    if row is None and seed is not None:
+                        await make_level(conn, self._shop, *seed)
+                        row = await reserve(conn, self._shop, cost, **terms)
         except _FAILURES as error:
             log.warning("shared_bucket_unavailable", step="reserve", reason=type(error).__name__)
             return None
@@ -117,9 +134,11 @@ class SharedBucket:
 
     async def settle(self, *, figure: float, maximum: float, restore_rate: float, refund: float) -> None:
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                await conn.execute(_SETTLE, self._shop, float(figure), float(maximum), float(restore_rate),
-                                   float(refund), timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                async with self._pool.acquire() as conn:
+                    await settle(conn, self._shop, figure=figure, maximum=maximum, restore_rate=restore_rate,
+                                 refund=refund)
         except _FAILURES as error:
             SHOPIFY_SHARED_BUCKET.labels("unavailable").inc()
             log.warning("shared_bucket_unavailable", step="settle", reason=type(error).__name__)
+
