@@ -119,6 +119,13 @@ def margin(maximum: float) -> float:
     return max(MARGIN * maximum, MARGIN_POINTS)
 
 
+def lookup_floor(share: float, maximum: float) -> float:
+    """What a lookup must leave in the bucket: `1 - share` of it, and never less than the margin
+    NewStore's calls keep (with SEARCH_BUCKET_SHARE 1 background work would otherwise spend the
+    margin they wait above: bench.priority, authorize p50 7 ms -> 1.6 s)."""
+    return max((1 - share) * maximum, margin(maximum))
+
+
 class SharedLevel(Protocol):
     """The points every replica's reservations left in the shop's bucket, kept where every
     replica sees it. Both methods answer None / do nothing when the store can't be reached."""
@@ -238,12 +245,12 @@ class CostBucket:
 
     def reserve_within(self, cost: float, share: float) -> float:
         """For a call that must not wait (a lookup): reserve `cost` only if nobody is held back
-        by a 429 and the bucket keeps `(1 - share) * maximum` after it. Returns 0.0 when
+        by a 429 and the bucket keeps `lookup_floor(share)` after it. Returns 0.0 when
         reserved; otherwise reserves nothing and returns the seconds until it could be."""
         now = self._now()
         wait = max(0.0, self._blocked_until - now)
         if self._known:
-            shortfall = self.maximum * (1 - share) + min(cost, self.maximum) - self.available(now)
+            shortfall = lookup_floor(share, self.maximum) + min(cost, self.maximum) - self.available(now)
             if shortfall > 0:
                 wait = max(wait, shortfall / self.restore_rate)
         if wait > 0:
@@ -296,7 +303,7 @@ class CostBucket:
                 # sweep refused pass after pass makes no round trips).
                 now = self._now()
                 ceiling = min(self.maximum, self._figure + (now - self._figure_at) * self.restore_rate)
-                shortfall = (1 - share) * self.maximum + min(cost, self.maximum) - ceiling
+                shortfall = lookup_floor(share, self.maximum) + min(cost, self.maximum) - ceiling
                 if shortfall > 0:
                     return shortfall / self.restore_rate
             ticket = await self._take_shared(cost, None, share)
@@ -325,7 +332,7 @@ class CostBucket:
             if share is None:
                 wait = (margin(found.maximum) + cost - found.before) / found.restore_rate
                 raise LedgerUnavailable("Shopify cost budget exhausted until past the deadline", retry_after=wait)
-            return ((1 - share) * found.maximum + cost - found.before) / found.restore_rate
+            return (lookup_floor(share, found.maximum) + cost - found.before) / found.restore_rate
         SHOPIFY_SHARED_BUCKET.labels("reserved").inc()
         if self._known:
             self._available = self.available(now) - min(cost, self.maximum)

@@ -49,12 +49,13 @@ def _refilled(ceiling: str) -> str:
             " b.level + greatest(0.0, extract(epoch FROM clock_timestamp() - b.as_of)::float8) * b.restore_rate)")
 
 
-# What must be left after the cost: a lookup's floor ($3, a share of the maximum), or for a money
-# call the margin ($4 of the maximum, at least $7 points) less what the restore brings back before
-# its deadline ($5 s).
+# What must be left after the cost: for a money call the margin ($4 of the maximum, at least $7
+# points) less what the restore brings back before its deadline ($5 s); for a lookup its floor
+# ($3 of the maximum), never under the margin.
 def _floor(maximum: str, rate: str) -> str:
-    return (f"CASE WHEN $3::float8 IS NULL THEN greatest($4::float8 * {maximum}, $7::float8) - {rate} * $5::float8"
-            f" ELSE $3::float8 * {maximum} END")
+    margin = f"greatest($4::float8 * {maximum}, $7::float8)"
+    return (f"CASE WHEN $3::float8 IS NULL THEN {margin} - {rate} * $5::float8"
+            f" ELSE greatest($3::float8 * {maximum}, {margin}) END")
 
 
 # $1 shop, $2 cost, $3-$5 and $7 the floor, $6 the ceiling. The level before (refilled to now),

@@ -62,6 +62,16 @@ async def test_a_lookup_is_taken_only_above_its_floor(db):
     assert abs(await level(db) - 1002) < 0.01
 
 
+async def test_a_lookup_allowed_the_whole_bucket_still_leaves_the_margin(db):
+    shared = SharedBucket(db, SHOP)
+    await shared.settle(figure=250, maximum=2000, restore_rate=0.001, refund=0)
+    refused = await shared.reserve(60, floor_share=0.0, margin_share=0.1, margin_points=10, seconds_left=0,
+                                   ceiling=None)
+    taken = await shared.reserve(40, floor_share=0.0, margin_share=0.1, margin_points=10, seconds_left=0,
+                                 ceiling=None)
+    assert refused.after is None and taken.after is not None  # 190 < 200 <= 210
+
+
 async def test_the_level_refills_at_the_restore_rate_and_never_above_a_replicas_ceiling(db):
     shared = SharedBucket(db, SHOP)
     await shared.settle(figure=100, maximum=2000, restore_rate=100, refund=0)

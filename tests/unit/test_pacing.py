@@ -132,6 +132,7 @@ class MemoryLevel:
         return min(level, ceiling) if ceiling is not None else level
 
     async def reserve(self, cost, *, floor_share, margin_share, margin_points, seconds_left, ceiling, seed=None):
+        # adapter.store.buckets' rules
         self.reserves += 1
         if self.down:
             return None
@@ -141,8 +142,9 @@ class MemoryLevel:
             self.row = {"level": seed[0], "maximum": seed[1], "rate": seed[2], "as_of": self.clock.now}
         row = self.row
         before = self._refilled(ceiling)
-        floor = (max(margin_share * row["maximum"], margin_points) - row["rate"] * seconds_left if floor_share is None
-                 else floor_share * row["maximum"])
+        margin = max(margin_share * row["maximum"], margin_points)
+        floor = (margin - row["rate"] * seconds_left if floor_share is None
+                 else max(floor_share * row["maximum"], margin))
         after = None
         if before - cost >= floor:
             after = row["level"] = before - cost
@@ -342,3 +344,17 @@ async def test_a_debit_next_to_a_card_reread_on_its_way_makes_no_round_trip():
     reread = await bucket.take_within(54, share=0.5)   # the echo of the last write, on its way
     assert isinstance(reread, Ticket) and not reread.shared
     assert not (await bucket.take(10, deadline=clock.now + 8)).shared and level.reserves == 0
+
+
+async def test_a_lookup_never_spends_the_margin_newstores_calls_wait_above():
+    """SEARCH_BUCKET_SHARE 1: lookups may spend the whole bucket but the margin; at 10% of 2,000
+    a lookup leaving 190 is refused, on our own model and on the shared level alike."""
+    clock = Clock()
+    alone, _ = replica(clock, None)
+    alone.update(standard(250))
+    assert abs(alone.reserve_within(60, share=1.0) - (200 + 60 - 250) / 100) < 1e-9
+    level = MemoryLevel(clock)
+    bucket, _ = replica(clock, level)
+    await bucket.answered(Ticket(10), standard(300))
+    level.row["level"] = 250  # the others' reservations since
+    assert abs(await bucket.take_within(60, share=1.0) - (200 + 60 - 250) / 100) < 1e-9
