@@ -75,8 +75,8 @@ class Poller:
             except LedgerBusy as error:
                 # The ledger takes no more now (its budget is kept for NewStore's calls, or it is
                 # down): the rest of the batch would be refused as well, each after its own queries
-                # (bench.priority: 50 a pass, every pass, authorize p99 twice its own). They stay
-                # due, first in the next pass.
+                # (bench.priority, 50 a pass every 0.5 s: authorize p99 18-19 ms against 9-11 alone;
+                # stopping here, 16.8 against 17.6). They stay due, first in the next pass.
                 left = len(cards) - index
                 results["failed"] += left
                 metrics.POLLER_CARDS.labels("deferred").inc(left)
