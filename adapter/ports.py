@@ -19,6 +19,9 @@ knows aiohttp, HTTP, GraphQL or NewStore JSON, and no message of these exception
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
@@ -194,6 +197,26 @@ class Priority(Enum):
 
     MONEY = "money"
     LOOKUP = "lookup"
+
+
+_BACKGROUND: ContextVar[bool] = ContextVar("ledger_background_work", default=False)
+
+
+@contextmanager
+def background_work() -> Iterator[None]:
+    """Ledger calls made inside are background work (the reconciler settling what nobody waits
+    for): a ledger that rations its budget sends them on LOOKUP's terms, never queued in front of
+    NewStore's calls nor spending the share kept for them. Refused, a call raises
+    LedgerUnavailable with nothing sent, and the work is tried again at its next pass."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def is_background_work() -> bool:
+    return _BACKGROUND.get()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,14 @@
 """Start the sandbox and the adapter as separate processes for benchmarks.
 
 The adapter runs `giftcard-adapter serve` against a sandbox in its own process and a Postgres:
-BENCH_DATABASE_URL if set, else an embedded pgserver in a temporary directory. Both processes
-inherit this one's environment and working directory (PYTHONPATH included), so they run the
-same code as the benchmark.
+BENCH_DATABASE_URL if set, else an embedded pgserver in a temporary directory. `replicas=N`
+starts N adapter processes on that one Postgres and that one sandbox (one shop, one cost bucket),
+each on its own port, as a deployment's replicas behind a load balancer.
+
+The processes run from the repository's root with this process's environment (PYTHONPATH
+included), so they import the same `adapter` and emulators as the benchmark. BENCH_LOG_DIR: the
+adapters' output goes to adapter-<n>.log there (with LOG_LEVEL set in the environment, e.g.
+INFO), not to /dev/null.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 API_KEY = "bench-key-0123456789abcdef0123456789"
 SANDBOX_TOKEN = "sandbox-token"
 
@@ -32,13 +38,17 @@ def free_port() -> int:
 
 @dataclass
 class Stack:
-    adapter_url: str
+    adapter_url: str   # the first replica's (the only one by default)
     sandbox_url: str
     graphql_url: str
     adapter_pid: int
     metrics_url: str = ""
     database_url: str = ""
     sandbox_pid: int = 0
+    # Every replica's, the first's first.
+    adapter_urls: tuple[str, ...] = ()
+    adapter_pids: tuple[int, ...] = ()
+    metrics_urls: tuple[str, ...] = ()
 
 
 async def wait_ready(url: str, timeout: float = 60.0) -> None:
@@ -59,7 +69,10 @@ UNLIMITED = ("--bucket-size", "1000000", "--restore-rate", "1000000")
 
 
 @contextlib.asynccontextmanager
-async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: tuple[str, ...] = UNLIMITED):
+async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: tuple[str, ...] = UNLIMITED,
+                        replicas: int = 1):
+    if replicas < 1:
+        raise ValueError("replicas must be at least 1")
     workdir = tempfile.mkdtemp(prefix="gca-bench-")
     pg_server = None
     database_url = os.environ.get("BENCH_DATABASE_URL")
@@ -68,37 +81,55 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
 
         pg_server = pgserver.get_server(os.path.join(workdir, "pg"), cleanup_mode="delete")
         database_url = pg_server.get_uri()
-    sandbox_port, adapter_port, metrics_port = free_port(), free_port(), free_port()
+    sandbox_port = free_port()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "adapter", "sandbox", "--port", str(sandbox_port), *sandbox_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     graphql_url = f"http://127.0.0.1:{sandbox_port}/admin/api/2026-10/graphql.json"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SHOPIFY_GRAPHQL_URL": graphql_url,
-        "SHOPIFY_ACCESS_TOKEN": SANDBOX_TOKEN,
-        "NEWSTORE_API_KEYS": API_KEY,
-        "CARD_CODE_KEY": "b" * 40,
-        "EMBEDDED": "true",  # the ledger is the sandbox over http; all else is configured
-        "RATE_LIMIT_PER_KEY_PER_SECOND": "0",  # the benchmarks measure the adapter, not the limiter
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_PORT": str(adapter_port),
-        "METRICS_PORT": str(metrics_port),
-        "LOG_LEVEL": "WARNING",
-        **(extra_env or {}),
-    }
-    adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    processes = [sandbox]
+    adapter_urls, metrics_urls, pids = [], [], []
     try:
-        await wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
-        await wait_ready(f"http://127.0.0.1:{adapter_port}/health/ready")
-        yield Stack(f"http://127.0.0.1:{adapter_port}", f"http://127.0.0.1:{sandbox_port}", graphql_url, adapter.pid,
-                    f"http://127.0.0.1:{metrics_port}/metrics", database_url, sandbox.pid)
+        for _ in range(replicas):
+            adapter_port, metrics_port = free_port(), free_port()
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "SHOPIFY_GRAPHQL_URL": graphql_url,
+                "SHOPIFY_ACCESS_TOKEN": SANDBOX_TOKEN,
+                "NEWSTORE_API_KEYS": API_KEY,
+                "CARD_CODE_KEY": "b" * 40,
+                "EMBEDDED": "true",  # the ledger is the sandbox over http; all else is configured
+                "RATE_LIMIT_PER_KEY_PER_SECOND": "0",  # the benchmarks measure the adapter, not the limiter
+                "HTTP_HOST": "127.0.0.1",
+                "HTTP_PORT": str(adapter_port),
+                "METRICS_PORT": str(metrics_port),
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                **(extra_env or {}),
+            }
+            output = subprocess.DEVNULL
+            if os.environ.get("BENCH_LOG_DIR"):
+                output = open(os.path.join(os.environ["BENCH_LOG_DIR"], f"adapter-{len(pids)}.log"), "ab")  # noqa: SIM115
+            adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env, cwd=ROOT,
+                                       stdout=output, stderr=subprocess.STDOUT)
+            if output is not subprocess.DEVNULL:
+                output.close()  # the child has its own copy
+            processes.append(adapter)
+            pids.append(adapter.pid)
+            adapter_urls.append(f"http://127.0.0.1:{adapter_port}")
+            metrics_urls.append(f"http://127.0.0.1:{metrics_port}/metrics")
+            if len(adapter_urls) == 1:
+                # The first replica migrates the database; the others start on it migrated.
+                await wait_ready(f"http://127.0.0.1:{sandbox_port}/sandbox/state")
+                await wait_ready(f"{adapter_urls[0]}/health/ready")
+        for url in adapter_urls:
+            await wait_ready(f"{url}/health/ready")
+        yield Stack(adapter_urls[0], f"http://127.0.0.1:{sandbox_port}", graphql_url, pids[0], metrics_urls[0],
+                    database_url, sandbox.pid, tuple(adapter_urls), tuple(pids), tuple(metrics_urls))
     finally:
-        for process in (adapter, sandbox):
+        for process in reversed(processes):
             process.terminate()
+        for process in reversed(processes):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
             if process.poll() is None:

@@ -57,6 +57,8 @@ async def scrape(session: aiohttp.ClientSession, url: str) -> dict[tuple[str, ..
                 found[("passes", sample.labels["result"])] += sample.value
             elif sample.name == "giftcard_adapter_poller_cards_total":
                 found[("cards", sample.labels["result"])] += sample.value
+            elif sample.name == "giftcard_adapter_shopify_shared_bucket_reservations_total":
+                found[("shared", sample.labels["result"])] += sample.value
     return found
 
 

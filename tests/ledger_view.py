@@ -47,6 +47,11 @@ async def release_held(sandbox) -> None:
     await _call("POST", f"{sandbox.base_url}/sandbox/release")
 
 
+async def reset_counters(sandbox) -> None:
+    """The call and THROTTLED counts start again (the ledger stays)."""
+    await _call("POST", f"{sandbox.base_url}/sandbox/counters/reset")
+
+
 async def configure(sandbox, **changes) -> None:
     await _call("POST", f"{sandbox.base_url}/sandbox/config", changes)
 

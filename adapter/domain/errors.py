@@ -40,6 +40,11 @@ class RetryLater(UseCaseError):
         self.retry_after = retry_after
 
 
+class LedgerBusy(RetryLater):
+    """The ledger did not take the call now (its budget kept for NewStore's calls, throttled, or
+    down): nothing was sent. 503 retry to a caller; background work stops its batch."""
+
+
 class DependencyUnavailable(RetryLater):
     """Our own database is unreachable, restarting or out of connections: 503, retry. Raised by
     the store (adapter.store.database), so nothing above it knows the driver's exceptions."""

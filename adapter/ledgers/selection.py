@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -18,13 +19,13 @@ from adapter.settings import Settings
 
 
 def build_ledger(settings: Settings, session: aiohttp.ClientSession, pool, today: Callable[[], date]) -> LedgerPort:
-    client = _client(settings, session)
+    client = _client(settings, session, pool)
     if client.capabilities.moves is Moves.ABSOLUTE:
         return AbsoluteBalanceLedger(client, pool, today)  # type: ignore[arg-type]
     return client  # type: ignore[return-value]
 
 
-def _client(settings: Settings, session: aiohttp.ClientSession) -> LedgerPort | AbsoluteLedger:
+def _client(settings: Settings, session: aiohttp.ClientSession, pool=None) -> LedgerPort | AbsoluteLedger:
     if settings.ledger == "shopline":
         from adapter.shopline.client import ShoplineClient
 
@@ -42,10 +43,14 @@ def _client(settings: Settings, session: aiohttp.ClientSession) -> LedgerPort | 
                               currency=settings.ledger_currency, **options)
     from adapter.shopify.client import ShopifyClient
     from adapter.shopify.customers import CustomerLinking
-    from adapter.shopify.pacing import LookupBudget
+    from adapter.shopify.pacing import CostBucket, LookupBudget
+    from adapter.store.buckets import SharedBucket
 
     assert settings.shopify_access_token is not None
-    return ShopifyClient(session, graphql_url=graphql_url(settings),
+    url = graphql_url(settings)
+    # Every replica of this shop reserves on one level in Postgres once the bucket runs low.
+    shared = SharedBucket(pool, urlsplit(url).netloc) if pool is not None else None
+    return ShopifyClient(session, graphql_url=url, bucket=CostBucket(shared=shared),
                          access_token=settings.shopify_access_token.get_secret_value(),
                          api_version=settings.shopify_api_version,
                          lookups=LookupBudget(settings.search_bucket_share, settings.search_max_in_flight),

@@ -61,6 +61,11 @@ SHOPIFY_THROTTLE_WAIT = Counter(
     "shopify_throttle_wait_seconds", "Time spent pacing or waiting out THROTTLED/429",
     namespace=NAMESPACE,
 )
+SHOPIFY_SHARED_BUCKET = Counter(
+    "shopify_shared_bucket_reservations", "Reservations on the bucket level the replicas share, by result "
+    "(reserved; refused: a lookup's floor or a deadline; unavailable: Postgres did not answer, own model used)",
+    ["result"], namespace=NAMESPACE,
+)
 SHOPIFY_API_VERSION_MISMATCH = Counter(
     "shopify_api_version_mismatches", "Responses served by another API version than requested",
     namespace=NAMESPACE,
@@ -311,6 +316,8 @@ def preinitialise(feed_subscribers: tuple[str, ...] = ()) -> None:
         POLLER_CARDS.labels(result)
     for reason in LOOKUP_SHED_REASONS:
         LOOKUPS_SHED.labels(reason)
+    for result in ("reserved", "refused", "unavailable"):
+        SHOPIFY_SHARED_BUCKET.labels(result)
     for phase in ("headers", "body"):
         SLOW_CLIENTS.labels(phase)
     for state in ("total", "idle", "max", "in_use", "peak_in_use"):

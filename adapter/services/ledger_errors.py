@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from adapter.domain.errors import ConfigurationFault, Decline, InvalidInput, RetryLater
+from adapter.domain.errors import ConfigurationFault, Decline, InvalidInput, LedgerBusy, RetryLater
 from adapter.ports import (
     DeclineReason,
     LedgerConfigurationError,
@@ -47,7 +47,7 @@ def transient_from(error: LedgerError) -> Exception:
         # Our own wording (a vendor's operation and status at most, never a code): why, for the
         # operator, and for the chaos run's report of what kept a write unsettled.
         log.info("ledger_unavailable", reason=error.reason)
-        return RetryLater("gift-card ledger unavailable, retry with the same key", error.retry_after)
+        return LedgerBusy("gift-card ledger unavailable, retry with the same key", error.retry_after)
     if isinstance(error, LedgerOutcomeUnknown):
         return RetryLater("outcome not yet known, retry with the same key", 1.0)
     if isinstance(error, LedgerNeedsReview):

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from adapter.domain.errors import UseCaseError
+from adapter.domain.errors import LedgerBusy, UseCaseError
 from adapter.observability import metrics
 from adapter.ports import LedgerError
 from adapter.reconciliation import reconcile
@@ -65,13 +65,23 @@ class Poller:
                 await store.record_changes(conn, self._ledger, changes.cards, changes.watermark)
                 results["changed"] = len(changes.cards)
             cards = await store.cards_due(conn, settings.batch)
-        for card_id in cards:
+        for index, card_id in enumerate(cards):
             if stopping is not None and stopping.is_set():
                 break
             try:
                 results["events"] += await reread(services, card_id, loop.time() + settings.deadline)
                 results["cards"] += 1
                 metrics.POLLER_CARDS.labels("reread").inc()
+            except LedgerBusy as error:
+                # The ledger takes no more now (its budget is kept for NewStore's calls, or it is
+                # down): the rest of the batch would be refused as well, each after its own queries
+                # (bench.priority, 50 a pass every 0.5 s: authorize p99 18-19 ms against 9-11 alone;
+                # stopping here, 16.8 against 17.6). They stay due, first in the next pass.
+                left = len(cards) - index
+                results["failed"] += left
+                metrics.POLLER_CARDS.labels("deferred").inc(left)
+                log.info("poll_batch_deferred", reason=error.message, cards=left)
+                break
             except UseCaseError as error:
                 results["failed"] += 1
                 metrics.POLLER_CARDS.labels("deferred").inc()

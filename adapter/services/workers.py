@@ -1,7 +1,9 @@
 """Background work every replica runs: the reconciler and the key reaper.
 
 Replicas never step on each other: records are leased with FOR UPDATE SKIP LOCKED, and each
-record is then worked on under its own lease like any request. Shutdown stops a worker between
+record is then worked on under its own lease like any request. The reconciler's ledger calls are
+background work (ports.background_work): when the ledger's budget runs short they are refused,
+not queued in front of NewStore's, and the record waits for the next pass. Shutdown stops a worker between
 records, never inside one.
 """
 
@@ -17,6 +19,7 @@ import structlog
 from adapter.domain.errors import UseCaseError
 from adapter.idempotency.coordinator import Presenter
 from adapter.observability import metrics
+from adapter.ports import background_work
 from adapter.services.context import Services
 from adapter.services.settlement import settle
 from adapter.store import maintenance, writes
@@ -66,8 +69,9 @@ class Reconciler:
                 break
             claim = coordinator.claim_for(record, self._presenter)
             try:
-                result = await settle(services, claim, loop.time() + settings.deadline,
-                                      reverse_after=timedelta(seconds=settings.reverse_after))
+                with background_work():  # never before NewStore's calls on the ledger's budget
+                    result = await settle(services, claim, loop.time() + settings.deadline,
+                                          reverse_after=timedelta(seconds=settings.reverse_after))
             except UseCaseError as error:
                 result = "deferred"
                 log.info("settlement_deferred", reason=error.message)
@@ -80,7 +84,8 @@ class Reconciler:
         if stopping is None or not stopping.is_set():
             # What the ledger's own adapter left to finish (checks of absolute-balance PUTs).
             try:
-                finished = await services.ledger.settle_background(deadline=loop.time() + settings.deadline)
+                with background_work():
+                    finished = await services.ledger.settle_background(deadline=loop.time() + settings.deadline)
                 if finished:
                     results["ledger_background"] = finished
             except Exception:

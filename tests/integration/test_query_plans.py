@@ -31,8 +31,8 @@ import pytest
 
 from adapter.domain.errors import Decline
 from adapter.jsonio import RawJson
-from adapter.store import (announcements, audit, balance_intents, cards, completion, feed, idempotency, instruments,
-                           intake, maintenance, mirror, reservations, writes)
+from adapter.store import (announcements, audit, balance_intents, buckets, cards, completion, feed, idempotency,
+                           instruments, intake, maintenance, mirror, reservations, writes)
 from adapter.store.cards import Registration
 from adapter.store.completion import Movement, OpenInstrument, RegisterCard, SettleReservation
 from adapter.store.feed import NewEvent
@@ -176,6 +176,15 @@ HOT_PATH: dict[str, Call] = {
     "intake.done": lambda c: intake.done(c, 1),
     "intake.later": lambda c: intake.later(c, 1, 5, "busy"),
     "intake.write_in_flight": lambda c: intake.write_in_flight(c, CARD),
+    # The shop's bucket level the replicas share, once it runs low (a money call, a lookup).
+    "buckets.reserve": lambda c: buckets.reserve(c, "shop.myshopify.com", 10, floor_share=None, margin_share=0.01,
+                                                 margin_points=10, seconds_left=8, ceiling=1200.0),
+    "buckets.reserve, a lookup": lambda c: buckets.reserve(c, "shop.myshopify.com", 54, floor_share=0.5,
+                                                           margin_share=0.01, margin_points=10, seconds_left=0,
+                                                           ceiling=None),
+    "buckets.make_level": lambda c: buckets.make_level(c, "shop.myshopify.com", 700, 2000, 100),
+    "buckets.settle": lambda c: buckets.settle(c, "shop.myshopify.com", figure=650, maximum=2000, restore_rate=100,
+                                               refund=0),
     "mirror.sync_state": lambda c: mirror.sync_state(c, CARD),
     "mirror.our_writes": lambda c: mirror.our_writes(c, CARD),
     "mirror.repair_entries": lambda c: mirror.repair_entries(c, CARD),

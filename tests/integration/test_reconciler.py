@@ -326,3 +326,30 @@ async def test_the_reaper_deletes_expired_records_in_batches_and_keeps_audit_row
     # After retention a reused key is a new request.
     again = await adapter.post("/gift_card/issue", json=issue_body(key="old-0"), headers=AUTH)
     assert again.status == 200 and "Idempotent-Replayed" not in again.headers
+
+
+async def test_the_reconciler_settles_as_background_work(make_adapter, ledger, db, monkeypatch):
+    """Its ledger calls are made inside ports.background_work(): on a ledger that rations its budget
+    they never queue in front of NewStore's calls (test_shopify_client_transport shows the terms)."""
+    from adapter.ports import is_background_work
+    from adapter.services import workers as module
+
+    seen = []
+    real = module.settle
+
+    async def spy(*args, **kwargs):
+        seen.append(is_background_work())
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "settle", spy)
+    adapter = await make_adapter(reconcile_grace_seconds=0)
+    await new_card(ledger, "reconbackgrnd001", "100.00")
+    auth = await (await adapter.post("/financial_instruments", json=authorize_body("reconbackgrnd001", 30, "ba"),
+                                     headers=AUTH)).json()
+    instrument = auth[0]["instrument_id"]
+    await adapter.post(f"/financial_instruments/{instrument}/_capture", json=psp(30, "bc"), headers=AUTH)
+    await ledger.add_fault("lose_response", "credit", count=1)
+    lost = await adapter.post(f"/financial_instruments/{instrument}/_refund", json=psp(10, "br"), headers=AUTH)
+    assert lost.status == 503
+    assert await workers(adapter).reconciler.run_once() == {"completed": 1}
+    assert seen == [True] and not is_background_work()

@@ -549,6 +549,21 @@ async def test_a_card_reread_is_a_background_read_refused_in_the_money_share(cli
     assert [r.body["operationName"] for r in shop.received] == ["SearchCards", "GetCard"]
 
 
+async def test_the_reconcilers_calls_are_background_work_refused_in_the_money_share(client, shop) -> None:
+    """Settling what nobody waits for (ports.background_work: the reconciler) goes on the lookups'
+    terms: with the bucket near half, a debit it would make is not sent; NewStore's is."""
+    from adapter.ports import background_work
+
+    shop.then(answer(searched(available=1005)))
+    await client.find_by_code(code="k3v9q2m8x7p4t6w1", deadline=deadline_in(5))  # the bucket: 1005 of 2000
+    with background_work(), pytest.raises(LedgerUnavailable):
+        await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
+    assert [r.body["operationName"] for r in shop.received] == ["SearchCards"]  # nothing sent
+    shop.then(answer(DEBIT_OK))
+    await client.debit(card_id=CARD_ID, amount=USD30, ref=REF, deadline=deadline_in(5))
+    assert [r.body["operationName"] for r in shop.received] == ["SearchCards", "DebitCard"]
+
+
 async def test_a_lookup_above_the_money_share_is_sent(client, shop) -> None:
     shop.then(answer(searched(available=1500)), answer(searched(available=1494)))
     for _ in range(2):

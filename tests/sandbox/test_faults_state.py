@@ -335,6 +335,28 @@ async def test_state_shows_deactivation_and_expiry(shop):
     assert state["expiresOn"] == "2030-01-31" and state["balance"] == "10.0"
 
 
+async def test_state_counts_throttled_answers_among_the_calls_served(make_shop):
+    from giftcard_emulators.shopify.config import SandboxConfig
+
+    shop = await make_shop(SandboxConfig(bucket_size=30.0, restore_rate=0.0001))
+    card = await shop.card("100.00")            # 10 points: 20 left
+    await shop.debit(card, "1.00")               # 11: 9 left
+    await shop.raw(DEBIT, {"id": card, "input": {"debitAmount": {"amount": "1.00", "currencyCode": "USD"}}})
+    await shop.control("POST", "/sandbox/config", {"throttle_with_429": True})
+    response, _ = await shop.raw(DEBIT, {"id": card, "input": {"debitAmount": {"amount": "1.00",
+                                                                                  "currencyCode": "USD"}}})
+    assert response.status == 429
+    await shop.gql("{ giftCardConfiguration { issueLimit { amount } } }")  # 1 point: still fits
+    state = await shop.state()
+    assert state["throttled"] == {"giftCardDebit": 2} and state["throttled_total"] == 2
+    assert state["calls"] == {"giftCardCreate": 1, "giftCardDebit": 3, "giftCardConfiguration": 1}
+    assert state["calls_total"] == 5
+    assert len((await shop.state_card(card))["transactions"]) == 1  # neither throttled debit ran
+    await shop.control("POST", "/sandbox/counters/reset")
+    state = await shop.state()
+    assert state["throttled"] == {} and state["throttled_total"] == 0 and state["calls_total"] == 0
+
+
 async def test_state_counts_calls_by_root_field_and_keeps_the_bucket_low_water_mark(shop):
     card = await shop.card()
     await shop.debit(card, "5.00")
@@ -350,4 +372,4 @@ async def test_state_counts_calls_by_root_field_and_keeps_the_bucket_low_water_m
     await shop.read(card)
     await shop.control("POST", "/sandbox/reset")
     state = await shop.state()
-    assert state["calls"] == {} and state["bucket_minimum"] == 2000
+    assert state["calls"] == {} and state["bucket_minimum"] == 2000 and state["throttled"] == {}

@@ -59,7 +59,9 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                       "held": len(sandbox.faults.held),
                       "faults_fired": sandbox.faults.fired,
                       "throttleStatus": sandbox.bucket.status(),
-                      "calls": dict(sandbox.calls), "bucket_minimum": sandbox.bucket.minimum,
+                      "calls": dict(sandbox.calls), "calls_total": sum(sandbox.calls.values()),
+                      "throttled": dict(sandbox.throttled), "throttled_total": sum(sandbox.throttled.values()),
+                      "bucket_minimum": sandbox.bucket.minimum,
                       "faults": sandbox.faults.describe(), "config": _config_view(sandbox)})
 
     async def latencies(_request: web.Request) -> web.Response:

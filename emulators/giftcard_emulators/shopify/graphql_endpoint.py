@@ -192,6 +192,7 @@ def _make_answer(sandbox: Sandbox) -> Any:
                 "code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST}}],
                 "extensions": _cost(sandbox, requested, None)}, version)
         if not sandbox.bucket.try_take(requested):
+            sandbox.throttled.update(roots)
             throttled = {"errors": [{"message": "Throttled",
                                      "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOCS}}],
                          "extensions": _cost(sandbox, requested, None)}

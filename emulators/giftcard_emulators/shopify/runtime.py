@@ -23,6 +23,9 @@ class Sandbox:
     # Documents received, by root field (giftCards, giftCardDebit, ...), throttled ones included:
     # how tests and benchmarks count the calls an adapter made.
     calls: Counter[str] = field(default_factory=Counter)
+    # Of those, the ones answered THROTTLED (200 or 429), by root field: what a benchmark holds
+    # against the calls made (how often the adapter's model of the bucket overdrew it).
+    throttled: Counter[str] = field(default_factory=Counter)
     orders: OrderBook = field(init=False)
     # Order webhooks (spec §12), off until /sandbox/webhooks names a URL and the app secret.
     webhooks: WebhookSender = field(init=False)
@@ -57,9 +60,11 @@ class Sandbox:
         self.bucket.refill_completely()
         self.calls.clear()
         self.latencies.clear()
+        self.throttled.clear()
 
     def reset_counters(self) -> None:
         """Call counts, the latencies kept and the bucket's low-water mark start again; the ledger stays."""
         self.calls.clear()
         self.latencies.clear()
+        self.throttled.clear()
         self.bucket.reset_minimum()
