@@ -74,6 +74,9 @@ class Pool:
         self._taking = 0
         # Connections held by a block, and the most held at once (db_pool_connections{peak_in_use}).
         self.in_use = HighWater()
+        # This pool's own count of takes that found it full, by work (the metric sums every pool
+        # of the process).
+        self.queued = {"request": 0, "background": 0}
 
     def __getattr__(self, name: str):
         return getattr(self._pool, name)
@@ -93,6 +96,7 @@ class Pool:
         entered = False
         if self._taking >= self._max:
             metrics.child(metrics.DB_POOL_ACQUIRES_QUEUED, work).inc()
+            self.queued[work] += 1
         self._taking += 1
         try:
             async with self._pool.acquire(timeout=timeout) as conn:

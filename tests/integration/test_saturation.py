@@ -49,7 +49,7 @@ async def test_a_take_that_finds_the_pool_full_is_counted_and_its_wait_measured(
         holders = [asyncio.create_task(hold()) for _ in range(2)]
         while pool.in_use.now < 2:
             await asyncio.sleep(0.001)
-        assert sample("db_pool_acquires_queued_total", REQUEST) == queued  # two of two: nobody waited
+        assert pool.queued["request"] == 0  # two of two: nobody waited
         assert pool.in_use.peak == 2
 
         async def third() -> float:
@@ -60,7 +60,8 @@ async def test_a_take_that_finds_the_pool_full_is_counted_and_its_wait_measured(
         asked = time.perf_counter()
         waiting = asyncio.create_task(third())
         await asyncio.sleep(0)  # it has asked: the count is taken when a take begins
-        assert sample("db_pool_acquires_queued_total", REQUEST) == queued + 1
+        assert pool.queued["request"] == 1
+        assert sample("db_pool_acquires_queued_total", REQUEST) >= queued + 1  # and the metric with it
         while time.perf_counter() - asked < 0.05:  # it stays queued while both are held
             assert not waiting.done()
             await asyncio.sleep(0.005)
@@ -102,10 +103,10 @@ async def test_background_work_holds_at_most_half_the_pool_and_requests_get_the_
         async with pool.acquire() as conn:
             return await conn.fetchval("SELECT 3")
 
-    queued = sample("db_pool_acquires_queued_total", REQUEST)
-    # Two requests at once get the two connections the background may not take, at once.
+    # Two requests at once get the two connections the background may not take, at once. (This
+    # pool's own count: the metric also counts any other pool alive in the test process.)
     assert await asyncio.wait_for(asyncio.gather(request(), request()), 5) == [3, 3]
-    assert sample("db_pool_acquires_queued_total", REQUEST) == queued
+    assert pool.queued["request"] == 0
     release.set()
     await asyncio.gather(*workers)
     assert pool.in_use.now == 0
