@@ -128,17 +128,22 @@ async def floor(database_url: str, hop_url: str, gap_ms: float, samples: int) ->
 async def floor_and_overhead(rate: float, requests: int, samples: int, shared_cards: bool = False) -> dict:
     """One stack: the floor, bench.overhead's pairs of the mutating endpoints, the floor again."""
     from bench.harness import running_stack
-    from bench.overhead import Bench, added_p50, run_pairs
+    from bench.overhead import Bench, added_p50, answered, refusals, run_pairs
+    from bench.procstat import machine_busy_ticks
 
     gap_ms = 1000 / rate
     async with running_stack() as stack, aiohttp.ClientSession() as session:
         hop_url = stack.sandbox_url + "/sandbox/faults"  # a small answer from another aiohttp process
         before = await floor(stack.database_url, hop_url, gap_ms, samples)
+        busy_before = machine_busy_ticks()
         measured = await run_pairs(Bench(session, stack), rate, requests, list(MUTATING), shared_cards=shared_cards)
+        busy_after = machine_busy_ticks()
         after = await floor(stack.database_url, hop_url, gap_ms, samples)
-    return {"rate": rate, "gap_ms": gap_ms, "before": before, "after": after,
+    busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1) * 100 * (os.cpu_count() or 1)
+    return {"rate": rate, "gap_ms": gap_ms, "before": before, "after": after, "machine_busy": busy,
+            "refused": refusals(measured),
             "added": {endpoint: added_p50(pairs) for endpoint, pairs in measured.items()},
-            "n": {endpoint: len(pairs) for endpoint, pairs in measured.items()}}
+            "n": {endpoint: len(answered(pairs)) for endpoint, pairs in measured.items()}}
 
 
 def floor_tables(results: list[dict]) -> None:
@@ -161,6 +166,10 @@ def floor_tables(results: list[dict]) -> None:
                          "ok" if ratio <= FLOOR_TARGET else "MISSED"])
     print_table("Added p50 (bench.overhead, same run) over the floor (ms)",
                 ["endpoint", "rate", "n", "floor", "added p50", "added / floor", "target", "verdict"], rows)
+    for result in results:
+        # The whole machine during the timed run, the measured stack included (200%: both cores).
+        print(f"{result['rate']:g}/s: machine busy {result['machine_busy']:.0f}% of {100 * (os.cpu_count() or 1)}%"
+              + (f"; refused: {result['refused']}" if result["refused"] else ""))
 
 
 def main() -> None:
