@@ -38,7 +38,6 @@ import hmac
 import os
 import secrets
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from adapter.crypto import CodeVault
 from adapter.domain.cardcode import CardCode
 from adapter.observability.logging import configure_logging
 from adapter.store.migrations import migrate
+from bench.harness import database_or_embedded
 
 # The benchmarks' card-code key (bench/harness.py gives the adapter the same one).
 BENCH_CARD_CODE_KEY = "b" * 40
@@ -352,18 +352,8 @@ def main() -> None:
     sizes = sizes_from(args)
     seed = args.seed or secrets.token_hex(4)
     configure_logging("console", "WARNING", stream=sys.stderr)
-    server = None
-    url = args.database_url
-    if not url:
-        import pgserver
-
-        server = pgserver.get_server(tempfile.mkdtemp(prefix="gca-bulkload-"), cleanup_mode="delete")
-        url = server.get_uri()
-    try:
+    with database_or_embedded(args.database_url, "gca-bulkload-") as url:
         asyncio.run(_main(url, sizes, seed, args.chunk))
-    finally:
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -55,7 +55,6 @@ import os
 import random
 import secrets
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -81,7 +80,7 @@ from adapter.store.migrations import migrate
 from adapter.store.writes import Intent, RegisteredCardIntent
 from bench import bulkload
 from bench.bulkload import BENCH_CARD_CODE_KEY, Sizes
-from bench.harness import percentile, print_table
+from bench.harness import database_or_embedded, percentile, print_table
 
 STEPS = ("claim", "finish", "replay, recent key", "replay, old key")
 EMPTY_CARDS = 1000
@@ -420,23 +419,13 @@ def main() -> None:
     sizes = bulkload.sizes_from(args)
     seed = args.seed or secrets.token_hex(4)
     configure_logging("console", "WARNING", stream=sys.stderr)
-    server = None
-    url = args.database_url
-    if not url:
-        import pgserver
-
-        server = pgserver.get_server(tempfile.mkdtemp(prefix="gca-growth-"), cleanup_mode="delete")
-        url = server.get_uri()
-    try:
+    with database_or_embedded(args.database_url, "gca-growth-") as url:
         try:
             import uvloop  # the loop the adapter runs on
         except ImportError:
             asyncio.run(run(url, sizes, args.samples, args.block, args.reaper_seconds, seed, args.chunk))
         else:
             uvloop.run(run(url, sizes, args.samples, args.block, args.reaper_seconds, seed, args.chunk))
-    finally:
-        if server is not None:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -63,6 +63,22 @@ async def wait_ready(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+@contextlib.contextmanager
+def database_or_embedded(url: str | None, prefix: str):
+    """`url`, or an embedded pgserver in a temporary directory (deleted afterwards): the benches
+    that talk to Postgres alone run where no Postgres does."""
+    if url:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix=prefix), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
 # A bucket that never runs dry: latency and throughput runs measure the adapter, not Shopify's
 # rate limit (bench/throttle measures that on its own).
 UNLIMITED = ("--bucket-size", "1000000", "--restore-rate", "1000000")
