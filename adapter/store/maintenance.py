@@ -26,10 +26,13 @@ async def claim_stale(conn, owner: str, lease_seconds: float, grace_seconds: flo
 async def reap_expired(conn, retention_days: int, batch: int) -> int:
     """Delete one small batch of final records past retention. Audit rows stay."""
     result = await conn.execute(
-        """DELETE FROM idempotency_keys WHERE id IN (
+        # "= ANY(ARRAY(...))", not "IN (...)": the batch's ids are then the primary key's index
+        # condition in every plan. With IN, the generic plan Postgres may cache could read the
+        # whole primary key to join them (tests/integration/test_query_plans.py).
+        """DELETE FROM idempotency_keys WHERE id = ANY(ARRAY(
                SELECT id FROM idempotency_keys
                 WHERE state = 'final' AND created_at < now() - make_interval(days => $1)
-                LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+                LIMIT $2 FOR UPDATE SKIP LOCKED))""",
         retention_days, batch,
     )
     return int(result.split()[-1])
