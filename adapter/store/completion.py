@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from adapter.store import cards
+from adapter.store import audit, cards
 from adapter.store.cards import Registration
 from adapter.store.idempotency import FINISH_CTE, FinalAnswer, answer_values
 from adapter.store.instruments import RESERVATION_COLUMNS
@@ -116,8 +116,7 @@ applied AS (
            processed_at = coalesce($12::timestamptz, processed_at)
      WHERE write_id = $10::text AND EXISTS (SELECT 1 FROM finished)),
 audited AS (
-    INSERT INTO audit_log (operation, write_id, instrument_id, shopify_card_id, last_characters, amount,
-                           currency, ledger_transaction_id, idempotency_key_id)
+    {audit.INSERT}
     SELECT $14::text, $10::text, $13::uuid, $6::text, $7::text, $8::numeric, $9::text, $11::text, id
       FROM finished)"""
 _FIRST_FREE = 15

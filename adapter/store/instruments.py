@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from adapter.store import audit
 from adapter.store.idempotency import CLAIM_CTE, FinalAnswer, IdempotencyRecord, answer_values, finish_cte
+
+# What may still be captured (Instrument.capturable), for the statements that decide it in SQL.
+CAPTURABLE = "authorized - captured - revoked - revoke_reserved"
 
 # What a refund or revoke reserves while its credit is in flight, and the total it then becomes.
 RESERVATION_COLUMNS = {"refund": ("refund_reserved", "refunded"), "revoke": ("revoke_reserved", "revoked")}
@@ -129,15 +133,14 @@ _CAPTURE_AND_FINISH = f"""
 WITH room AS (
     SELECT id FROM instruments
      WHERE id = $6::uuid AND currency = $8::text
-       AND authorized - captured - revoked - revoke_reserved >= $7::numeric
+       AND {CAPTURABLE} >= $7::numeric
        FOR UPDATE),
 {finish_cte("EXISTS (SELECT 1 FROM room)")},
 captured AS (
     UPDATE instruments SET captured = captured + $7::numeric, updated_at = now()
      WHERE id = $6::uuid AND EXISTS (SELECT 1 FROM finished)),
 audited AS (
-    INSERT INTO audit_log (operation, write_id, instrument_id, shopify_card_id, last_characters, amount,
-                           currency, ledger_transaction_id, idempotency_key_id)
+    {audit.INSERT}
     SELECT 'capture', NULL, $6::uuid, $9::text, $10::text, $7::numeric, $8::text, NULL, id FROM finished)
 SELECT (SELECT count(*) FROM room) AS room, (SELECT count(*) FROM finished) AS finished"""
 

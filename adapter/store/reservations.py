@@ -29,6 +29,7 @@ from adapter.jsonio import RawJson
 from adapter.observability.metrics import CAP_GUARD_REFUSALS
 from adapter.store import writes
 from adapter.store.idempotency import CLAIM_CTE, IdempotencyRecord
+from adapter.store.instruments import CAPTURABLE
 from adapter.store.writes import Intent, LedgerWrite
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,7 @@ def _statement(claimed: str, first: int) -> str:
     return f"""WITH {claimed},
         locked AS (
             SELECT id, code_digest, code_key_id, shopify_card_id, last_characters, currency,
-                   authorized - captured - revoked - revoke_reserved AS capturable,
+                   {CAPTURABLE} AS capturable,
                    captured - refunded - refund_reserved AS refundable
               FROM instruments
              WHERE id = {instrument}::uuid AND EXISTS (SELECT FROM claimed)
