@@ -236,7 +236,6 @@ class Intake:
             return
         self._start(work)
 
-
     def _start(self, work) -> None:  # type: ignore[no-untyped-def]
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)

@@ -225,16 +225,26 @@ class CostBucket:
         wait = self.wait_for(cost, now)
         if now + wait >= deadline and wait > 0:
             raise LedgerUnavailable("Shopify cost budget exhausted until past the deadline", retry_after=wait)
-        if self._known:
-            # Reserve now, with no await in between, so the next caller sees our debt.
-            self._available = self.available(now) - min(cost, self.maximum)
-            self._as_of = now
-        self._in_flight += cost
+        self._debit(cost, now)
         self._own_in_flight += cost
         if wait > 0:
             SHOPIFY_THROTTLE_WAIT.inc(wait)
             await self._sleep(wait, cost)
         return wait
+
+    def _debit(self, cost: float, now: float) -> None:
+        """Take `cost` off our model now, with no await before the call goes out, so the next
+        caller sees our debt; it stays in flight until release()."""
+        if self._known:
+            self._available = self.available(now) - min(cost, self.maximum)
+            self._as_of = now
+        self._in_flight += cost
+
+    def _ceiling(self, now: float) -> float:
+        """The most Shopify can hold now: its latest figure plus what it restored since (call
+        only once there is a figure)."""
+        assert self._figure is not None
+        return self._figure + (now - self._figure_at) * self.restore_rate
 
     async def _sleep(self, wait: float, cost: float, *, shared: bool = False) -> None:
         try:
@@ -255,10 +265,7 @@ class CostBucket:
                 wait = max(wait, shortfall / self.restore_rate)
         if wait > 0:
             return wait
-        if self._known:
-            self._available = self.available(now) - min(cost, self.maximum)
-            self._as_of = now
-        self._in_flight += cost
+        self._debit(cost, now)
         self._own_in_flight += cost
         return 0.0
 
@@ -302,7 +309,7 @@ class CostBucket:
                 # when that leaves the lookup below its floor, it is refused without asking (a
                 # sweep refused pass after pass makes no round trips).
                 now = self._now()
-                ceiling = min(self.maximum, self._figure + (now - self._figure_at) * self.restore_rate)
+                ceiling = min(self.maximum, self._ceiling(now))
                 shortfall = lookup_floor(share, self.maximum) + min(cost, self.maximum) - ceiling
                 if shortfall > 0:
                     return shortfall / self.restore_rate
@@ -318,7 +325,7 @@ class CostBucket:
         ceiling = seed = None
         if self._figure is not None:
             # Shopify can't hold more than its latest figure plus what it restored since.
-            ceiling = self._figure + (now - self._figure_at) * self.restore_rate
+            ceiling = self._ceiling(now)
             seed = (min(self.maximum, ceiling) - self._in_flight, self.maximum, self.restore_rate)
         seconds_left = max(0.0, deadline - now) if deadline is not None else 0.0
         found = await self.shared.reserve(cost, floor_share=None if share is None else 1 - share,
@@ -334,10 +341,7 @@ class CostBucket:
                 raise LedgerUnavailable("Shopify cost budget exhausted until past the deadline", retry_after=wait)
             return (lookup_floor(share, found.maximum) + cost - found.before) / found.restore_rate
         SHOPIFY_SHARED_BUCKET.labels("reserved").inc()
-        if self._known:
-            self._available = self.available(now) - min(cost, self.maximum)
-            self._as_of = now
-        self._in_flight += cost
+        self._debit(cost, now)
         wait = 0.0
         if share is None:
             wait = max(0.0, margin(found.maximum) - found.after) / found.restore_rate

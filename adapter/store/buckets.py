@@ -28,7 +28,6 @@ from adapter.observability.metrics import SHOPIFY_SHARED_BUCKET
 log = structlog.get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class SharedReservation:
     """The shared level's answer: `before` (refilled to now), `after` the cost, or None when the
@@ -79,13 +78,12 @@ INSERT INTO shared_buckets (shop, level, maximum, restore_rate, as_of) VALUES ($
 ON CONFLICT (shop) DO NOTHING
 """
 
-_SETTLE = """
+# Refilled to now (no ceiling: LEAST ignores the NULL) with the refund, never above Shopify's figure.
+_SETTLE = f"""
 INSERT INTO shared_buckets AS b (shop, level, maximum, restore_rate, as_of)
 VALUES ($1, $2, $3, $4, clock_timestamp())
 ON CONFLICT (shop) DO UPDATE SET
-    level = least(EXCLUDED.level,
-                  least(b.maximum, b.level + greatest(0.0, extract(epoch FROM EXCLUDED.as_of - b.as_of)::float8)
-                                             * b.restore_rate) + $5),
+    level = least(EXCLUDED.level, {_refilled("NULL")} + $5),
     maximum = EXCLUDED.maximum, restore_rate = EXCLUDED.restore_rate, as_of = greatest(b.as_of, EXCLUDED.as_of)
 """
 
@@ -142,4 +140,3 @@ class SharedBucket:
         except _FAILURES as error:
             SHOPIFY_SHARED_BUCKET.labels("unavailable").inc()
             log.warning("shared_bucket_unavailable", step="settle", reason=type(error).__name__)
-
