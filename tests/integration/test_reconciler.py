@@ -20,6 +20,14 @@ async def record_state(db, key):
         return await conn.fetchval("SELECT state FROM idempotency_keys WHERE key = $1 OR key LIKE '%/' || $1", key)
 
 
+async def unanswered_debit(adapter, ledger, code, key):
+    """An authorization of 25 on a new card of 100 whose answer the ledger lost: the debit
+    landed, NewStore got the 503 (returned)."""
+    await new_card(ledger, code, "100.00")
+    await ledger.add_fault("lose_response", "debit", count=1)
+    return await adapter.post("/financial_instruments", json=authorize_body(code, 25, key), headers=AUTH)
+
+
 async def test_a_lost_refund_nobody_retries_is_completed(make_adapter, ledger, db):
     adapter = await make_adapter(reconcile_grace_seconds=0)
     await new_card(ledger, "reconrefund00001", "100.00")
@@ -63,9 +71,7 @@ async def test_a_failed_refund_nobody_retries_is_abandoned_and_its_reservation_r
 
 async def test_an_unanswered_debit_is_reversed_after_the_bound(make_adapter, ledger, db):
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconreverse0001", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    lost = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0001", 25, "rv"), headers=AUTH)
+    lost = await unanswered_debit(adapter, ledger, "reconreverse0001", "rv")
     assert lost.status == 503
     assert await workers(adapter).reconciler.run_once() == {"reversed": 1}
     card = await ledger.card_by_code("reconreverse0001")
@@ -87,9 +93,7 @@ async def test_a_retry_that_finds_the_reverse_begun_finishes_it_and_is_declined(
     # The settler's credit-back lost its answer: the key's latest write is the reverse. NewStore's
     # late retry must finish that credit and answer the decline, never 200 for the debit.
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconreverse0002", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0002", 25, "rb"), headers=AUTH)
+    await unanswered_debit(adapter, ledger, "reconreverse0002", "rb")
     await ledger.add_fault("lose_response", "credit", count=1)
     assert await workers(adapter).reconciler.run_once() == {"deferred": 1}
     retried = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0002", 25, "rb"), headers=AUTH)
@@ -113,9 +117,7 @@ async def test_a_credit_back_recorded_and_never_sent_is_sent_by_the_next_settler
     from adapter.services import settlement
 
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconreverse0003", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    lost = await adapter.post("/financial_instruments", json=authorize_body("reconreverse0003", 25, "rc"), headers=AUTH)
+    lost = await unanswered_debit(adapter, ledger, "reconreverse0003", "rc")
     assert lost.status == 503
     reverse_unanswered = settlement.reverse_unanswered
 
@@ -152,10 +154,7 @@ async def test_a_credit_back_the_ledger_refuses_goes_to_review_and_keeps_the_key
     from adapter.services.reread import reread
 
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconrefused0004", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    body = authorize_body("reconrefused0004", 25, "rr")
-    assert (await adapter.post("/financial_instruments", json=body, headers=AUTH)).status == 503
+    assert (await unanswered_debit(adapter, ledger, "reconrefused0004", "rr")).status == 503
     deactivated = await adapter.post("/gift_card/deactivate", json={"card_number": "reconrefused0004",
                                                                     "idempotence_key": "rr-off"}, headers=AUTH)
     assert deactivated.status == 200
@@ -173,7 +172,8 @@ async def test_a_credit_back_the_ledger_refuses_goes_to_review_and_keeps_the_key
     assert [(r["reason"], r["operation"]) for r in reviews] == [("reverse_refused", "reverse")]
     assert '"amount":"25.00"' in reviews[0]["detail"].replace(" ", "")
     assert await record_state(db, "rr") == "final"
-    retried = await adapter.post("/financial_instruments", json=body, headers=AUTH)
+    retried = await adapter.post("/financial_instruments", json=authorize_body("reconrefused0004", 25, "rr"),
+                                 headers=AUTH)
     assert retried.status == 400 and REVERSE_REFUSED_MESSAGE in await retried.text()
     # The books: the debit is drift (money taken for no operation) and names its review.
     await reread(adapter.server.app[SERVICES], written[0]["shopify_card_id"],
@@ -201,9 +201,7 @@ async def _taken_over_while_settling(monkeypatch, db):
 
 async def test_a_settler_whose_key_was_taken_over_does_not_reverse_the_debit(make_adapter, ledger, db, monkeypatch):
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconreverse0003", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0003", 25, "rt"), headers=AUTH)
+    await unanswered_debit(adapter, ledger, "reconreverse0003", "rt")
     await _taken_over_while_settling(monkeypatch, db)
     assert await workers(adapter).reconciler.run_once() == {"deferred": 1}
     card = await ledger.card_by_code("reconreverse0003")
@@ -232,9 +230,7 @@ async def test_a_settler_whose_key_was_taken_over_keeps_the_reservation(make_ada
 
 async def test_a_record_taken_over_before_its_turn_in_the_batch_is_skipped(make_adapter, ledger, db, monkeypatch):
     adapter = await make_adapter(reconcile_grace_seconds=0, reverse_unanswered_debit_after_seconds=0)
-    await new_card(ledger, "reconreverse0004", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    await adapter.post("/financial_instruments", json=authorize_body("reconreverse0004", 25, "rs"), headers=AUTH)
+    await unanswered_debit(adapter, ledger, "reconreverse0004", "rs")
     from adapter.store import maintenance
     claim_stale = maintenance.claim_stale
 
@@ -251,9 +247,7 @@ async def test_a_record_taken_over_before_its_turn_in_the_batch_is_skipped(make_
 
 async def test_an_unanswered_debit_waits_for_the_retry_before_the_bound(make_adapter, ledger, db):
     adapter = await make_adapter(reconcile_grace_seconds=0)
-    await new_card(ledger, "reconwait0000001", "100.00")
-    await ledger.add_fault("lose_response", "debit", count=1)
-    await adapter.post("/financial_instruments", json=authorize_body("reconwait0000001", 25, "w"), headers=AUTH)
+    await unanswered_debit(adapter, ledger, "reconwait0000001", "w")
     assert await workers(adapter).reconciler.run_once() == {"awaiting_retry": 1}
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT state FROM ledger_writes") == "applied"
