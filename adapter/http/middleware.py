@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import uuid
+from functools import partial
 
 import structlog
 from aiohttp import web
@@ -66,9 +68,12 @@ async def observe(request: web.Request, handler) -> web.StreamResponse:
     outcome = _outcome(response.status, error_code)
     metrics.child(metrics.REQUESTS, operation, outcome).inc()
     metrics.child(metrics.REQUEST_DURATION, operation, outcome).observe(duration)
-    log.info("request", status=response.status, outcome=outcome, error_code=error_code,
-             duration_ms=round(duration * 1000, 2),
-             replayed=response.headers.get("Idempotent-Replayed") == "true")
+    # Written once the answer is out, in this request's log context (its id, operation, card's
+    # last four): formatted and written before it, the line added 0.2-0.3 ms to every answer's
+    # p50 at LOG_LEVEL=INFO (bench.overhead --rate 20).
+    after_answer.defer(partial(contextvars.copy_context().run, log.info, "request", status=response.status,
+                               outcome=outcome, error_code=error_code, duration_ms=round(duration * 1000, 2),
+                               replayed=response.headers.get("Idempotent-Replayed") == "true"))
     return response
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from adapter import after_answer
-from adapter.http.middleware import request_context
+from adapter.http.middleware import observe, request_context
 from adapter.http.keys import SETTINGS
 from adapter.settings import Settings
 
@@ -41,3 +43,26 @@ def test_outside_a_request_it_starts_at_once():
     seen = []
     after_answer.defer(lambda: seen.append("now"))
     assert seen == ["now"]
+
+
+async def test_the_request_line_is_written_after_the_answer_in_the_requests_context(aiohttp_client, captured_logs):
+    logs_when_answered: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        response = web.json_response({"ok": True})
+        # Runs before the request line is deferred, so it is first in line: it sees the log as
+        # the answer leaves.
+        after_answer.defer(lambda: logs_when_answered.append(captured_logs()))
+        return response
+
+    app = web.Application(middlewares=[request_context, observe])
+    app[SETTINGS] = Settings(embedded=True)
+    app.router.add_post("/gift_card/balance", handler, name="balance")
+    client = await aiohttp_client(app)
+    response = await client.post("/gift_card/balance", headers={"X-Request-Id": "req-deferred-1"})
+    assert response.status == 200
+    assert response.headers["X-Request-Id"] == "req-deferred-1"
+    assert logs_when_answered and '"request"' not in logs_when_answered[0]
+    lines = [json.loads(line) for line in captured_logs().splitlines() if '"event": "request"' in line]
+    assert [(line["request_id"], line["operation"], line["status"], line["outcome"]) for line in lines] == [
+        ("req-deferred-1", "balance", 200, "success")]
