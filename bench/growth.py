@@ -225,6 +225,10 @@ def _p99_range(base: list[float], other: list[float], rounds: int = 500) -> tupl
 
 
 def _row(step: str, base: list[float], other: list[float], target: float) -> list[str]:
+    if not base or not other:
+        # At small --records the reaper can be done before the first request of its block (or
+        # the first variant leaves nothing for the second to reap): nothing to compare.
+        return [step, "0", *["-"] * 7, f"<= {target}", "no samples"]
     b50, b99, o50, o99 = (percentile(base, 0.5), percentile(base, 0.99), percentile(other, 0.5),
                           percentile(other, 0.99))
     r50, r99 = o50 / b50, o99 / b99

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -152,6 +153,7 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
                 process.kill()
         if pg_server is not None:
             pg_server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def scrape(url: str) -> dict[str, float]:
