@@ -74,9 +74,12 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
     if not services.ledger.capabilities.entry_causes and services.sync_hold_seconds > 0:
         hold_after = datetime.now(UTC) - timedelta(seconds=services.sync_hold_seconds)
     async with services.pool.acquire() as conn, conn.transaction():
-        ours = {w.write_id: w for w in await mirror.our_writes(conn, card_id)}
-        repairs = await mirror.repair_entries(conn, card_id)
-        mirrored = await mirror.mirrored_writes(conn, card_id)
+        entry_ids = [entry.id for entry in entries]
+        ours = {w.write_id: w for w in await mirror.our_writes(conn, card_id, write_ids=_marked_writes(entries),
+                                                                 transaction_ids=entry_ids)}
+        repairs = await mirror.repair_entries(conn, card_id, entry_ids)
+        mirrored = await mirror.mirrored_writes(conn, card_id, [w.write_id for w in ours.values()
+                                                                 if w.operation in CREATES])
         explainer = Explainer(await announcements.open_for(conn, card_id), cause, order_ref, hold_after)
         rows = _rows(card, entries, ours, repairs, mirrored, explainer, first_sync=state.enabled is None,
                      sold_by=sold_by)
@@ -102,6 +105,12 @@ async def resync(services: Services, card_id: str, deadline: float, *, cause: st
         raise HeldBack("a change of the card waits for the webhook that may explain it",
                        retry_after=max(0.5, (due_at - datetime.now(UTC)).total_seconds() + 0.5))
     return len(events)
+
+
+def _marked_writes(entries: list[BalanceEntry]) -> list[str]:
+    """The writes of ours these entries' notes name (a Shopify note carries our marker)."""
+    return [marked[2] for entry in entries
+            if (marked := _MARKER.match(entry.note or "")) is not None and marked[1] in _OURS]
 
 
 class HeldBack(RetryLater):

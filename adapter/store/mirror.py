@@ -42,24 +42,34 @@ async def sync_state(conn, card_id: str) -> SyncState:
     return SyncState(row["last_entry_id"], row["enabled"]) if row else SyncState(None, None)
 
 
-async def our_writes(conn, card_id: str) -> list[OurWrite]:
-    """Our applied writes on this card, to tell our entries from everyone else's."""
+async def our_writes(conn, card_id: str, *, write_ids: list[str], transaction_ids: list[str]) -> list[OurWrite]:
+    """Our applied writes on this card that a re-read of these entries can meet: those the
+    entries' markers name (`write_ids`), those that made one of the entries
+    (`transaction_ids`), and the card's creation (a ledger that makes no entry for it) and
+    deactivation (the cause of a disabled card's event). Never the card's whole
+    history: a card with thousands of payments made every re-read read (and decode) them all."""
     rows = await conn.fetch(
         """SELECT write_id, operation, amount, ledger_transaction_id FROM ledger_writes
-            WHERE shopify_card_id = $1 AND state = 'applied'""", card_id)
+            WHERE shopify_card_id = $1 AND state = 'applied'
+              AND (write_id = ANY($2::text[]) OR ledger_transaction_id = ANY($3::text[])
+                   OR operation IN ('issue', 'activate', 'deactivate'))""",
+        card_id, write_ids, transaction_ids)
     return [OurWrite(**dict(row)) for row in rows]
 
 
-async def repair_entries(conn, card_id: str) -> dict[str, str]:
-    """Entry id -> write id of the correcting PUTs made on this card."""
+async def repair_entries(conn, card_id: str, entry_ids: list[str]) -> dict[str, str]:
+    """Entry id -> write id of the correcting PUTs made on this card, among these entries."""
     rows = await conn.fetch(
-        "SELECT entry_id, write_id FROM balance_repairs WHERE ledger_card_id = $1 AND entry_id IS NOT NULL", card_id)
+        "SELECT entry_id, write_id FROM balance_repairs WHERE ledger_card_id = $1 AND entry_id = ANY($2::text[])",
+        card_id, entry_ids)
     return {row["entry_id"]: row["write_id"] for row in rows}
 
 
-async def mirrored_writes(conn, card_id: str) -> set[str]:
+async def mirrored_writes(conn, card_id: str, write_ids: list[str]) -> set[str]:
+    """Which of these writes of ours already have their mirror row on this card."""
     rows = await conn.fetch(
-        "SELECT write_id FROM ledger_entries WHERE ledger_card_id = $1 AND write_id IS NOT NULL", card_id)
+        "SELECT write_id FROM ledger_entries WHERE ledger_card_id = $1 AND write_id = ANY($2::text[])",
+        card_id, write_ids)
     return {row["write_id"] for row in rows}
 
 
