@@ -79,6 +79,8 @@ _ORDER_PAGE = 10  # cards per page of an order's cards: orders rarely sell more
 CHANGE_PAGE_SIZE = 50  # the poller's change list: cards per page ...
 CHANGE_FIRST_PAGE_SIZE = 10  # ... the top's first page: a quiet pass reads this much
 CHANGE_PAGES = 4       # ... and pages per pass, at most
+TRANSACTION_PAGE_SIZE = 50  # a card's transactions, newest first: per page ...
+REREAD_FIRST_PAGE_SIZE = 10  # ... and the first page of a re-read that knows where it stopped
 
 
 class _Resend(Exception):
@@ -226,7 +228,8 @@ class ShopifyClient:
         after: str | None = None
         while True:
             page = await self._call(
-                documents.READ_CARD, {"id": card_id, "after": after}, mapping.transactions_page, deadline
+                documents.READ_CARD, {"id": card_id, "first": TRANSACTION_PAGE_SIZE, "after": after},
+                mapping.transactions_page, deadline
             )
             for found in page.transactions:
                 if found.note == note:
@@ -242,13 +245,20 @@ class ShopifyClient:
         first; the card is the first page's, so its balance is the one after the newest entry
         read (one query: nothing lands between the two). On the lookups' terms, like
         cards_of_order. Shopify's transactions say nothing of who made them: a note that is
-        not ours is all there is."""
+        not ours is all there is.
+
+        A re-read that knows its last entry asks a small first page: it mostly finds one or two
+        new entries (one re-read follows each write), and Shopify prices the page by its size
+        (14 points requested instead of 54) and charges for every transaction it returns (a busy
+        card's full page of 50, to find one)."""
         newer: list[BalanceEntry] = []
         card: LedgerCard | None = None
         cursor: str | None = None
+        first = REREAD_FIRST_PAGE_SIZE if after is not None else TRANSACTION_PAGE_SIZE
         while True:
-            page = await self._call(documents.READ_CARD, {"id": card_id, "after": cursor}, mapping.transactions_page,
-                                    deadline, lookup_share=self.lookups.share)
+            page = await self._call(documents.READ_CARD, {"id": card_id, "first": first, "after": cursor},
+                                    mapping.transactions_page, deadline, lookup_share=self.lookups.share)
+            first = TRANSACTION_PAGE_SIZE
             if page.card is None:
                 return CardReading(None, [])
             card = card or page.card

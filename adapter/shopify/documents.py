@@ -99,10 +99,10 @@ READ_CARD = Document(
     operation_name="ReadCard",
     root_field="giftCard",
     is_write=False,
-    text=f"""query ReadCard($id: ID!, $after: String) {{
+    text=f"""query ReadCard($id: ID!, $first: Int!, $after: String) {{
   giftCard(id: $id) {{
     {_CARD_FIELDS} updatedAt
-    transactions(first: 50, after: $after, reverse: true) {{
+    transactions(first: $first, after: $after, reverse: true) {{
       nodes {{ __typename id note processedAt amount {_MONEY} }}
       pageInfo {{ hasNextPage endCursor }}
     }}

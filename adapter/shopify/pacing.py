@@ -55,7 +55,6 @@ ESTIMATED_COST: dict[str, float] = {
     "CreateCustomer": 10,
     "CustomerByEmail": 6,  # customers(first: 2): connection 2 + 2 x (customer + its email address)
     "GetCard": 1,
-    "ReadCard": 54,      # card 1 + transactions connection 2 + 50 nodes x 1 (+ pageInfo 1)
     "Configuration": 1,
 }
 
@@ -66,6 +65,7 @@ _CONNECTIONS: dict[str, tuple[float, float]] = {
     "SearchCards": (2, 1),     # the card (its balance is free)
     "CardsOfOrder": (3, 2),    # the card and its order
     "ChangedCards": (3, 1),    # the card
+    "ReadCard": (4, 1),        # the card 1, its transactions 2 and their pageInfo 1; a transaction 1
 }
 
 

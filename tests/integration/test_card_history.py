@@ -53,3 +53,30 @@ async def test_shopify_history_carries_our_marker_on_our_writes(make_adapter, sa
     assert reading.card.balance.amount == Decimal("70.0")
     entries = reading.entries
     assert [(e.delta.amount, e.note.startswith(MARKER_PREFIX)) for e in entries] == [(Decimal("-30.0"), True)]
+
+
+async def test_shopify_reread_from_a_known_entry_asks_a_small_first_page(make_adapter, sandbox):
+    """One re-read follows each write: from a known entry it mostly finds one or two new ones, so
+    its first page is small (Shopify prices a page by its size and charges for every transaction
+    it returns); further pages are full ones."""
+    from adapter.shopify.client import REREAD_FIRST_PAGE_SIZE, TRANSACTION_PAGE_SIZE
+    from adapter.shopify.pacing import estimated_cost
+    from tests import ledger_view
+
+    adapter = await make_adapter()
+    ledger = adapter.server.app[SERVICES].ledger
+    card_id = await ledger_view.make_card(sandbox, "busycard00000001", "100.00")
+    for _ in range(25):
+        await ledger_view.shopify_debit(sandbox, card_id, "1.00")
+    everything = (await ledger.reread_card(card_id=card_id, after=None, deadline=deadline())).entries
+    assert len(everything) == 25
+    before = await ledger_view.calls(sandbox, "giftCard")
+    newest_two = await ledger.reread_card(card_id=card_id, after=everything[-3].id, deadline=deadline())
+    assert [e.id for e in newest_two.entries] == [e.id for e in everything[-2:]]
+    assert await ledger_view.calls(sandbox, "giftCard") == before + 1  # the small page held them
+    older = await ledger.reread_card(card_id=card_id, after=everything[5].id, deadline=deadline())
+    assert [e.id for e in older.entries] == [e.id for e in everything[6:]]  # 19: over two pages
+    assert await ledger_view.calls(sandbox, "giftCard") == before + 3
+    assert newest_two.card.balance.amount == Decimal("75.0")
+    assert estimated_cost("ReadCard", {"first": REREAD_FIRST_PAGE_SIZE}) == 14
+    assert estimated_cost("ReadCard", {"first": TRANSACTION_PAGE_SIZE}) == 54

@@ -448,7 +448,7 @@ async def test_find_write_pages_newest_first_until_the_marker(client, shop) -> N
                                           deadline=deadline_in(5))
     assert found is not None and found.id.endswith("/3") and found.amount.ledger_string() == "-30.00"
     assert found.card_id == CARD_ID
-    assert shop.variables == [{"id": CARD_ID, "after": None}, {"id": CARD_ID, "after": "c1"}]
+    assert shop.variables == [{"id": CARD_ID, "first": 50, "after": None}, {"id": CARD_ID, "first": 50, "after": "c1"}]
 
 
 async def test_find_write_stops_at_transactions_older_than_the_attempt(client, shop) -> None:

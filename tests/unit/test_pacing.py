@@ -91,7 +91,8 @@ def test_a_lookup_budget_rejects_shares_outside_the_bucket():
 
 
 # Variables as the client sends each document (the size of its connections).
-_SENT_WITH = {"SearchCards": {"first": 2}, "CardsOfOrder": {"first": 50}, "ChangedCards": {"first": 50}}
+_SENT_WITH = {"SearchCards": {"first": 2}, "CardsOfOrder": {"first": 50}, "ChangedCards": {"first": 50},
+              "ReadCard": {"first": 10}}
 
 
 def test_every_documents_estimate_is_what_shopify_asks_for_it():
