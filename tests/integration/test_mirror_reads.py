@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from adapter.store import mirror
+from tests.integration.test_query_plans import Recorder
 
 CARD = "gid://shopify/GiftCard/5150"
 OTHER_CARD = "gid://shopify/GiftCard/5151"
@@ -72,16 +73,10 @@ async def test_our_writes_finds_them_through_indexes_not_the_cards_history(db, h
     """The plan on a card with a long history: each branch is found by an index condition, and
     no node reads the card's writes to filter them."""
     _, payments, _ = history
+    recorder = Recorder()
+    await mirror.our_writes(recorder, CARD, write_ids=[payments[3]], transaction_ids=["txn-9"])
+    sql, args = recorder.statements[0]
     async with db.acquire() as conn:
-        sent = []
-
-        class Keeper:
-            async def fetch(self, sql, *args):
-                sent.append((sql, args))
-                return []
-
-        await mirror.our_writes(Keeper(), CARD, write_ids=[payments[3]], transaction_ids=["txn-9"])
-        sql, args = sent[0]
         async with conn.transaction():
             # 400 rows fit in a few pages, where a sequential scan is rightly cheapest; priced
             # out, the planner shows which index path it has (test_query_plans' method).
