@@ -8,7 +8,9 @@ each on its own port, as a deployment's replicas behind a load balancer.
 The processes run from the repository's root with this process's environment (PYTHONPATH
 included), so they import the same `adapter` and emulators as the benchmark. BENCH_LOG_DIR: the
 adapters' output goes to adapter-<n>.log there (with LOG_LEVEL set in the environment, e.g.
-INFO), not to /dev/null.
+INFO). Without it, their output goes to the stack's temporary directory, and is kept under
+.data/bench-logs/ only if an adapter logged an error: a 500 seen once in a benchmark is then
+diagnosable (its traceback is logged at any LOG_LEVEL).
 """
 
 from __future__ import annotations
@@ -124,13 +126,11 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
                 "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
                 **(extra_env or {}),
             }
-            output = subprocess.DEVNULL
-            if os.environ.get("BENCH_LOG_DIR"):
-                output = open(os.path.join(os.environ["BENCH_LOG_DIR"], f"adapter-{len(pids)}.log"), "ab")  # noqa: SIM115
+            log_dir = os.environ.get("BENCH_LOG_DIR") or workdir
+            output = open(os.path.join(log_dir, f"adapter-{len(pids)}.log"), "ab")  # noqa: SIM115
             adapter = subprocess.Popen([sys.executable, "-m", "adapter", "serve"], env=env, cwd=ROOT,
                                        stdout=output, stderr=subprocess.STDOUT)
-            if output is not subprocess.DEVNULL:
-                output.close()  # the child has its own copy
+            output.close()  # the child has its own copy
             processes.append(adapter)
             pids.append(adapter.pid)
             adapter_urls.append(f"http://127.0.0.1:{adapter_port}")
@@ -153,7 +153,24 @@ async def running_stack(extra_env: dict[str, str] | None = None, sandbox_args: t
                 process.kill()
         if pg_server is not None:
             pg_server.cleanup()
+        _keep_logs_with_errors(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _keep_logs_with_errors(workdir: str) -> None:
+    """Copy the adapters' logs that hold an error (a traceback) to .data/bench-logs/, and say so."""
+    for name in sorted(os.listdir(workdir)):
+        if not name.endswith(".log"):
+            continue
+        path = os.path.join(workdir, name)
+        with open(path, "rb") as log:
+            text = log.read()
+        if b'"level": "error"' not in text and b"Traceback" not in text:
+            continue
+        kept = os.path.join(ROOT, ".data", "bench-logs", f"{time.strftime('%Y%m%d-%H%M%S')}-{name}")
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.copyfile(path, kept)
+        print(f"!!! an adapter logged an error during this run: {kept}", file=sys.stderr)
 
 
 async def scrape(url: str) -> dict[str, float]:
