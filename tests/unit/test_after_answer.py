@@ -62,7 +62,7 @@ async def test_the_request_line_is_written_after_the_answer_in_the_requests_cont
     response = await client.post("/gift_card/balance", headers={"X-Request-Id": "req-deferred-1"})
     assert response.status == 200
     assert response.headers["X-Request-Id"] == "req-deferred-1"
-    assert logs_when_answered and '"request"' not in logs_when_answered[0]
+    assert logs_when_answered and '"event": "request"' not in logs_when_answered[0]
     lines = [json.loads(line) for line in captured_logs().splitlines() if '"event": "request"' in line]
     assert [(line["request_id"], line["operation"], line["status"], line["outcome"]) for line in lines] == [
         ("req-deferred-1", "balance", 200, "success")]
