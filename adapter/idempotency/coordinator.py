@@ -199,11 +199,8 @@ class IdempotencyCoordinator:
         polls = 0
         while True:
             async with self._pool.acquire() as conn:
-                claimed, write, declined = await self._claim(conn, operation, key, request_fingerprint, intent,
-                                                             presenter)
-                facts = None
-                if isinstance(write, InstrumentFacts):
-                    write, facts = None, write
+                claimed, write, facts, declined = await self._claim(conn, operation, key, request_fingerprint,
+                                                                    intent, presenter)
                 if declined is not None:
                     return declined
                 fresh = claimed is not None
@@ -232,31 +229,32 @@ class IdempotencyCoordinator:
     async def _claim(
         self, conn, operation: str, key: str, request_fingerprint: bytes,
         intent: Intent | RegisteredCardIntent | Reservation | ReadInstrument | None, presenter: Presenter,
-    ) -> tuple[IdempotencyRecord | None, LedgerWrite | InstrumentFacts | None, StoredResponse | None]:
-        """A fresh claim and the write recorded with it (or the instrument it read), or (None,
-        None, None) if the key is taken; or the stored final answer of a refused reservation."""
+    ) -> tuple[IdempotencyRecord | None, LedgerWrite | None, InstrumentFacts | None, StoredResponse | None]:
+        """A fresh claim with the write recorded with it and the instrument it read, or all None if
+        the key is taken; or the stored final answer of a refused reservation (the last)."""
+        taken = None, None, None, None
         if isinstance(intent, ReadInstrument):
             read = await instruments.claim_and_read(conn, operation, key, request_fingerprint, self.owner, self._lease,
                                                     intent)
-            return (*read, None) if read is not None else (None, None, None)
+            return (read[0], None, read[1], None) if read is not None else taken
         if intent is None:
             claimed = await records.claim(conn, operation, key, request_fingerprint, self.owner, self._lease)
-            return claimed, None, None
+            return claimed, None, None, None
         if isinstance(intent, Intent | RegisteredCardIntent):
             won = await records.claim_with_intent(conn, operation, key, request_fingerprint, self.owner, self._lease,
                                                   intent)
-            return (*won, None) if won is not None else (None, None, None)
+            return (won[0], won[1], None, None) if won is not None else taken
         won = await reservations.claim_and_reserve(conn, operation, key, request_fingerprint, self.owner,
                                                    self._lease, intent)
         if won is None:
-            return None, None, None
+            return taken
         claimed, outcome = won
         if isinstance(outcome, LedgerWrite):
-            return claimed, outcome, None
+            return claimed, outcome, None, None
         # Refused, nothing reserved: the decline is final. Should this process die before storing
         # it, the record holds no write and the reconciler forgets it, so a retry starts anew.
         refused = self.claim_for(claimed, presenter, fresh=True)
-        return None, None, await refused.finish(conn, intent.refusal(outcome))
+        return None, None, None, await refused.finish(conn, intent.refusal(outcome))
 
     def claim_for(self, record: IdempotencyRecord, presenter: Presenter, fresh: bool = False,
                   write: LedgerWrite | None = None) -> Claim:
